@@ -1,0 +1,1 @@
+"""Models. Every model takes ``input_shape`` and ``num_outputs`` from the dataset at build time."""

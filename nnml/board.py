@@ -1,0 +1,43 @@
+"""``nnml board``: TensorBoard over a folder of runs, bound to the loopback address unless told otherwise."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+from nnml.errors import NnmlError
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def start(path: Path, host: str = "127.0.0.1", port: int = 6006) -> str:
+    """Start TensorBoard in this process (its server runs in a thread) and return the URL."""
+    path = Path(path)
+    if not path.exists():
+        raise NnmlError(f"{path} does not exist; train a run first (nnml train) or give a folder of runs")
+    from tensorboard import program
+
+    tb = program.TensorBoard()
+    tb.configure(argv=[None, "--logdir", str(path), "--host", host, "--port", str(port or free_port(host)),
+                       "--reload_interval", "5"])
+    try:
+        return tb.launch()
+    except program.TensorBoardServerException as e:
+        raise NnmlError(f"could not start TensorBoard on {host}:{port} ({e}); try --port 0 for a free port") from None
+
+
+def serve(path: Path, host: str = "127.0.0.1", port: int = 6006) -> None:
+    from rich.console import Console
+
+    url = start(path, host, port)
+    Console().print(f"TensorBoard on [bold cyan]{url}[/bold cyan] over {path} (Ctrl-C to stop)", soft_wrap=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass

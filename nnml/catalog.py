@@ -1,0 +1,77 @@
+"""What the config folder offers: groups, their options and one-line descriptions, and the keys of each option.
+Read from the YAML files as text (no Hydra, no torch), so ``nnml list`` and shell completion answer at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nnml.config import config_dir
+
+HIDDEN_GROUPS = ("hydra",)
+
+
+def groups(root: str | None = None) -> dict[str, Path]:
+    base = Path(root or config_dir())
+    return {p.relative_to(base).as_posix(): p for p in sorted(base.rglob("*")) if p.is_dir()
+            and not p.name.startswith("_") and p.relative_to(base).parts[0] not in HIDDEN_GROUPS
+            and any(p.glob("*.yaml"))}
+
+
+def description(path: Path) -> str:
+    """The first comment line of a config file (every option starts with one)."""
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("# @package"):
+            continue
+        if line.startswith("#"):
+            return line.lstrip("#").strip()
+        if line:
+            break
+    return ""
+
+
+def options(group: str, root: str | None = None) -> dict[str, str]:
+    folder = groups(root).get(group)
+    if folder is None:
+        return {}
+    return {p.stem: description(p) for p in sorted(folder.glob("*.yaml"))}
+
+
+def option_keys(group: str, option: str, root: str | None = None) -> list[str]:
+    """Top-level keys of one option file (for completing ``trainer.<TAB>``)."""
+    folder = groups(root).get(group)
+    if folder is None or not (folder / f"{option}.yaml").is_file():
+        return []
+    keys = []
+    for line in (folder / f"{option}.yaml").read_text().splitlines():
+        if line and not line[0].isspace() and not line.startswith(("#", "-", "_", "defaults")) and ":" in line:
+            keys.append(line.split(":", 1)[0].strip())
+    return keys
+
+
+DEFAULT_OPTIONS = {"dataset": "digits", "model": "mlp", "loss": "cross_entropy", "optimizer": "adam",
+                   "scheduler": "none", "trainer": "default", "logger": "tensorboard"}
+
+
+def complete_override(incomplete: str, previous: list[str] = ()) -> list[str]:
+    """Candidates for one override word: ``grou`` -> ``group=``, ``group=`` -> options, ``group.`` -> keys."""
+    chosen = dict(DEFAULT_OPTIONS)
+    for word in previous:
+        if "=" in word and not word.startswith("-"):
+            k, v = word.split("=", 1)
+            if k in chosen:
+                chosen[k] = v
+    gs = groups()
+    if "=" in incomplete:
+        key, _ = incomplete.split("=", 1)
+        key = key.lstrip("+~")
+        return [f"{key}={o}" for o in options(key)] if key in gs else []
+    if "." in incomplete:
+        group = incomplete.split(".", 1)[0]
+        if group in gs:
+            return [f"{group}.{k}=" for k in option_keys(group, chosen.get(group, ""))
+                    if f"{group}.{k}".startswith(incomplete)]
+        return []
+    top = [f"{g}=" for g in gs if "/" not in g] + [f"{g}." for g in DEFAULT_OPTIONS] + \
+          ["seed=", "task_name=", "resume=", "experiment="]
+    return sorted({c for c in top if c.startswith(incomplete)})

@@ -1,0 +1,139 @@
+"""The ``nnml`` command line (Typer). Train, eval and lab hand their arguments to Hydra, which owns the override
+grammar (``key=value``, ``-m`` sweeps, ``--cfg job``, ...). Nothing heavy is imported at module level, so
+``nnml --help`` answers at once; torch is imported inside the commands that need it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+HYDRA_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+app = typer.Typer(
+    name="nnml",
+    help="A command-line experiment runner for neural networks in PyTorch.\n\n"
+         "Examples:\n\n"
+         "  nnml train                                   # MLP on digits, logged to outputs/\n\n"
+         "  nnml train dataset=moons optimizer=sgd optimizer.lr=0.1\n\n"
+         "  nnml train -m optimizer=sgd,momentum,adam    # a sweep\n\n"
+         "  nnml eval outputs/train/runs/<run> --json\n\n"
+         "  nnml list optimizer                          # options with descriptions\n\n"
+         "  nnml board                                   # TensorBoard over outputs/",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _complete(ctx: typer.Context, incomplete: str) -> List[str]:
+    from nnml.catalog import complete_override
+
+    return complete_override(incomplete, ctx.params.get("overrides") or [])
+
+
+@app.command(context_settings=HYDRA_CONTEXT, add_help_option=False)
+def train(
+    overrides: Optional[List[str]] = typer.Argument(
+        None, autocompletion=_complete, show_default=False,
+        help="Hydra flags then overrides: key=value, group=option, -m for sweeps, --cfg job, --help for groups."),
+) -> None:
+    """Train a model. Overrides compose dataset, model, loss, optimizer, scheduler, trainer and logger.
+
+    nnml train --help lists the config groups (Hydra's help). Examples: nnml train;
+    nnml train dataset=moons model.activation=tanh; nnml train -m optimizer=sgd,adam
+    """
+    from nnml.entry import call_hydra, train_app
+
+    call_hydra(train_app, "nnml train", _with_resume(list(overrides or [])))
+
+
+def _with_resume(args: list[str]) -> list[str]:
+    """``resume=RUN_DIR`` continues that run in its own folder, from its own saved config: compose from the run's
+    ``.hydra/config.yaml`` and keep Hydra from writing a new ``.hydra`` over it."""
+    resume = next((a.split("=", 1)[1] for a in args if a.startswith("resume=")), None)
+    if not resume or any(a in ("-m", "--multirun") for a in args):
+        return args
+    p = Path(resume).expanduser()
+    run_dir = p if p.is_dir() else p.parent.parent
+    saved = run_dir / ".hydra" / "config.yaml"
+    if not saved.is_file():
+        return args  # the run itself reports the missing checkpoint or folder
+    flags = [a for a in args if a.startswith("-")]
+    rest = [a for a in args if not a.startswith("-")]
+    return [*flags, "-cd", str(saved.parent.resolve()), "-cn", "config", f"hydra.run.dir={run_dir.resolve()}",
+            "hydra.output_subdir=null", *rest]
+
+
+@app.command(name="eval")
+def eval_(
+    run_dir: Path = typer.Argument(..., help="A run folder written by nnml train."),
+    checkpoint: str = typer.Option("best", "--checkpoint", "-c", help="best, last, or a checkpoint path."),
+    split: str = typer.Option("test", "--split", "-s", help="test, val or train."),
+    json_out: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object on stdout."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="key=value overrides of the run's config, e.g. "
+                                                    "trainer.device=cpu dataset.eval_batch_size=512."),
+) -> None:
+    """Evaluate a finished run's checkpoint on a split: nnml eval outputs/train/runs/<run> --json"""
+    from nnml.entry import run_cli_guarded
+
+    def job():
+        from nnml.evaluate import evaluate_run, print_eval
+
+        metrics = evaluate_run(run_dir, checkpoint=checkpoint, split=split, overrides=list(overrides or []))
+        print_eval(metrics, run_dir, split, checkpoint, json_out)
+
+    run_cli_guarded(job)
+
+
+@app.command(name="list")
+def list_(group: Optional[str] = typer.Argument(None, help="Only this group, e.g. optimizer.")) -> None:
+    """Every config group and its options with a one-line description: nnml list, nnml list optimizer"""
+    from rich.console import Console
+    from rich.table import Table
+
+    from nnml.catalog import groups, options
+    from nnml.errors import bad_choice
+
+    gs = groups()
+    if group is not None and group not in gs:
+        from nnml.entry import report_error
+
+        report_error(str(bad_choice("group", group, gs)))
+        raise typer.Exit(2)
+    table = Table(title="nnml config groups (choose with group=option)", show_lines=False)
+    table.add_column("group", style="bold")
+    table.add_column("option", style="cyan")
+    table.add_column("description")
+    for g in [group] if group else gs:
+        for i, (name, desc) in enumerate(options(g).items()):
+            table.add_row(g if i == 0 else "", name, desc)
+    Console().print(table)
+
+
+@app.command()
+def board(
+    path: Path = typer.Argument(Path("outputs"), help="Folder of runs (default outputs/)."),
+    port: int = typer.Option(6006, help="Port; 0 picks a free one."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind; 127.0.0.1 keeps it private to this machine."),
+) -> None:
+    """Start TensorBoard over outputs/ (or PATH) and print its URL: nnml board outputs/train/multiruns"""
+    from nnml.entry import run_cli_guarded
+
+    def job():
+        from nnml.board import serve
+
+        serve(path, host=host, port=port)
+
+    run_cli_guarded(job)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

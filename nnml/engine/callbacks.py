@@ -1,0 +1,49 @@
+"""What the loop tells the outside world. Consoles, TensorBoard, run files and tuners implement these methods;
+the loop calls them and never imports them."""
+
+from __future__ import annotations
+
+
+class Callback:
+    """Every method is optional. ``state`` is the loop's :class:`~nnml.engine.loop.LoopState`."""
+
+    def on_fit_start(self, state) -> None: ...
+
+    def on_train_log(self, state, scalars: dict[str, float]) -> None:
+        """Every ``trainer.log_every_n_steps`` steps: ``train/loss``, ``lr``, ``grad_norm`` of that step."""
+
+    def on_epoch_end(self, state, metrics: dict[str, float]) -> None:
+        """After training (and validation, when it ran) of an epoch: ``train/*``, ``val/*``, ``lr``, ``epoch``."""
+
+    def on_checkpoint(self, state, path) -> None: ...
+
+    def on_fit_end(self, state) -> None: ...
+
+    def on_test_end(self, state, metrics: dict[str, float]) -> None: ...
+
+    def close(self) -> None:
+        """Always called, also after an error or interrupt: flush and release files."""
+
+
+class CallbackList(Callback):
+    def __init__(self, callbacks):
+        self.callbacks = [c for c in callbacks if c is not None]
+
+    def __getattribute__(self, name):
+        if name.startswith("on_") or name == "close":
+            cbs = object.__getattribute__(self, "callbacks")
+
+            def fan_out(*args, **kwargs):
+                for cb in cbs:
+                    getattr(cb, name)(*args, **kwargs)
+
+            return fan_out
+        return object.__getattribute__(self, name)
+
+
+class StopTraining(Exception):
+    """Raised by a callback to end training early and cleanly (e.g. a tuner pruning a trial)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason

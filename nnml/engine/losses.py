@@ -1,0 +1,43 @@
+"""Losses by task: which torch loss fits which task, and the small adapter that shapes targets for it."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from nnml.errors import NnmlError
+
+CLASSIFICATION_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss, nn.BCEWithLogitsLoss)
+REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.HuberLoss, nn.SmoothL1Loss)
+
+
+class Criterion(nn.Module):
+    """Calls the torch loss on model outputs (logits or values) with targets shaped as it expects."""
+
+    def __init__(self, loss: nn.Module, num_outputs: int):
+        super().__init__()
+        self.loss = loss
+        self.num_outputs = num_outputs
+        self.kind = ("nll" if isinstance(loss, nn.NLLLoss) else "bce" if isinstance(loss, nn.BCEWithLogitsLoss)
+                     else "plain")
+
+    def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.kind == "nll":
+            # NLLLoss expects log-probabilities; models return logits.
+            return self.loss(F.log_softmax(outputs, dim=1), targets)
+        if self.kind == "bce":
+            # One-vs-rest: one sigmoid per class against one-hot targets.
+            return self.loss(outputs, F.one_hot(targets, self.num_outputs).to(outputs.dtype))
+        return self.loss(outputs, targets)
+
+
+def make_criterion(loss: nn.Module, task: str, num_outputs: int, loss_name: str = "") -> Criterion:
+    """Refuse a loss that does not fit the dataset's task before anything trains."""
+    name = loss_name or type(loss).__name__
+    if task == "regression" and not isinstance(loss, REGRESSION_LOSSES):
+        raise NnmlError(f"loss={name} does not fit a regression dataset; choose one of: huber, mae, mse, smooth_l1")
+    if task == "classification" and not isinstance(loss, CLASSIFICATION_LOSSES):
+        raise NnmlError(f"loss={name} does not fit a classification dataset; choose one of: bce_with_logits, "
+                        f"cross_entropy, nll")
+    return Criterion(loss, num_outputs)

@@ -1,0 +1,133 @@
+"""The Hydra entry points that the CLI calls: module-level functions free of CLI state, so that Hydra's joblib and
+submitit launchers can pickle them. Each turns errors into one line and an exit code."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from nnml.config import config_dir
+from nnml.errors import NnmlError
+
+
+def fresh_dir(path: str) -> str:
+    """``path``, or ``path-1``, ``path-2``, ... whichever does not exist yet; created at once so that two runs
+    started in the same second never share a folder and nothing written before is overwritten."""
+    candidate, i = path, 0
+    while True:
+        try:
+            os.makedirs(candidate, exist_ok=False)
+            return candidate
+        except FileExistsError:
+            i += 1
+            candidate = f"{path}-{i}"
+
+
+def safe_name(text: str) -> str:
+    """A folder name from a sweep job's overrides: no path separators, no characters shells or TensorBoard mind."""
+    text = text.replace("/", "_").replace(os.sep, "_")
+    return re.sub(r"[^A-Za-z0-9_.,=+\-\[\]]", "_", text)[:200] or "job"
+
+
+OmegaConf.register_new_resolver("nnml_fresh_dir", fresh_dir, use_cache=True, replace=True)
+OmegaConf.register_new_resolver("nnml_safe", safe_name, replace=True)
+
+
+def debug() -> bool:
+    return bool(os.environ.get("NNML_DEBUG") or os.environ.get("HYDRA_FULL_ERROR") == "1")
+
+
+def report_error(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/bold red] {message}")
+
+
+def _job_context():
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra/")}
+    override_keys = [o.split("=", 1)[0] for o in hc.overrides.task]
+    return Path(hc.runtime.output_dir), choices, override_keys, hc.mode == RunMode.MULTIRUN
+
+
+def run_guarded(job, run_dir: Path, multirun: bool):
+    """Run ``job()``; a user error or crash becomes one line on stderr and ``error.txt`` in the run folder.
+    In a sweep the job returns None instead of exiting, so the other jobs go on."""
+    from nnml.engine.loop import Interrupted
+
+    try:
+        return job()
+    except Interrupted as e:
+        report_error(f"interrupted by {e.args[0]}; saved {e.checkpoint}. Resume with:\n"
+                     f"  nnml train resume={run_dir}")
+        raise SystemExit(e.exit_code) from None
+    except KeyboardInterrupt:
+        report_error("stopped at once by a second Ctrl-C; the last saved checkpoint is kept")
+        raise SystemExit(130) from None
+    except NnmlError as e:
+        _write_error(run_dir, str(e))
+        if debug():
+            raise
+        report_error(str(e))
+        if multirun:
+            return None
+        raise SystemExit(e.exit_code) from None
+    except Exception as e:
+        _write_error(run_dir, f"{type(e).__name__}: {e}")
+        if debug():
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        report_error(f"{type(e).__name__}: {first} (set NNML_DEBUG=1 for the traceback)")
+        if multirun:
+            return None
+        raise SystemExit(1) from None
+
+
+def _write_error(run_dir: Path, message: str) -> None:
+    try:
+        (Path(run_dir) / "error.txt").write_text(message + "\n")
+    except OSError:
+        pass
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
+def train_app(cfg: DictConfig):
+    run_dir, choices, override_keys, multirun = _job_context()
+
+    def job():
+        from nnml.train import train
+
+        return train(cfg, run_dir, choices=choices, override_keys=override_keys)
+
+    return run_guarded(job, run_dir, multirun)
+
+
+def call_hydra(app, prog: str, args: list[str]) -> None:
+    """Run a ``@hydra.main`` function with ``args`` as its command line (Hydra parses its own flags)."""
+    saved = sys.argv
+    sys.argv = [prog, *args]
+    try:
+        app()
+    finally:
+        sys.argv = saved
+
+
+def run_cli_guarded(job) -> None:
+    """For commands outside Hydra (eval, board, compare): NnmlError -> one line on stderr and its exit code."""
+    try:
+        job()
+    except NnmlError as e:
+        if debug():
+            raise
+        report_error(str(e))
+        raise SystemExit(e.exit_code) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None

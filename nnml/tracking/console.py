@@ -1,0 +1,126 @@
+"""The rich console: a header, live progress on a terminal (one plain line per epoch otherwise), a summary table."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from nnml.engine.callbacks import Callback
+
+
+log = logging.getLogger("nnml")
+
+
+def is_live(console: Console) -> bool:
+    # CI logs and pipes get plain lines: rich cannot animate there, and its final frame would print after the logs.
+    return console.is_terminal and not console.is_dumb_terminal
+
+
+def fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 1e4 else f"{v:.4g}"
+    return str(v)
+
+
+class ConsoleCallback(Callback):
+    def __init__(self, console: Console | None = None, quiet: bool = False):
+        self.console = console or Console(stderr=False)
+        self.quiet = quiet
+        self.progress = None
+        self._task = None
+        self._t0 = time.perf_counter()
+
+    def on_fit_start(self, state) -> None:
+        info = state.info
+        self._t0 = time.perf_counter()
+        if self.quiet:
+            return
+        c = self.console
+        sizes = info.get("sizes", {})
+        lines = [
+            f"run folder {info.get('run_dir', '')}",
+            f"  data    {info.get('dataset')} ({info.get('task')}): train {sizes.get('train')}, val {sizes.get('val')}, "
+            f"test {sizes.get('test')}; input {tuple(info.get('input_shape', ()))}, {info.get('num_outputs')} outputs",
+            f"  model   {info.get('model')} with {info.get('num_params', 0):,} parameters; "
+            f"optimizer {info.get('optimizer')}; loss {info.get('loss')}",
+            f"  device  {info.get('device')}, precision {info.get('precision')}, {info.get('threads')} threads; "
+            f"{state.max_epochs} epochs of {state.steps_per_epoch} steps",
+        ]
+        if info.get("resumed_from"):
+            lines.append(f"  resumed from {info['resumed_from']} at epoch {state.epoch}, step {state.global_step}")
+        c.print("[bold]nnml train[/bold]  " + lines[0], soft_wrap=True, highlight=False)
+        for line in lines[1:]:
+            c.print(line, soft_wrap=True, highlight=False)
+        for line in lines:
+            log.info(line.strip())
+        if is_live(c):
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+                TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+                TimeElapsedColumn(), TextColumn("<"), TimeRemainingColumn(), TextColumn("{task.fields[msg]}"),
+                console=c, transient=False,
+            )
+            self.progress.start()
+            total = state.max_epochs * state.steps_per_epoch
+            self._task = self.progress.add_task("train", total=total, completed=state.global_step,
+                                                epoch=f"{state.epoch + 1}/{state.max_epochs}", msg="")
+
+    def on_train_log(self, state, scalars) -> None:
+        if self.progress is not None:
+            self.progress.update(self._task, completed=state.global_step,
+                                 epoch=f"{state.epoch + 1}/{state.max_epochs}",
+                                 msg=f"loss {scalars['train/loss']:.4f}")
+
+    def on_epoch_end(self, state, metrics) -> None:
+        shown = "  ".join(f"{k} {fmt(v)}" for k, v in metrics.items() if k != "lr")
+        log.info("epoch %d/%d  %s  lr %.3g", state.epoch, state.max_epochs, shown, metrics.get("lr", 0))
+        if self.progress is not None:
+            self.progress.update(self._task, completed=state.global_step,
+                                 epoch=f"{min(state.epoch + 1, state.max_epochs)}/{state.max_epochs}", msg=shown)
+        elif not self.quiet:
+            self.console.print(f"epoch {state.epoch}/{state.max_epochs}  {shown}  lr {metrics.get('lr', 0):.3g}",
+                               highlight=False, soft_wrap=True)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def on_fit_end(self, state) -> None:
+        self.close()
+        if state.stop_reason and state.stop_reason != "max_epochs" and not self.quiet:
+            self.console.print(f"stopped: {state.stop_reason}")
+
+
+def summary_table(metrics: dict, title: str = "Results") -> Table:
+    """Rows train / val / test, one column per metric name."""
+    splits = ("train", "val", "test")
+    names: list[str] = []
+    for k in metrics:
+        if "/" in k and k.split("/", 1)[0] in splits and k.split("/", 1)[1] not in names:
+            names.append(k.split("/", 1)[1])
+    table = Table(title=title)
+    table.add_column("split")
+    for n in names:
+        table.add_column(n, justify="right")
+    for s in splits:
+        if any(f"{s}/{n}" in metrics for n in names):
+            table.add_row(s, *[fmt(metrics[f"{s}/{n}"]) if f"{s}/{n}" in metrics else "" for n in names])
+    return table
+
+
+def print_summary(console: Console, metrics: dict, run_dir: str) -> None:
+    log.info("final metrics: %s", {k: v for k, v in metrics.items()})
+    console.print(summary_table(metrics))
+    console.print(f"best epoch {metrics.get('best_epoch')} of {metrics.get('epochs')}, "
+                  f"{metrics.get('wall_time_s', 0):.1f} s, {metrics.get('train_samples_per_s', 0):,.0f} train samples/s "
+                  f"on {metrics.get('device')}")
+    console.print(f"run folder: {run_dir}")
+    console.print(f"view it:    nnml board {run_dir}", soft_wrap=True)
+    sys.stdout.flush()

@@ -1,0 +1,94 @@
+"""TensorBoard logging: scalars per log step (``train/step_loss``, ``grad_norm``) and per epoch (``train/*``,
+``val/*``, ``lr``, ``epoch``, at the epoch's last global step), hparams with the final metrics, the config as text,
+figures at the end, histograms only when asked for.
+
+Event files go straight into the run folder, so TensorBoard names each run by its folder. Every run logs the same
+hparam keys (see :func:`hparams_of`) so a sweep lines up in the HParams tab.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from nnml.engine.callbacks import Callback
+
+
+class TensorBoardLogger(Callback):
+    def __init__(self, run_dir: str | Path, histograms_every_n_epochs: int = 0, figures: bool = True,
+                 flush_secs: int = 30):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.run_dir = Path(run_dir)
+        self.writer = SummaryWriter(str(self.run_dir), flush_secs=flush_secs, purge_step=None)
+        self.histograms_every = int(histograms_every_n_epochs or 0)
+        self.figures = figures
+        self.model = None
+
+    def purge_from(self, step: int) -> None:
+        """A resumed run rewrites steps from ``step`` on: hide the old events there (TensorBoard's purge_step)."""
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer.close()
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=step)
+
+    def on_fit_start(self, state) -> None:
+        self.model = state.info.get("model_ref")
+        if state.global_step:
+            self.purge_from(state.global_step)
+        text = state.info.get("config_yaml")
+        if text and not state.global_step:
+            self.writer.add_text("config", "```yaml\n" + text + "\n```", 0)
+
+    def on_train_log(self, state, scalars) -> None:
+        # Per-step values; the epoch means (train/loss, lr, val/...) come at each epoch's end.
+        self.writer.add_scalar("train/step_loss", scalars["train/loss"], state.global_step)
+        self.writer.add_scalar("grad_norm", scalars["grad_norm"], state.global_step)
+
+    def on_epoch_end(self, state, metrics) -> None:
+        step = state.global_step
+        for k, v in metrics.items():
+            self.writer.add_scalar(k, v, step)
+        self.writer.add_scalar("epoch", state.epoch, step)
+        if self.histograms_every and self.model is not None and state.epoch % self.histograms_every == 0:
+            for name, p in self.model.named_parameters():
+                self.writer.add_histogram(f"weights/{name}", p.detach().float().cpu(), step)
+                if p.grad is not None:
+                    self.writer.add_histogram(f"grads/{name}", p.grad.detach().float().cpu(), step)
+        # Events are lost on a crash unless flushed: the writer thread is a daemon with no exit hook.
+        self.writer.flush()
+
+    def log_final(self, hparams: dict, metrics: dict, figures: dict) -> None:
+        final = {f"hparam/{k}": float(v) for k, v in metrics.items()
+                 if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))}
+        self.writer.add_hparams(hparams, final, run_name=".")
+        if self.figures:
+            for tag, fig in figures.items():
+                self.writer.add_figure(tag, fig, close=True)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.flush()
+        self.writer.close()
+
+
+def hparams_of(cfg, choices: dict, override_keys=()) -> dict:
+    """The run's hyperparameters, flattened with scalar values, under keys that are the same for every run:
+    the group choices, a fixed set of commonly swept keys, and the keys this run overrode (a sweep overrides the
+    same keys in every job). A key a run's config lacks (momentum under Adam) is logged as "-"."""
+    from omegaconf import OmegaConf
+
+    common = ["seed", "optimizer.lr", "optimizer.weight_decay", "dataset.batch_size", "trainer.max_epochs",
+              "trainer.precision", "model.hidden", "model.activation", "model.dropout"]
+    keys = list(dict.fromkeys(common + [k.lstrip("+~") for k in override_keys if not k.startswith("hydra")]))
+    out: dict = {group: str(choice) for group, choice in sorted(choices.items()) if choice is not None}
+    for key in keys:
+        if key in out:
+            continue
+        value = OmegaConf.select(cfg, key, default="-")
+        if OmegaConf.is_config(value):
+            value = str(OmegaConf.to_container(value))
+        if isinstance(value, (list, tuple, dict)) or value is None:
+            value = str(value)
+        out[key] = value
+    return out

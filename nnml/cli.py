@@ -52,20 +52,16 @@ def train(
 
 
 def _with_resume(args: list[str]) -> list[str]:
-    """``resume=RUN_DIR`` continues that run in its own folder, from its own saved config: compose from the run's
-    ``.hydra/config.yaml`` and keep Hydra from writing a new ``.hydra`` over it."""
+    """``resume=RUN_DIR`` continues that run in its own folder: point Hydra's run dir there and keep Hydra from
+    writing a new ``.hydra`` over the saved config (the job reloads that config itself)."""
     resume = next((a.split("=", 1)[1] for a in args if a.startswith("resume=")), None)
-    if not resume or any(a in ("-m", "--multirun") for a in args):
+    if not resume or any(a in ("-m", "--multirun") for a in args) or any(a.startswith("hydra.run.dir=") for a in args):
         return args
     p = Path(resume).expanduser()
     run_dir = p if p.is_dir() else p.parent.parent
-    saved = run_dir / ".hydra" / "config.yaml"
-    if not saved.is_file():
-        return args  # the run itself reports the missing checkpoint or folder
-    flags = [a for a in args if a.startswith("-")]
-    rest = [a for a in args if not a.startswith("-")]
-    return [*flags, "-cd", str(saved.parent.resolve()), "-cn", "config", f"hydra.run.dir={run_dir.resolve()}",
-            "hydra.output_subdir=null", *rest]
+    if not (run_dir / ".hydra" / "config.yaml").is_file():
+        return args  # the job reports the missing run or checkpoint
+    return [*args, f"hydra.run.dir={run_dir.resolve()}", "hydra.output_subdir=null"]
 
 
 @app.command(name="eval")

@@ -63,6 +63,7 @@ def run_guarded(job, run_dir: Path, multirun: bool):
     In a sweep the job returns None instead of exiting, so the other jobs go on."""
     from nnml.engine.loop import Interrupted
 
+    (Path(run_dir) / "error.txt").unlink(missing_ok=True)  # a resumed run clears its old failure
     try:
         return job()
     except Interrupted as e:
@@ -98,6 +99,30 @@ def _write_error(run_dir: Path, message: str) -> None:
         pass
 
 
+def resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
+    """The config a resumed run continues with: the one saved in its folder, plus the plain ``key=value``
+    overrides given now (``trainer.max_epochs=50`` extends a run). Changing a group would train something else."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    run_dir = Path(str(cfg.resume)).expanduser()
+    run_dir = run_dir if run_dir.is_dir() else run_dir.parent.parent
+    saved = run_dir / ".hydra" / "config.yaml"
+    if not saved.is_file():
+        raise NnmlError(f"resume={cfg.resume}: {run_dir} is not an nnml run folder (no .hydra/config.yaml)")
+    base = OmegaConf.load(saved)
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    for ov in parsed:
+        key = ov.get_key_element()
+        if key in ("resume",) or key.startswith("hydra"):
+            continue
+        if "." not in key and key in base and OmegaConf.is_dict(base[key]):
+            raise NnmlError(f"{key}={ov.value()}: a resumed run keeps its groups; override keys only "
+                            f"(e.g. trainer.max_epochs=50), or start a new run")
+        OmegaConf.update(base, key, ov.value(), merge=True, force_add=ov.is_add())
+    base.resume = str(cfg.resume)
+    return base
+
+
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
 def train_app(cfg: DictConfig):
     run_dir, choices, override_keys, multirun = _job_context()
@@ -105,7 +130,10 @@ def train_app(cfg: DictConfig):
     def job():
         from nnml.train import train
 
-        return train(cfg, run_dir, choices=choices, override_keys=override_keys)
+        from hydra.core.hydra_config import HydraConfig
+
+        job_cfg = resumed_config(cfg, list(HydraConfig.get().overrides.task)) if cfg.get("resume") else cfg
+        return train(job_cfg, run_dir, choices=choices, override_keys=override_keys)
 
     return run_guarded(job, run_dir, multirun)
 

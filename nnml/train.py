@@ -5,6 +5,7 @@ trial and by tests; it knows nothing of the command line.
 
 from __future__ import annotations
 
+import importlib
 import math
 import random
 import time
@@ -114,6 +115,9 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
     scheduler, interval = build_scheduler(cfg.get("scheduler"), optimizer,
                                           steps_per_epoch=train_batches.batches_per_epoch(),
                                           max_epochs=int(tr.max_epochs), monitor_mode=mode)
+
+    # The first optimizer.step() imports torch._dynamo (~1 s); do it here so it is not counted as training time.
+    importlib.import_module("torch._dynamo")
 
     compiled = None
     if tr.get("compile"):

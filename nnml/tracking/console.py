@@ -42,7 +42,7 @@ class ConsoleCallback(Callback):
         c = self.console
         sizes = info.get("sizes", {})
         lines = [
-            f"run folder {info.get('run_dir', '')}",
+            f"run folder {short_path(info.get('run_dir', ''))}",
             f"  data    {info.get('dataset')} ({info.get('task')}): train {sizes.get('train')}, val {sizes.get('val')}, "
             f"test {sizes.get('test')}; input {tuple(info.get('input_shape', ()))}, {info.get('num_outputs')} outputs",
             f"  model   {info.get('model')} with {info.get('num_params', 0):,} parameters; "
@@ -115,12 +115,23 @@ def summary_table(metrics: dict, title: str = "Results") -> Table:
     return table
 
 
+def short_path(path) -> str:
+    """``path`` relative to the current folder when it lies below it (what a user would type)."""
+    import os
+
+    try:
+        rel = os.path.relpath(path)
+        return str(path) if rel.startswith("..") else rel
+    except ValueError:
+        return str(path)
+
+
 def print_summary(console: Console, metrics: dict, run_dir: str) -> None:
     log.info("final metrics: %s", {k: v for k, v in metrics.items()})
     console.print(summary_table(metrics))
     console.print(f"best epoch {metrics.get('best_epoch')} of {metrics.get('epochs')}, "
                   f"{metrics.get('wall_time_s', 0):.1f} s, {metrics.get('train_samples_per_s', 0):,.0f} train samples/s "
                   f"on {metrics.get('device')}")
-    console.print(f"run folder: {run_dir}")
-    console.print(f"view it:    nnml board {run_dir}", soft_wrap=True)
+    console.print(f"run folder: {short_path(run_dir)}", soft_wrap=True, highlight=False)
+    console.print(f"view it:    nnml board {short_path(run_dir)}", soft_wrap=True, highlight=False)
     sys.stdout.flush()

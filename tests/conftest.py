@@ -69,3 +69,56 @@ def train_in_process(workdir):
         return result, (new[-1] if new else None)
 
     return call
+
+
+def write_idx(path: Path, array) -> None:
+    """Write ``array`` (uint8) as an IDX file, gzipped when the name ends in .gz (the format MNIST ships in)."""
+    import gzip
+    import struct
+
+    import numpy as np
+
+    a = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, a.ndim]) + struct.pack(f">{a.ndim}I", *a.shape)
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wb") as f:
+        f.write(header + a.tobytes())
+
+
+def make_fake_mnist(root: Path, name: str = "mnist", n_train: int = 200, n_test: int = 50, seed: int = 0) -> Path:
+    """A tiny MNIST-format dataset: each class is a bright block at its own place, so a model can learn it.
+    Returns the folder; the MD5 table in nnml.data.idx is patched by the caller (real checksums are for real files)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    folder = Path(root) / name
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def images(n):
+        y = rng.integers(0, 10, n)
+        x = rng.integers(0, 40, (n, 28, 28))
+        for i, c in enumerate(y):
+            r, col = divmod(int(c), 5)
+            x[i, 4 + r * 10 : 12 + r * 10, 1 + col * 5 : 6 + col * 5] = 250
+        return x, y
+
+    xtr, ytr = images(n_train)
+    xte, yte = images(n_test)
+    from nnml.data.idx import FILES
+
+    for fname, arr in zip(FILES, (xtr, ytr, xte, yte)):
+        write_idx(folder / fname, arr)
+    return folder
+
+
+@pytest.fixture
+def fake_mnist(tmp_path, monkeypatch):
+    """Tiny IDX files for mnist and fashion_mnist under tmp/data, with their MD5s registered as the expected ones."""
+    from nnml.data import idx
+
+    root = tmp_path / "data"
+    for name in ("mnist", "fashion_mnist"):
+        folder = make_fake_mnist(root, name)
+        sums = {f: idx.md5(folder / f) for f in idx.FILES}
+        monkeypatch.setitem(idx.SOURCES[name], "md5", sums)
+    return root

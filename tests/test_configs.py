@@ -1,0 +1,122 @@
+"""Every option of every config group composes and builds (data, model, loss, optimizer, scheduler, logger),
+with sizes decided by the data; every option file starts with its one-line description."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from nnml import catalog
+from nnml.config.build import instantiate
+from nnml.data import build_data
+from nnml.engine.schedulers import build_scheduler
+from nnml.train import build_criterion, build_model
+from tests.conftest import compose
+
+GROUPS = catalog.groups()
+
+
+def test_every_option_has_a_description():
+    for group in GROUPS:
+        for option, desc in catalog.options(group).items():
+            assert desc, f"{group}/{option}.yaml lacks a first-line '# description'"
+
+
+@pytest.mark.parametrize("option", sorted(catalog.options("dataset")))
+def test_every_dataset_builds_and_reports_its_sizes(option, fake_mnist):
+    overrides = [f"dataset={option}"]
+    if option in ("mnist", "fashion_mnist"):
+        overrides += [f"dataset.root={fake_mnist}", "dataset.download=false"]
+    cfg = compose(overrides)
+    data = build_data(cfg.dataset, seed=0)
+    assert data.task in ("classification", "regression")
+    assert tuple(data.x_train.shape[1:]) == tuple(data.input_shape)
+    assert min(data.sizes().values()) > 0
+
+
+@pytest.mark.parametrize("option", sorted(catalog.options("model")))
+@pytest.mark.parametrize("dataset", ["digits", "iris"])
+def test_every_model_builds_with_data_decided_sizes(option, dataset):
+    cfg = compose([f"model={option}", f"dataset={dataset}"])
+    data = build_data(cfg.dataset, seed=0)
+    if option == "cnn" and len(data.input_shape) != 3:
+        from nnml.errors import NnmlError
+
+        with pytest.raises(NnmlError, match="model=cnn needs image data"):
+            build_model(cfg.model, data)
+        return
+    model = build_model(cfg.model, data)
+    out = model(data.x_train[:4])
+    assert out.shape == (4, data.num_outputs)
+
+
+@pytest.mark.parametrize("option", sorted(catalog.options("loss")))
+def test_every_loss_builds_on_its_task(option):
+    regression = option in ("mse", "mae", "huber", "smooth_l1")
+    cfg = compose([f"loss={option}", f"dataset={'diabetes' if regression else 'iris'}"])
+    data = build_data(cfg.dataset, seed=0)
+    crit = build_criterion(cfg.loss, data, option)
+    model = build_model(cfg.model, data)
+    loss = crit(model(data.x_train[:8]), data.y_train[:8])
+    assert loss.ndim == 0 and torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("option", sorted(catalog.options("optimizer")))
+def test_every_optimizer_builds_and_steps(option):
+    cfg = compose([f"optimizer={option}", "dataset=iris"])
+    data = build_data(cfg.dataset, seed=0)
+    model = build_model(cfg.model, data)
+    opt = instantiate(cfg.optimizer, key="optimizer")(model.parameters())
+    assert isinstance(opt, torch.optim.Optimizer)
+    before = [p.detach().clone() for p in model.parameters()]
+    torch.nn.functional.cross_entropy(model(data.x_train), data.y_train).backward()
+    opt.step()
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+@pytest.mark.parametrize("option", sorted(catalog.options("scheduler")))
+def test_every_scheduler_builds_and_steps(option):
+    cfg = compose([f"scheduler={option}", "trainer.max_epochs=6"])
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched, interval = build_scheduler(cfg.get("scheduler"), opt, steps_per_epoch=5, max_epochs=6, monitor_mode="max")
+    if option == "none":
+        assert sched is None
+        return
+    steps = 6 * 5 if interval == "step" else 6
+    for _ in range(steps):
+        opt.step()
+        sched.step(0.5) if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau) else sched.step()
+    assert opt.param_groups[0]["lr"] >= 0
+
+
+@pytest.mark.parametrize("option", sorted(catalog.options("logger")))
+def test_every_logger_builds(option, tmp_path):
+    from nnml.train import _build_loggers
+
+    cfg = compose([f"logger={option}"])
+    loggers = _build_loggers(cfg.logger, tmp_path, [])
+    expected = {"none": 0, "tensorboard": 1, "csv": 1, "all": 2}[option]
+    assert len(loggers) == expected
+    for lg in loggers:
+        lg.close()
+
+
+@pytest.mark.parametrize("option", sorted(catalog.options("trainer")))
+def test_every_trainer_option_validates(option):
+    from nnml.config.validate import validate
+
+    validate(compose([f"trainer={option}"]))
+
+
+def test_model_configs_never_type_data_sizes():
+    for path in Path(GROUPS["model"]).glob("*.yaml"):
+        text = path.read_text()
+        for key in ("input_shape", "num_outputs", "in_features", "num_classes"):
+            assert f"\n{key}:" not in text, f"{path.name} types {key}; the dataset decides it"
+
+
+def test_experiment_presets_compose():
+    for option in catalog.options("experiment"):
+        cfg = compose([f"experiment={option}"])
+        assert "trainer" in cfg

@@ -64,6 +64,28 @@ def _with_resume(args: list[str]) -> list[str]:
     return [*args, f"hydra.run.dir={run_dir.resolve()}", "hydra.output_subdir=null"]
 
 
+@app.command(context_settings=HYDRA_CONTEXT, add_help_option=False)
+def lab(
+    name: str = typer.Argument(..., help="activations, gradcheck, trajectories, uat or collapse."),
+    overrides: Optional[List[str]] = typer.Argument(None, show_default=False,
+                                                    help="The lab's keys as overrides, e.g. target=step."),
+) -> None:
+    """Lecture-1 labs: nnml lab activations; nnml lab trajectories function=beale; nnml lab uat target=step.
+
+    Results (figures, CSV tables, TensorBoard) go to outputs/lab/NAME/<time>; --json prints the numbers as JSON.
+    nnml lab NAME --cfg job shows a lab's keys.
+    """
+    from nnml.entry import call_hydra, lab_app, lab_hydra_overrides, run_cli_guarded
+
+    args = list(overrides or [])
+    as_json = "--json" in args
+    args = [a for a in args if a != "--json"]
+    flags = [a for a in args if a.startswith("-")]
+    rest = [a for a in args if not a.startswith("-")]
+    run_cli_guarded(lambda: call_hydra(lab_app(name, as_json), f"nnml lab {name}",
+                                       [*flags, *lab_hydra_overrides(name), *rest]))
+
+
 @app.command(name="eval")
 def eval_(
     run_dir: Path = typer.Argument(..., help="A run folder written by nnml train."),

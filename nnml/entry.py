@@ -159,3 +159,52 @@ def run_cli_guarded(job) -> None:
         raise SystemExit(e.exit_code) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+
+
+def lab_app(name: str, as_json: bool):
+    """The Hydra entry of ``nnml lab NAME``: the lab's own config ``configs/lab/NAME.yaml`` as primary config."""
+    from nnml.lab import LABS
+    from nnml.errors import bad_choice
+
+    if name not in LABS:
+        raise bad_choice("lab", name, LABS)
+
+    @hydra.main(version_base="1.3", config_path=config_dir(), config_name=f"lab/{name}")
+    def app(cfg: DictConfig):
+        from hydra.core.hydra_config import HydraConfig
+
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+
+        def job():
+            import json
+
+            from rich.console import Console
+
+            from nnml.lab import run_lab
+            from nnml.tracking.console import short_path
+
+            numbers, table = run_lab(name, OmegaConf.to_container(cfg, resolve=True), run_dir)
+            from nnml.tracking.runfiles import write_json_atomic
+
+            write_json_atomic(run_dir / "results.json", numbers)
+            console = Console(stderr=as_json)
+            console.print(table)
+            console.print(f"results in {short_path(run_dir)}", soft_wrap=True, highlight=False)
+            if as_json:
+                print(json.dumps(numbers, default=str))
+
+        return run_guarded(job, run_dir, multirun=False)
+
+    return app
+
+
+def lab_hydra_overrides(name: str) -> list[str]:
+    """Run folders, logging and job name for a lab (its primary config has no ``hydra:`` section of its own)."""
+    return [
+        "hydra/job_logging=nnml",
+        f"hydra.run.dir='${{nnml_fresh_dir:outputs/lab/{name}/${{now:%Y-%m-%d_%H-%M-%S}}}}'",
+        f"hydra.sweep.dir='${{nnml_fresh_dir:outputs/lab/{name}/multiruns/${{now:%Y-%m-%d_%H-%M-%S}}}}'",
+        "hydra.sweep.subdir='${nnml_safe:${hydra.job.override_dirname}}'",
+        "hydra.job.name=lab",
+        "hydra.job.chdir=false",
+    ]

@@ -1,0 +1,168 @@
+"""The CLI end to end on tiny settings: train, its run folder and TensorBoard tags, eval reproducing training's test
+metrics, Hydra's flags through Typer, list, completion, labs."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from nnml.cli import app
+from tests.conftest import TINY, read_metrics, run_cli, run_dirs
+
+runner = CliRunner()
+
+
+def test_help_lists_commands_with_examples():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for cmd in ("train", "eval", "list", "board", "lab"):
+        assert cmd in result.output
+    assert "nnml train dataset=moons" in result.output
+
+
+def test_train_help_is_hydras_with_groups(workdir):
+    result = runner.invoke(app, ["train", "--help"])
+    assert result.exit_code == 0
+    for group in ("dataset:", "optimizer:", "scheduler:", "Examples"):
+        assert group in result.output
+
+
+def test_cfg_job_prints_composed_config_without_running(workdir):
+    result = runner.invoke(app, ["train", "--cfg", "job", "optimizer=sgd", "optimizer.lr=0.5"])
+    assert result.exit_code == 0, result.output
+    assert "torch.optim.SGD" in result.output and "lr: 0.5" in result.output
+    assert not (workdir / "outputs" / "train" / "runs").exists() or not any(
+        (p / "metrics.json").exists() for p in run_dirs(workdir))
+
+
+def test_resolve_and_info_flags(workdir):
+    r = runner.invoke(app, ["train", "--cfg", "job", "--resolve", "scheduler=cosine", "trainer.max_epochs=7"])
+    assert r.exit_code == 0 and "T_max: 7" in r.output
+    r = runner.invoke(app, ["train", "--info", "defaults"])
+    assert r.exit_code == 0 and "dataset/digits" in r.output
+
+
+def test_train_writes_a_complete_run_folder(train_in_process):
+    result, run = train_in_process("logger=all")
+    assert result.exit_code == 0, result.output
+    assert (run / ".hydra" / "config.yaml").is_file()
+    assert (run / "checkpoints" / "best.pt").is_file() and (run / "checkpoints" / "last.pt").is_file()
+    assert (run / "train.log").read_text().count("epoch") >= 2
+    m = read_metrics(run)
+    for key in ("train/loss", "train/acc", "val/acc", "val/f1", "test/acc", "test/f1", "test/loss", "best_epoch",
+                "epochs", "wall_time_s", "train_samples_per_s", "num_params", "device"):
+        assert key in m, key
+    assert m["epochs"] == 2 and m["device"] == "cpu" and 0 < m["test/acc"] <= 1
+    rows = (run / "metrics.csv").read_text().strip().splitlines()
+    assert len(rows) == 3 and rows[0].startswith("epoch,step,train/loss")
+    assert "nnml board" in result.output and "test" in result.output
+
+
+def test_tensorboard_files_hold_the_documented_tags(train_in_process):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result, run = train_in_process("dataset=moons", "trainer.log_every_n_steps=5")
+    assert result.exit_code == 0, result.output
+    acc = EventAccumulator(str(run), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    scalars = set(acc.Tags()["scalars"])
+    for tag in ("train/loss", "train/acc", "val/loss", "val/acc", "lr", "grad_norm", "train/step_loss", "epoch"):
+        assert tag in scalars, (tag, scalars)
+    assert [e.value for e in acc.Scalars("epoch")] == [1.0, 2.0]
+    assert set(acc.Tags()["images"]) >= {"test/confusion_matrix", "test/decision_boundary"}
+    assert "config/text_summary" in acc.Tags()["tensors"]
+    hp = acc.PluginTagToContent("hparams")
+    assert hp, "no hparams summary"
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    content = plugin_data_pb2.HParamsPluginData.FromString(hp["_hparams_/session_start_info"])
+    keys = set(content.session_start_info.hparams)
+    assert {"optimizer", "dataset", "model", "optimizer.lr", "seed"} <= keys
+
+
+def test_eval_json_reproduces_training_test_metrics(train_in_process, workdir):
+    result, run = train_in_process()
+    assert result.exit_code == 0, result.output
+    r = runner.invoke(app, ["eval", str(run), "--json"])
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout)
+    m = read_metrics(run)
+    assert got == {k: m[k] for k in ("test/loss", "test/acc", "test/f1")}
+    r = runner.invoke(app, ["eval", str(run), "--split", "val", "--checkpoint", "best"])
+    assert r.exit_code == 0 and "val" in r.output
+    r = runner.invoke(app, ["eval", str(run), "--checkpoint", "last", "--json"])
+    assert r.exit_code == 0 and "test/acc" in json.loads(r.stdout)
+
+
+def test_regression_run_reports_r2(train_in_process):
+    result, run = train_in_process("dataset=diabetes", "loss=mse")
+    assert result.exit_code == 0, result.output
+    m = read_metrics(run)
+    assert {"test/r2", "test/mse", "test/mae", "val/r2"} <= set(m) and m["monitor"] == "val/loss"
+
+
+def test_two_runs_in_the_same_second_get_two_folders(train_in_process):
+    _, a = train_in_process("trainer.max_epochs=1")
+    _, b = train_in_process("trainer.max_epochs=1")
+    assert a != b and (a / "metrics.json").is_file() and (b / "metrics.json").is_file()
+
+
+def test_multirun_sweeps_and_names_jobs_by_overrides(workdir):
+    r = runner.invoke(app, ["train", "-m", "optimizer=sgd,adam", *TINY, "logger=none"])
+    assert r.exit_code == 0, r.output
+    jobs = sorted(p.name for p in (workdir / "outputs" / "train" / "multiruns").glob("*/*") if p.is_dir())
+    assert len(jobs) == 2 and all("optimizer=" in j and "/" not in j for j in jobs)
+
+
+def test_resume_extends_a_finished_run_in_its_own_folder(train_in_process, workdir):
+    result, run = train_in_process()
+    r = runner.invoke(app, ["train", f"resume={run}", "trainer.max_epochs=3"])
+    assert r.exit_code == 0, r.output
+    assert read_metrics(run)["epochs"] == 3
+    assert len(run_dirs(workdir)) == 1
+
+
+def test_list_shows_groups_and_descriptions():
+    r = runner.invoke(app, ["list"])
+    assert r.exit_code == 0
+    for word in ("dataset", "digits", "optimizer", "nesterov", "scheduler", "warmup_cosine"):
+        assert word in r.output
+    r = runner.invoke(app, ["list", "optimizer"])
+    assert r.exit_code == 0 and "Kingma" in r.output and "digits" not in r.output
+    r = runner.invoke(app, ["list", "optimiser"])
+    assert r.exit_code == 2 and "did you mean 'optimizer'" in r.output
+
+
+def test_completion_of_groups_options_and_keys():
+    from nnml.catalog import complete_override
+
+    assert "optimizer=" in complete_override("optim")
+    assert "optimizer=nesterov" in complete_override("optimizer=")
+    assert "trainer.max_epochs=" in complete_override("trainer.max")
+    assert "model.hidden=" in complete_override("model.", ["model=mlp"])
+    assert "model.channels=" in complete_override("model.", ["model=cnn"])
+
+
+def test_lab_runs_through_the_cli_with_json(workdir):
+    r = run_cli(["lab", "collapse", "steps=50", "--json"], cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    numbers = json.loads(r.stdout)
+    assert numbers["merged_rank"] == numbers["bottleneck"] == 3  # rank of W2 W1 is the bottleneck width
+    runs = list((workdir / "outputs" / "lab" / "collapse").glob("*/results.json"))
+    assert len(runs) == 1
+
+
+def test_bad_override_is_one_line_with_exit_code_2(workdir):
+    r = run_cli(["train", "trainer.max_epochs=abc"], cwd=workdir)
+    assert r.returncode == 2
+    assert "trainer.max_epochs='abc' is not valid" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_module_imports_no_torch(workdir):
+    """``nnml --help`` stays fast because the CLI module imports neither torch nor tensorboard."""
+    import subprocess
+    import sys
+
+    code = "import sys, nnml.cli; print(sorted(m for m in ('torch', 'tensorboard', 'hydra') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -35,7 +35,10 @@ def serve(path: Path, host: str = "127.0.0.1", port: int = 6006) -> None:
     from rich.console import Console
 
     url = start(path, host, port)
-    Console().print(f"TensorBoard on [bold cyan]{url}[/bold cyan] over {path} (Ctrl-C to stop)", soft_wrap=True)
+    from rich.markup import escape
+
+    Console().print(f"TensorBoard on [bold cyan]{url}[/bold cyan] over {escape(str(path))} (Ctrl-C to stop)",
+                    soft_wrap=True)
     try:
         while True:
             time.sleep(3600)

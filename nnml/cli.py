@@ -110,10 +110,10 @@ def eval_(
 @app.command(name="list")
 def list_(group: Optional[str] = typer.Argument(None, help="Only this group, e.g. optimizer.")) -> None:
     """Every config group and its options with a one-line description: nnml list, nnml list optimizer"""
-    from rich.console import Console
     from rich.table import Table
 
     from nnml.catalog import groups, options
+    from nnml.tracking.console import make_console
     from nnml.errors import bad_choice
 
     gs = groups()
@@ -129,7 +129,7 @@ def list_(group: Optional[str] = typer.Argument(None, help="Only this group, e.g
     for g in [group] if group else gs:
         for i, (name, desc) in enumerate(options(g).items()):
             table.add_row(g if i == 0 else "", name, desc)
-    Console().print(table)
+    make_console().print(table)
 
 
 @app.command()

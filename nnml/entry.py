@@ -44,8 +44,10 @@ def debug() -> bool:
 
 def report_error(message: str) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/bold red] {message}")
+    # escape: messages quote user values such as model.hidden=[64], which rich would read as markup
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/bold red] {escape(message)}")
 
 
 def _job_context():
@@ -178,16 +180,14 @@ def lab_app(name: str, as_json: bool):
         def job():
             import json
 
-            from rich.console import Console
-
             from nnml.lab import run_lab
-            from nnml.tracking.console import short_path
+            from nnml.tracking.console import make_console, short_path
 
             numbers, table = run_lab(name, OmegaConf.to_container(cfg, resolve=True), run_dir)
             from nnml.tracking.runfiles import write_json_atomic
 
             write_json_atomic(run_dir / "results.json", numbers)
-            console = Console(stderr=as_json)
+            console = make_console(stderr=as_json)
             console.print(table)
             console.print(f"results in {short_path(run_dir)}", soft_wrap=True, highlight=False)
             if as_json:

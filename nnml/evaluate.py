@@ -80,8 +80,8 @@ def print_eval(metrics: dict, run_dir, split: str, checkpoint: str, as_json: boo
     if as_json:
         print(json.dumps(metrics))
         return
-    from rich.console import Console
+    from nnml.tracking.console import make_console, summary_table
 
-    from nnml.tracking.console import summary_table
+    from rich.markup import escape
 
-    Console().print(summary_table(metrics, title=f"{run_dir} ({checkpoint} checkpoint, {split} split)"))
+    make_console().print(summary_table(metrics, title=escape(f"{run_dir} ({checkpoint} checkpoint, {split} split)")))

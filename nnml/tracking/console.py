@@ -7,6 +7,7 @@ import sys
 import time
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from nnml.engine.callbacks import Callback
@@ -20,6 +21,12 @@ def is_live(console: Console) -> bool:
     return console.is_terminal and not console.is_dumb_terminal
 
 
+def make_console(stderr: bool = False) -> Console:
+    """A rich console; when writing to a file or pipe, wide enough that tables do not wrap into unreadable cells."""
+    probe = Console(stderr=stderr)
+    return probe if probe.is_terminal else Console(stderr=stderr, width=160)
+
+
 def fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4f}" if abs(v) < 1e4 else f"{v:.4g}"
@@ -28,7 +35,7 @@ def fmt(v) -> str:
 
 class ConsoleCallback(Callback):
     def __init__(self, console: Console | None = None, quiet: bool = False):
-        self.console = console or Console(stderr=False)
+        self.console = console or make_console()
         self.quiet = quiet
         self.progress = None
         self._task = None
@@ -52,9 +59,9 @@ class ConsoleCallback(Callback):
         ]
         if info.get("resumed_from"):
             lines.append(f"  resumed from {info['resumed_from']} at epoch {state.epoch}, step {state.global_step}")
-        c.print("[bold]nnml train[/bold]  " + lines[0], soft_wrap=True, highlight=False)
+        c.print("[bold]nnml train[/bold]  " + escape(lines[0]), soft_wrap=True, highlight=False)
         for line in lines[1:]:
-            c.print(line, soft_wrap=True, highlight=False)
+            c.print(line, soft_wrap=True, highlight=False, markup=False)
         for line in lines:
             log.info(line.strip())
         if is_live(c):
@@ -85,7 +92,7 @@ class ConsoleCallback(Callback):
                                  epoch=f"{min(state.epoch + 1, state.max_epochs)}/{state.max_epochs}", msg=shown)
         elif not self.quiet:
             self.console.print(f"epoch {state.epoch}/{state.max_epochs}  {shown}  lr {metrics.get('lr', 0):.3g}",
-                               highlight=False, soft_wrap=True)
+                               highlight=False, soft_wrap=True, markup=False)
 
     def close(self) -> None:
         if self.progress is not None:
@@ -95,7 +102,7 @@ class ConsoleCallback(Callback):
     def on_fit_end(self, state) -> None:
         self.close()
         if state.stop_reason and state.stop_reason != "max_epochs" and not self.quiet:
-            self.console.print(f"stopped: {state.stop_reason}")
+            self.console.print(f"stopped: {state.stop_reason}", markup=False)
 
 
 def summary_table(metrics: dict, title: str = "Results") -> Table:
@@ -132,6 +139,6 @@ def print_summary(console: Console, metrics: dict, run_dir: str) -> None:
     console.print(f"best epoch {metrics.get('best_epoch')} of {metrics.get('epochs')}, "
                   f"{metrics.get('wall_time_s', 0):.1f} s, {metrics.get('train_samples_per_s', 0):,.0f} train samples/s "
                   f"on {metrics.get('device')}")
-    console.print(f"run folder: {short_path(run_dir)}", soft_wrap=True, highlight=False)
-    console.print(f"view it:    nnml board {short_path(run_dir)}", soft_wrap=True, highlight=False)
+    console.print(f"run folder: {short_path(run_dir)}", soft_wrap=True, highlight=False, markup=False)
+    console.print(f"view it:    nnml board {short_path(run_dir)}", soft_wrap=True, highlight=False, markup=False)
     sys.stdout.flush()

@@ -33,6 +33,23 @@ def fmt(v) -> str:
     return str(v)
 
 
+def _speed_column_class():
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class SpeedColumn(ProgressColumn):
+        """Steps per second, blank until rich has measured it."""
+
+        def render(self, task):
+            return Text(f"{task.speed:,.0f} it/s" if task.speed else "", style="progress.data.speed")
+
+    return SpeedColumn
+
+
+def _SpeedColumn():  # noqa: N802 (a factory that reads like the class it builds)
+    return _speed_column_class()()
+
+
 class ConsoleCallback(Callback):
     def __init__(self, console: Console | None = None, quiet: bool = False):
         self.console = console or make_console()
@@ -70,8 +87,8 @@ class ConsoleCallback(Callback):
 
             self.progress = Progress(
                 TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
-                TimeElapsedColumn(), TextColumn("<"), TimeRemainingColumn(), TextColumn("{task.fields[msg]}"),
-                console=c, transient=False,
+                _SpeedColumn(), TimeElapsedColumn(), TextColumn("<"), TimeRemainingColumn(),
+                TextColumn("{task.fields[msg]}"), console=c, transient=False,
             )
             self.progress.start()
             total = state.max_epochs * state.steps_per_epoch
@@ -87,12 +104,14 @@ class ConsoleCallback(Callback):
     def on_epoch_end(self, state, metrics) -> None:
         shown = "  ".join(f"{k} {fmt(v)}" for k, v in metrics.items() if k != "lr")
         log.info("epoch %d/%d  %s  lr %.3g", state.epoch, state.max_epochs, shown, metrics.get("lr", 0))
+        line = f"epoch {state.epoch}/{state.max_epochs}  {shown}  lr {metrics.get('lr', 0):.3g}"
         if self.progress is not None:
+            # Finished epochs stay on screen above the bar; the bar shows the epoch under way.
+            self.progress.console.print(line, highlight=False, soft_wrap=True, markup=False)
             self.progress.update(self._task, completed=state.global_step,
-                                 epoch=f"{min(state.epoch + 1, state.max_epochs)}/{state.max_epochs}", msg=shown)
+                                 epoch=f"{min(state.epoch + 1, state.max_epochs)}/{state.max_epochs}", msg="")
         elif not self.quiet:
-            self.console.print(f"epoch {state.epoch}/{state.max_epochs}  {shown}  lr {metrics.get('lr', 0):.3g}",
-                               highlight=False, soft_wrap=True, markup=False)
+            self.console.print(line, highlight=False, soft_wrap=True, markup=False)
 
     def close(self) -> None:
         if self.progress is not None:

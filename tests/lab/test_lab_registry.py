@@ -17,7 +17,9 @@ CONFIGS = pathlib.Path(__file__).parents[2] / "configs"
 @pytest.mark.parametrize("name", sorted(LABS))
 def test_config_matches_the_lab_defaults(name):
     path = CONFIGS / "lab" / f"{name}.yaml"
-    first, second = path.read_text().splitlines()[:2]
+    package, first, second = path.read_text().splitlines()[:3]
+    # Global package: the lab's keys sit at the top of its own primary config (nnml lab NAME key=value).
+    assert package == "# @package _global_"
     assert first.startswith("# ") and second.startswith(f"# nnml lab {name}")
     module = importlib.import_module(LABS[name].split(":")[0])
     assert OmegaConf.to_container(OmegaConf.load(path)) == module.DEFAULTS

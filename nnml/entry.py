@@ -124,9 +124,7 @@ def resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     overrides given now (``trainer.max_epochs=50`` extends a run). Changing a group would train something else."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from nnml.engine.resume import run_dir_of
-
-    from nnml.engine.resume import saved_group_choices
+    from nnml.engine.resume import run_dir_of, saved_group_choices
 
     run_dir = run_dir_of(cfg.resume)
     base = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
@@ -139,6 +137,11 @@ def resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
         if "." not in key and key in base and OmegaConf.is_dict(base[key]):
             raise NnmlError(f"{key}={ov.value()}: a resumed run keeps its groups; override keys only "
                             f"(e.g. trainer.max_epochs=50), or start a new run")
+        if key == "seed" or key.startswith(("optimizer.", "scheduler.")):
+            # These would be silently undone: the checkpoint restores optimizer/scheduler state (learning rate
+            # included), and the seed fixes the data split the run was trained and validated on.
+            raise NnmlError(f"{key}={ov.value()}: a resumed run continues with the {key.split('.')[0]} state it saved; "
+                            f"start a new run to change it")
         OmegaConf.update(base, key, ov.value(), merge=True, force_add=ov.is_add())
     base.resume = str(cfg.resume)
     return base

@@ -46,9 +46,12 @@ def train(
     nnml train --help lists the config groups (Hydra's help). Examples: nnml train;
     nnml train dataset=moons model.activation=tanh; nnml train -m optimizer=sgd,adam
     """
-    from nnml.entry import call_hydra, train_app
+    from nnml.config.precheck import precheck_train
+    from nnml.entry import call_hydra, run_cli_guarded, train_app
 
-    call_hydra(train_app, "nnml train", _with_resume(list(overrides or [])))
+    args = list(overrides or [])
+    run_cli_guarded(lambda: precheck_train(args))  # bad input: one line, exit 2, nothing written
+    call_hydra(train_app, "nnml train", _with_resume(args))
 
 
 def _with_resume(args: list[str]) -> list[str]:
@@ -57,11 +60,15 @@ def _with_resume(args: list[str]) -> list[str]:
     resume = next((a.split("=", 1)[1] for a in args if a.startswith("resume=")), None)
     if not resume or any(a in ("-m", "--multirun") for a in args) or any(a.startswith("hydra.run.dir=") for a in args):
         return args
-    p = Path(resume).expanduser()
-    run_dir = p if p.is_dir() else p.parent.parent
-    if not (run_dir / ".hydra" / "config.yaml").is_file():
+    from nnml.engine.resume import run_dir_of, saved_group_choices
+    from nnml.errors import NnmlError
+
+    try:
+        run_dir = run_dir_of(resume)
+    except NnmlError:
         return args  # the job reports the missing run or checkpoint
-    return [*args, f"hydra.run.dir={run_dir.resolve()}", "hydra.output_subdir=null"]
+    # The run's own group choices first, so that keys of its options (dataset.noise of moons) compose.
+    return [*saved_group_choices(run_dir), *args, f"hydra.run.dir={run_dir.resolve()}", "hydra.output_subdir=null"]
 
 
 @app.command(context_settings=HYDRA_CONTEXT, add_help_option=False)

@@ -3,6 +3,7 @@ submitit launchers can pickle them. Each turns errors into one line and an exit 
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
@@ -46,7 +47,7 @@ def report_error(message: str) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    # escape: messages quote user values such as model.hidden=[64], which rich would read as markup
+    # escape: values such as model.activation=[relu] must not be read as rich markup
     Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/bold red] {escape(message)}")
 
 
@@ -73,25 +74,42 @@ def run_guarded(job, run_dir: Path, multirun: bool):
                      f"  nnml train resume={run_dir}")
         raise SystemExit(e.exit_code) from None
     except KeyboardInterrupt:
-        report_error("stopped at once by a second Ctrl-C; the last saved checkpoint is kept")
+        report_error("stopped at once by Ctrl-C; the last saved checkpoint (if any) is kept")
         raise SystemExit(130) from None
+    except OSError as e:  # a full disk, a read-only or unwritable folder while the run was going
+        if e.errno in _DISK_ERRNOS:
+            e = NnmlError(f"could not write {e.filename or 'a run file'}: {e.strerror}; free disk space or choose "
+                          f"another output folder with hydra.run.dir=...", exit_code=1)
+            return _fail(e, run_dir, multirun)
+        return _crash(e, run_dir, multirun)
     except NnmlError as e:
-        _write_error(run_dir, str(e))
-        if debug():
-            raise
-        report_error(str(e))
-        if multirun:
-            return None
-        raise SystemExit(e.exit_code) from None
+        return _fail(e, run_dir, multirun)
     except Exception as e:
-        _write_error(run_dir, f"{type(e).__name__}: {e}")
-        if debug():
-            raise
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        report_error(f"{type(e).__name__}: {first} (set NNML_DEBUG=1 for the traceback)")
-        if multirun:
-            return None
-        raise SystemExit(1) from None
+        return _crash(e, run_dir, multirun)
+
+
+_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)
+
+
+def _fail(e: NnmlError, run_dir: Path, multirun: bool):
+    _write_error(run_dir, str(e))
+    if debug():
+        raise e
+    report_error(str(e))
+    if multirun:
+        return None
+    raise SystemExit(e.exit_code) from None
+
+
+def _crash(e: Exception, run_dir: Path, multirun: bool):
+    _write_error(run_dir, f"{type(e).__name__}: {e}")
+    if debug():
+        raise e
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    report_error(f"{type(e).__name__}: {first} (set NNML_DEBUG=1 for the traceback)")
+    if multirun:
+        return None
+    raise SystemExit(1) from None
 
 
 def _write_error(run_dir: Path, message: str) -> None:
@@ -106,20 +124,24 @@ def resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     overrides given now (``trainer.max_epochs=50`` extends a run). Changing a group would train something else."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    run_dir = Path(str(cfg.resume)).expanduser()
-    run_dir = run_dir if run_dir.is_dir() else run_dir.parent.parent
-    saved = run_dir / ".hydra" / "config.yaml"
-    if not saved.is_file():
-        raise NnmlError(f"resume={cfg.resume}: {run_dir} is not an nnml run folder (no .hydra/config.yaml)")
-    base = OmegaConf.load(saved)
+    from nnml.engine.resume import run_dir_of, saved_group_choices
+
+    run_dir = run_dir_of(cfg.resume)
+    base = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    kept = set(saved_group_choices(run_dir))  # the CLI repeats the run's own choices
     parsed = OverridesParser.create().parse_overrides(overrides)
     for ov in parsed:
         key = ov.get_key_element()
-        if key in ("resume",) or key.startswith("hydra"):
+        if key in ("resume",) or key.startswith("hydra") or ov.input_line in kept:
             continue
         if "." not in key and key in base and OmegaConf.is_dict(base[key]):
             raise NnmlError(f"{key}={ov.value()}: a resumed run keeps its groups; override keys only "
                             f"(e.g. trainer.max_epochs=50), or start a new run")
+        if key == "seed" or key.startswith(("optimizer.", "scheduler.")):
+            # These would be silently undone: the checkpoint restores optimizer/scheduler state (learning rate
+            # included), and the seed fixes the data split the run was trained and validated on.
+            raise NnmlError(f"{key}={ov.value()}: a resumed run continues with the {key.split('.')[0]} state it saved; "
+                            f"start a new run to change it")
         OmegaConf.update(base, key, ov.value(), merge=True, force_add=ov.is_add())
     base.resume = str(cfg.resume)
     return base

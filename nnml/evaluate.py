@@ -23,13 +23,10 @@ def load_run_config(run_dir: Path, overrides: list[str] = ()):
     if not path.is_file():
         raise NnmlError(f"{run_dir} is not an nnml run folder (no .hydra/config.yaml); give a folder under "
                         f"outputs/<task>/runs/ or a sweep job's folder")
+    from nnml.config.precheck import apply_key_overrides
+
     try:
-        cfg = OmegaConf.load(path)
-        for ov in overrides:
-            if "=" not in ov:
-                raise NnmlError(f"override {ov!r} is not key=value")
-            key, value = ov.split("=", 1)
-            OmegaConf.update(cfg, key.lstrip("+"), OmegaConf.create({"v": value}).v if value else value, merge=True)
+        cfg = apply_key_overrides(OmegaConf.load(path), list(overrides), f"the config of {run_dir}")
     except OmegaConfBaseException as e:
         raise NnmlError(f"{path}: {str(e).splitlines()[0]}") from None
     return cfg

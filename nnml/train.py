@@ -21,9 +21,11 @@ from nnml.config.validate import check_monitor, validate
 from nnml.data import build_data
 from nnml.data.batches import make_batches
 from nnml.engine.checkpoint import load_checkpoint
-from nnml.engine.device import autocast_context, configure_threads, resolve_device, setup_cuda_speedups
+from nnml.engine.device import (autocast_context, configure_threads, out_of_memory, resolve_device,
+                               setup_cuda_speedups)
 from nnml.engine.losses import make_criterion
 from nnml.engine.loop import Trainer
+from nnml.engine.resume import resolve_resume
 from nnml.engine.metrics import metric_names, monitor_default
 from nnml.engine.schedulers import build_scheduler
 from nnml.errors import NnmlError
@@ -53,20 +55,6 @@ def eval_batches(data, split: str, cfg_dataset, device):
     bs = cfg_dataset.get("eval_batch_size") or max(int(cfg_dataset.batch_size), 1024)
     return make_batches(x, y, batch_size=bs, shuffle=False, seed=0, device=device,
                         loader=cfg_dataset.get("loader", "auto"), num_workers=cfg_dataset.get("num_workers", 2))
-
-
-def resolve_resume(resume: str | None, run_dir: Path) -> tuple[Path | None, Path | None]:
-    """(last checkpoint, best checkpoint) to continue from; ``resume`` is a run folder or a checkpoint file."""
-    if not resume:
-        return None, None
-    p = Path(str(resume)).expanduser()
-    if p.is_dir():
-        p = p / "checkpoints" / "last.pt"
-    if not p.is_file():
-        raise NnmlError(f"resume={resume}: no checkpoint at {p}; give a run folder that holds checkpoints/last.pt "
-                        f"or a checkpoint file")
-    best = p.parent / "best.pt"
-    return p, best if best.is_file() else None
 
 
 def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, override_keys=(),
@@ -183,6 +171,8 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
         write_json_atomic(run_dir / "metrics.json", metrics)
         trainer.callbacks.on_test_end(state, metrics)
         _log_final(loggers, cfg, choices, override_keys, metrics, data, model, test_batches, device, autocast)
+    except torch.OutOfMemoryError:
+        raise out_of_memory(device, int(ds.batch_size), ds.get("eval_batch_size"), str(tr.precision)) from None
     finally:
         trainer.callbacks.close()
     if not quiet:

@@ -82,7 +82,9 @@ def ensure_files(name: str, root: Path, download: bool = True) -> Path:
     """The folder holding the four verified IDX files of ``name``, downloading what is missing."""
     src = SOURCES[name]
     folder = Path(root).expanduser() / name
-    folder.mkdir(parents=True, exist_ok=True)
+    if download:  # without download a mistyped root must not leave an empty folder behind
+        folder.mkdir(parents=True, exist_ok=True)
+    fix = "delete it so that it is downloaded again" if download else "replace it with a good copy"
     for fname in FILES:
         path = folder / fname
         if not path.exists():
@@ -101,8 +103,8 @@ def ensure_files(name: str, root: Path, download: bool = True) -> Path:
                                 f"copy the IDX files into {folder} by hand")
         digest = md5(path)
         if digest != src["md5"][fname]:
-            raise NnmlError(f"{path} has MD5 {digest}, expected {src['md5'][fname]}: the file is corrupt or "
-                            f"incomplete; delete it so that it is downloaded again")
+            raise NnmlError(f"dataset.root: {path} has MD5 {digest}, expected {src['md5'][fname]}: the file is "
+                            f"corrupt or incomplete; {fix}")
     return folder
 
 

@@ -73,3 +73,16 @@ def setup_cuda_speedups(device: torch.device) -> None:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
+
+
+def out_of_memory(device: torch.device, batch_size: int, eval_batch_size: int | None, precision: str) -> NnmlError:
+    """The message for ``torch.OutOfMemoryError``: which batch size failed and what to try instead."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    tries = [f"dataset.batch_size={max(1, batch_size // 2)}"]
+    if str(precision) == "32" and device.type == "cuda":
+        tries.append("trainer.precision=bf16")
+    tries += ["a smaller model (e.g. model.hidden=[128])", "dataset.eval_batch_size=256 if it failed while evaluating"]
+    return NnmlError(f"out of memory on {device} with dataset.batch_size={batch_size} (evaluation batches of "
+                     f"{eval_batch_size or max(batch_size, 1024)}); try {', '.join(tries)}; checkpoints already "
+                     f"written are kept", exit_code=1)

@@ -235,12 +235,15 @@ class Trainer:
         grads = [p.grad for p in self._params if p.grad is not None]
         return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))) if grads else 0.0
 
-    def _nonfinite(self, where: str) -> NonFiniteLoss:
+    def _nonfinite(self, where: str, what: str = "loss became non-finite") -> NonFiniteLoss:
         lr = self.optimizer.param_groups[0]["lr"]
+        last = self.ckpt_dir / "last.pt" if self.ckpt_dir else None
+        kept = (f"the last good checkpoint {last} is kept" if last is not None and last.is_file()
+                else "no checkpoint was written before it")
         return NonFiniteLoss(
-            f"loss became non-finite at {where} (epoch {self.state.epoch + 1}, lr {lr:g}); the last good checkpoint "
-            f"is kept. Try a smaller optimizer.lr, trainer.grad_clip=1.0, or trainer.detect_anomaly=true to find "
-            f"the operation")
+            f"{what} at {where} (epoch {self.state.epoch + 1}, lr {lr:g}); {kept}. Try a smaller learning rate "
+            f"(e.g. optimizer.lr={lr / 10:g}), trainer.grad_clip=1.0, or trainer.detect_anomaly=true to find the "
+            f"operation")
 
     def _train_epoch(self, guard: _SignalGuard) -> None:
         st = self.state
@@ -259,7 +262,12 @@ class Trainer:
                 st.compile_time_s = time.perf_counter() - tc
                 t0 += st.compile_time_s
             else:
-                out, loss, grad_norm = self._step(xb, yb)
+                try:
+                    out, loss, grad_norm = self._step(xb, yb)
+                except RuntimeError as e:  # trainer.detect_anomaly=true names the backward op that made a NaN
+                    if "returned nan values" not in str(e):
+                        raise
+                    raise self._nonfinite(f"step {st.global_step + 1}", str(e).splitlines()[0].rstrip(".")) from None
             self._train_metrics.update(out.detach().float(), yb, loss.detach())
             samples += yb.shape[0]
             st.global_step += 1

@@ -20,6 +20,7 @@ class TensorBoardLogger(Callback):
         from torch.utils.tensorboard import SummaryWriter
 
         self.run_dir = Path(run_dir)
+        self.flush_secs = flush_secs
         self.writer = SummaryWriter(str(self.run_dir), flush_secs=flush_secs, purge_step=None)
         self.histograms_every = int(histograms_every_n_epochs or 0)
         self.figures = figures
@@ -30,12 +31,14 @@ class TensorBoardLogger(Callback):
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer.close()
-        self.writer = SummaryWriter(str(self.run_dir), purge_step=step)
+        self.writer = SummaryWriter(str(self.run_dir), flush_secs=self.flush_secs, purge_step=step)
 
     def on_fit_start(self, state) -> None:
         self.model = state.info.get("model_ref")
         if state.global_step:
-            self.purge_from(state.global_step)
+            # The checkpoint holds every step up to global_step, whose epoch-end scalars were logged at that step:
+            # keep those, hide only what the stopped run logged after its checkpoint.
+            self.purge_from(state.global_step + 1)
         text = state.info.get("config_yaml")
         if text and not state.global_step:
             self.writer.add_text("config", "```yaml\n" + text + "\n```", 0)

@@ -1,0 +1,55 @@
+"""Where a resumed run continues from: ``resume=`` names a run folder or a checkpoint file. Free of torch, so the
+CLI can refuse a bad ``resume=`` before a run starts.
+
+Only ``checkpoints/last.pt`` (or the file named) is a checkpoint: a ``.last.pt.*.tmp`` file is what an atomic write
+left behind when it was interrupted, never a finished checkpoint, and it is not read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nnml.errors import NnmlError
+
+
+def run_dir_of(resume) -> Path:
+    """The run folder of ``resume``: the folder itself, or the run that holds ``<run>/checkpoints/<file>.pt``."""
+    p = Path(str(resume)).expanduser()
+    if not p.exists():
+        raise NnmlError(f"resume={resume}: no such run folder or checkpoint file; give a folder under "
+                        f"outputs/<task>/runs/ or its checkpoints/last.pt")
+    run_dir = p if p.is_dir() else p.parent.parent
+    if not (run_dir / ".hydra" / "config.yaml").is_file():
+        raise NnmlError(f"resume={resume}: {run_dir} is not an nnml run folder (no .hydra/config.yaml)")
+    return run_dir
+
+
+def resolve_resume(resume, run_dir=None) -> tuple[Path | None, Path | None]:
+    """(last checkpoint, best checkpoint or None) to continue from; (None, None) when not resuming."""
+    if not resume:
+        return None, None
+    p = Path(str(resume)).expanduser()
+    if p.is_dir():
+        p = p / "checkpoints" / "last.pt"
+    if not p.is_file():
+        torn = sorted(p.parent.glob(f".{p.name}.*.tmp")) if p.parent.is_dir() else []
+        why = (f" ({torn[0].name} is a temp file left by an interrupted write, not a checkpoint: the run was "
+               f"stopped before its first checkpoint was complete; start it again)" if torn else "")
+        raise NnmlError(f"resume={resume}: no checkpoint at {p}{why}; give a run folder that holds "
+                        f"checkpoints/last.pt or a checkpoint file")
+    best = p.parent / "best.pt"
+    return p, best if best.is_file() and best != p else None
+
+
+def saved_group_choices(run_dir: Path) -> list[str]:
+    """The ``group=option`` overrides the run was started with: a resumed run composes with them, so that keys of
+    its own options (``dataset.noise`` of moons) can be overridden, and keeps them."""
+    path = Path(run_dir) / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return []
+    from omegaconf import OmegaConf
+
+    from nnml.catalog import groups
+
+    gs = groups()
+    return [str(o) for o in OmegaConf.load(path) if str(o).split("=", 1)[0].lstrip("+~") in gs]

@@ -1,0 +1,133 @@
+"""The contract every dataset meets, and the one function that builds a dataset from its config.
+
+A dataset builder (the ``_target_`` of a ``configs/dataset/*.yaml`` file) takes ``seed``, ``val_fraction`` and
+``test_fraction`` plus its own keys, and returns :class:`DataSplits`. Loader keys (``batch_size``, ``loader``,
+``num_workers``) stay in the config for the batch sources and are not passed to the builder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+
+from nnml.errors import NnmlError
+
+Task = Literal["classification", "regression"]
+
+# Keys of a dataset config that configure batching, not the data itself.
+LOADER_KEYS = ("batch_size", "eval_batch_size", "loader", "num_workers", "pin_memory")
+
+
+@dataclass
+class DataSplits:
+    """Train/val/test tensors (on the CPU, standardized with train statistics) and what the model needs to know."""
+
+    name: str
+    task: Task
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    input_shape: tuple[int, ...]
+    num_outputs: int
+    class_names: list[str] = field(default_factory=list)
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if name not in ("train", "val", "test"):
+            raise NnmlError(f"split={name} is not valid; choose one of: test, train, val")
+        return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
+
+    def sizes(self) -> dict[str, int]:
+        return {s: len(self.split(s)[1]) for s in ("train", "val", "test")}
+
+
+def split_and_standardize(
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    task: Task,
+    *,
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    input_shape: tuple[int, ...] | None = None,
+    class_names: list[str] | None = None,
+    standardize: str = "feature",
+    fixed_test_rows: int = 0,
+) -> DataSplits:
+    """Split (stratified for classification) with ``seed`` and standardize with the train split's statistics only.
+
+    ``standardize``: ``feature`` (per input feature), ``global`` (one mean and std, for images) or ``none``.
+    ``fixed_test_rows``: the last rows form the test split as they are (an official test set), and only the rest
+    is split into train and val.
+    Regression targets are standardized too, so that losses and learning rates mean the same on every dataset;
+    metrics are computed on that scale (R^2 does not depend on it).
+    """
+    from sklearn.model_selection import train_test_split
+
+    x = np.asarray(x, dtype=np.float32)
+    n = len(x)
+    stratify = y if task == "classification" else None
+    idx = np.arange(n)
+    test_n = max(1, int(round(test_fraction * n)))
+    val_n = max(1, int(round(val_fraction * n))) if val_fraction > 0 else 0
+    if fixed_test_rows:
+        rest, test_idx = idx[:-fixed_test_rows], idx[-fixed_test_rows:]
+    else:
+        rest, test_idx = train_test_split(idx, test_size=test_n, random_state=seed, stratify=stratify)
+    if val_n:
+        train_idx, val_idx = train_test_split(
+            rest, test_size=val_n, random_state=seed, stratify=None if stratify is None else y[rest]
+        )
+    else:
+        # No validation split asked for: validate on the test split's rows would leak, so use the train rows.
+        train_idx, val_idx = rest, rest
+
+    flat = x.reshape(n, -1)
+    if standardize == "feature":
+        mean = flat[train_idx].mean(0)
+        std = flat[train_idx].std(0)
+    elif standardize == "global":
+        mean = flat[train_idx].mean()
+        std = flat[train_idx].std()
+    elif standardize == "none":
+        mean, std = 0.0, 1.0
+    else:
+        raise NnmlError(f"dataset.standardize={standardize} is not valid; choose one of: feature, global, none")
+    # Constant features (e.g. border pixels of digits) have std 0: leave them centred, not divided by zero.
+    std = np.where(np.asarray(std) < 1e-8, 1.0, std)
+    flat = ((flat - mean) / std).astype(np.float32)
+    shape = tuple(input_shape) if input_shape else (flat.shape[1],)
+    xt = torch.from_numpy(flat.reshape(n, *shape))
+
+    if task == "classification":
+        yt = torch.as_tensor(np.asarray(y), dtype=torch.long)
+        num_outputs = int(yt.max()) + 1
+        names = list(class_names) if class_names is not None else [str(i) for i in range(num_outputs)]
+    else:
+        yv = np.asarray(y, dtype=np.float32).reshape(n, -1)
+        ymean, ystd = yv[train_idx].mean(0), yv[train_idx].std(0)
+        ystd = np.where(ystd < 1e-8, 1.0, ystd)
+        yt = torch.from_numpy(((yv - ymean) / ystd).astype(np.float32))
+        num_outputs = yt.shape[1]
+        names = []
+
+    def take(ix):
+        ix = torch.as_tensor(np.sort(ix))
+        return xt[ix].contiguous(), yt[ix].contiguous()
+
+    (xtr, ytr), (xva, yva), (xte, yte) = take(train_idx), take(val_idx), take(test_idx)
+    return DataSplits(name, task, xtr, ytr, xva, yva, xte, yte, shape, num_outputs, names)
+
+
+def build_data(cfg, seed: int) -> DataSplits:
+    """Instantiate the dataset builder named by ``cfg._target_`` with everything but the loader keys."""
+    from nnml.config.build import instantiate
+
+    params = {k: v for k, v in cfg.items() if k not in LOADER_KEYS}
+    return instantiate(params, key="dataset", seed=seed)

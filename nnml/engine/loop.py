@@ -255,9 +255,10 @@ class Trainer:
             if st.global_step == 0 and st.compile_time_s == 0 and self.forward_model is not self.model:
                 tc = time.perf_counter()
                 out, loss, grad_norm = self._step(xb, yb)
-                float(loss)  # the first compiled step compiles; time it apart from throughput
+                float(loss.detach())  # the first compiled step compiles; time it apart from throughput
                 st.compile_time_s = time.perf_counter() - tc
                 t0 += st.compile_time_s
+                samples -= yb.shape[0]  # ... and its samples apart too
             else:
                 out, loss, grad_norm = self._step(xb, yb)
             self._train_metrics.update(out.detach().float(), yb, loss.detach())
@@ -267,7 +268,7 @@ class Trainer:
             if self._check_every_step and not torch.isfinite(loss):
                 raise self._nonfinite(f"step {st.global_step}")
             if st.global_step % self.log_every == 0:
-                loss_value = float(loss)
+                loss_value = float(loss.detach())
                 if not math.isfinite(loss_value):
                     raise self._nonfinite(f"step {st.global_step} or shortly before")
                 gn = float(grad_norm) if grad_norm is not None else self._grad_norm()

@@ -38,6 +38,12 @@ def torchrun_args(cfg, run_dir: Path) -> list[str]:
     nproc, nnodes = world_of(cfg)
     args = [f"--nproc_per_node={nproc}"]
     endpoint = tr.get("rdzv_endpoint")
+    node_rank = tr.get("node_rank")
+    rdzv_id = tr.get("rdzv_id")
+    if nnodes > 1 and not endpoint:
+        slurm = slurm_rendezvous(os.environ)  # inside a SLURM allocation (e.g. hydra/launcher=slurm): ask SLURM
+        if slurm:
+            endpoint, node_rank, rdzv_id = slurm["endpoint"], slurm["node_rank"], rdzv_id or slurm["job_id"]
     if nnodes == 1 and not endpoint:
         args.append("--standalone")  # localhost rendezvous on a free port: sweep jobs on one machine never clash
     else:
@@ -45,12 +51,32 @@ def torchrun_args(cfg, run_dir: Path) -> list[str]:
             raise NnmlError(f"trainer.num_nodes={nnodes} needs trainer.rdzv_endpoint=HOST:PORT (a port on the first "
                             f"node that every node can reach), the same on every node")
         args += [f"--nnodes={nnodes}", f"--rdzv_backend={tr.get('rdzv_backend', 'c10d')}",
-                 f"--rdzv_endpoint={endpoint}", f"--rdzv_id={tr.get('rdzv_id') or run_dir.name}"]
-        if tr.get("node_rank") is not None:
-            args.append(f"--node_rank={int(tr.node_rank)}")
+                 f"--rdzv_endpoint={endpoint}", f"--rdzv_id={rdzv_id or run_dir.name}"]
+        if node_rank is not None:
+            args.append(f"--node_rank={int(node_rank)}")
     if int(tr.get("max_restarts", 0) or 0):
         args.append(f"--max_restarts={int(tr.max_restarts)}")
     return args
+
+
+SLURM_RDZV_PORT = 29400
+
+
+def slurm_rendezvous(env) -> dict | None:
+    """Rendezvous settings from a SLURM allocation: the first node of the job (``scontrol show hostnames``) on
+    port 29400, this node's ``SLURM_NODEID`` and the job id. None outside SLURM or when scontrol is missing."""
+    nodelist, job = env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST"), env.get("SLURM_JOB_ID")
+    if not nodelist or not job:
+        return None
+    try:
+        hosts = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True,
+                               check=True, timeout=30).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if not hosts:
+        return None
+    return {"endpoint": f"{hosts[0]}:{SLURM_RDZV_PORT}", "node_rank": int(env.get("SLURM_NODEID", "0")),
+            "job_id": f"slurm-{job}"}
 
 
 def launch(cfg, run_dir: Path, choices: dict, override_keys) -> dict:

@@ -105,3 +105,29 @@ def test_multi_node_without_endpoint_is_one_clear_line(tmp_path):
     r = run_cli(["train", *COMMON, "trainer.num_nodes=2"], cwd=tmp_path)
     assert r.returncode != 0
     assert "trainer.rdzv_endpoint" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_torchrun_command_lines(tmp_path, monkeypatch):
+    """What each node runs: standalone on one machine; the rendezvous settings (given, or read from SLURM) for more."""
+    from tests.conftest import compose
+    from nnml.launch import torchrun_args
+
+    run = tmp_path / "2026-01-01_00-00-00"
+    one = torchrun_args(compose(["trainer.devices=4"]), run)
+    assert one == ["--nproc_per_node=4", "--standalone"]
+    two = torchrun_args(compose(["trainer.devices=8", "trainer.num_nodes=2", "trainer.node_rank=1",
+                                 "trainer.rdzv_endpoint=node0:29400"]), run)
+    assert two == ["--nproc_per_node=8", "--nnodes=2", "--rdzv_backend=c10d", "--rdzv_endpoint=node0:29400",
+                   f"--rdzv_id={run.name}", "--node_rank=1"]
+    # Inside a SLURM allocation: a fake scontrol expands the node list.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "scontrol").write_text("#!/bin/sh\necho gpu-a01\necho gpu-a02\n")
+    (bin_dir / "scontrol").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("SLURM_JOB_NODELIST", "gpu-a[01-02]")
+    monkeypatch.setenv("SLURM_JOB_ID", "777")
+    monkeypatch.setenv("SLURM_NODEID", "1")
+    slurm = torchrun_args(compose(["trainer.devices=4", "trainer.num_nodes=2"]), run)
+    assert slurm == ["--nproc_per_node=4", "--nnodes=2", "--rdzv_backend=c10d", "--rdzv_endpoint=gpu-a01:29400",
+                     "--rdzv_id=slurm-777", "--node_rank=1"]

@@ -152,12 +152,12 @@ def train_app(cfg: DictConfig):
     run_dir, choices, override_keys, multirun = _job_context()
 
     def job():
-        from nnml.train import train
+        from nnml.launch import run_train  # one process, a torchrun rank, or the launcher of trainer.devices ranks
 
         from hydra.core.hydra_config import HydraConfig
 
         job_cfg = resumed_config(cfg, list(HydraConfig.get().overrides.task)) if cfg.get("resume") else cfg
-        return train(job_cfg, run_dir, choices=choices, override_keys=override_keys)
+        return run_train(job_cfg, run_dir, choices=choices, override_keys=override_keys)
 
     return run_guarded(job, run_dir, multirun)
 

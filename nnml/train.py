@@ -58,8 +58,10 @@ def eval_batches(data, split: str, cfg_dataset, device):
 
 
 def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, override_keys=(),
-          callbacks=(), console=None, quiet: bool = False) -> dict:
-    """Run one training job into ``run_dir`` and return its final metrics (also written to metrics.json)."""
+          callbacks=(), console=None, quiet: bool = False, dist=None) -> dict:
+    """Run one training job into ``run_dir`` and return its final metrics (also written to metrics.json).
+
+    ``dist`` (:class:`nnml.engine.distributed.Dist`): this process is one DDP rank; rank 0 alone writes files."""
     t_start = time.perf_counter()
     run_dir = Path(run_dir)
     choices = dict(choices or {})
@@ -69,7 +71,9 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
     tr = cfg.trainer
 
     threads = configure_threads(tr.get("num_threads"))
-    device = resolve_device(tr.device)
+    device = dist.device if dist else resolve_device(tr.device)
+    main = dist is None or dist.is_main
+    quiet = quiet or not main
     setup_cuda_speedups(device)
     autocast = autocast_context(device, str(tr.precision))
     seed_everything(int(cfg.seed), bool(tr.get("deterministic", False)))
@@ -83,6 +87,8 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
     if device.type == "cuda" and len(data.input_shape) == 3:
         model = model.to(memory_format=torch.channels_last)
     num_params = sum(p.numel() for p in model.parameters())
+    if dist and dist.rank:
+        torch.manual_seed(int(cfg.seed) + dist.rank)  # same initial weights, different dropout masks per rank
     criterion = build_criterion(cfg.loss, data, choices.get("loss", ""), allowed)
     optimizer = instantiate(cfg.optimizer, key="optimizer", allowed=allowed)
     optimizer = optimizer(model.parameters()) if callable(optimizer) and not isinstance(optimizer, torch.optim.Optimizer) else optimizer
@@ -101,18 +107,19 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
     names = metric_names(data.task)
     check_monitor(monitor, [f"{s}/{n}" for s in ("val", "train") for n in names])
     scheduler, interval = build_scheduler(cfg.get("scheduler"), optimizer,
-                                          steps_per_epoch=train_batches.batches_per_epoch(),
+                                          steps_per_epoch=train_batches.batches_per_epoch(
+                                              dist.world_size if dist else 1),
                                           max_epochs=int(tr.max_epochs), monitor_mode=mode)
 
     # The first optimizer.step() imports torch._dynamo (~1 s); do it here so it is not counted as training time.
     importlib.import_module("torch._dynamo")
 
-    compiled = None
+    compiled = dist.wrap(model) if dist else None
     if tr.get("compile"):
-        compiled = torch.compile(model)
+        compiled = torch.compile(compiled or model)
     scaler = torch.amp.GradScaler("cuda") if str(tr.precision) == "16" else None
 
-    loggers = _build_loggers(cfg.get("logger"), run_dir, allowed)
+    loggers = _build_loggers(cfg.get("logger"), run_dir, allowed) if main else []
     from nnml.tracking.console import ConsoleCallback, print_summary
 
     console_cb = ConsoleCallback(console, quiet=quiet)
@@ -125,7 +132,8 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
         monitor=monitor, mode=mode, patience=tr.get("patience"), checkpoint_dir=run_dir / "checkpoints",
         checkpoint_every_n_epochs=int(tr.get("checkpoint_every_n_epochs", 0)),
         checkpoint_every_s=float(tr.get("checkpoint_every_s", 60)), callbacks=[console_cb, *loggers, *callbacks],
-        config=config_plain, seed=int(cfg.seed), compiled_model=compiled,
+        config=config_plain, seed=int(cfg.seed), compiled_model=compiled, dist=dist,
+        eval_model=model if dist else None,  # evaluation runs no collectives (ranks may have unequal shards)
     )
     last_path, best_path = resolve_resume(cfg.get("resume"), run_dir)
     if last_path is not None:
@@ -164,11 +172,13 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
             "train_samples_per_s": round(state.train_samples / state.train_time_s, 1) if state.train_time_s else 0.0,
             "num_params": num_params,
             "device": str(device),
+            "world_size": dist.world_size if dist else 1,
             "monitor": monitor,
             "nnml_version": __version__,
         })
         metrics = {k: clean_number(v) for k, v in metrics.items()}
-        write_json_atomic(run_dir / "metrics.json", metrics)
+        if main:
+            write_json_atomic(run_dir / "metrics.json", metrics)
         trainer.callbacks.on_test_end(state, metrics)
         _log_final(loggers, cfg, choices, override_keys, metrics, data, model, test_batches, device, autocast)
     except torch.OutOfMemoryError:

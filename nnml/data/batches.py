@@ -41,7 +41,11 @@ class InMemoryBatches:
         return len(self.y)
 
     def epoch(self, epoch: int, start_batch: int = 0, shard: tuple[int, int] = (0, 1)):
-        """Yield the batches of ``epoch`` from ``start_batch`` on; ``shard=(rank, world)`` keeps every world-th sample."""
+        """Yield the batches of ``epoch`` from ``start_batch`` on; ``shard=(rank, world)`` keeps every world-th sample.
+
+        Shuffled (training) shards are cut to the same length on every rank, dropping the epoch's last
+        ``n % world`` samples (different ones each epoch): DDP ranks must take the same number of steps. Ordered
+        (evaluation) shards keep every sample once, so summed metrics equal the whole split's."""
         n = len(self.y)
         if self.shuffle:
             order = torch.randperm(n, generator=epoch_generator(self.seed, epoch)).to(self.x.device, non_blocking=True)
@@ -49,7 +53,8 @@ class InMemoryBatches:
             order = None
         rank, world = shard
         if world > 1:
-            order = (order if order is not None else torch.arange(n, device=self.x.device))[rank::world]
+            order = order[: n - n % world] if order is not None else torch.arange(n, device=self.x.device)
+            order = order[rank::world]
             n = len(order)
         bs = self.batch_size
         for i in range(start_batch * bs, n, bs):
@@ -60,7 +65,11 @@ class InMemoryBatches:
                 yield self.x[ix], self.y[ix]
 
     def batches_per_epoch(self, world: int = 1) -> int:
-        return math.ceil(math.ceil(len(self.y) / world) / self.batch_size)
+        return math.ceil(_shard_len(len(self.y), world, self.shuffle) / self.batch_size)
+
+
+def _shard_len(n: int, world: int, shuffle: bool) -> int:
+    return n // world if shuffle else math.ceil(n / world)
 
 
 class LoaderBatches:
@@ -83,7 +92,7 @@ class LoaderBatches:
         return len(self.dataset)
 
     def batches_per_epoch(self, world: int = 1) -> int:
-        return math.ceil(math.ceil(len(self.dataset) / world) / self.batch_size)
+        return math.ceil(_shard_len(len(self.dataset), world, self.shuffle) / self.batch_size)
 
     def epoch(self, epoch: int, start_batch: int = 0, shard: tuple[int, int] = (0, 1)):
         n = len(self.dataset)
@@ -92,6 +101,8 @@ class LoaderBatches:
         else:
             order = torch.arange(n)
         rank, world = shard
+        if self.shuffle and world > 1:
+            order = order[: n - n % world]  # equal shards for DDP, as in InMemoryBatches.epoch
         order = order[rank::world][start_batch * self.batch_size :]
         loader = torch.utils.data.DataLoader(
             torch.utils.data.Subset(self.dataset, order.tolist()), batch_size=self.batch_size, shuffle=False,

@@ -95,9 +95,10 @@ class Trainer:
                  monitor: str = "val/loss", mode: str = "min", patience: int | None = None,
                  checkpoint_dir: Path | None = None, checkpoint_every_n_epochs: int = 0,
                  checkpoint_every_s: float = 60.0, callbacks: list[Callback] = (), config: dict | None = None,
-                 seed: int = 0, compiled_model=None, dist=None):
+                 seed: int = 0, compiled_model=None, dist=None, eval_model=None):
         self.model = model  # the bare module: its state_dict is what checkpoints hold
         self.forward_model = compiled_model or model  # what runs the batches (compiled, DDP-wrapped)
+        self.eval_model = eval_model or self.forward_model  # what evaluates (never DDP: no collectives there)
         self.criterion = criterion
         self.optimizer = optimizer
         self.scheduler = scheduler
@@ -131,18 +132,18 @@ class Trainer:
     # ----------------------------------------------------------------- evaluation
     @torch.inference_mode()
     def evaluate(self, batches) -> dict[str, float]:
-        was_training = self.forward_model.training
-        self.forward_model.eval()
+        was_training = self.eval_model.training
+        self.eval_model.eval()
         ms = MetricState(self.task, self.num_outputs, self.device)
         shard = (self.dist.rank, self.dist.world_size) if self.dist else (0, 1)
         for xb, yb in batches.epoch(0, shard=shard):
             with self.autocast():
-                out = self.forward_model(xb)
+                out = self.eval_model(xb)
                 loss = self.criterion(out.float(), yb)
             ms.update(out.float(), yb, loss)
         if self.dist:
             self.dist.reduce_metric_state(ms)
-        self.forward_model.train(was_training)
+        self.eval_model.train(was_training)
         return ms.compute()
 
     # ----------------------------------------------------------------- checkpoints
@@ -261,6 +262,7 @@ class Trainer:
                 float(loss.detach())  # the first compiled step compiles; time it apart from throughput
                 st.compile_time_s = time.perf_counter() - tc
                 t0 += st.compile_time_s
+                samples -= yb.shape[0]  # ... and its samples apart too
             else:
                 try:
                     out, loss, grad_norm = self._step(xb, yb)

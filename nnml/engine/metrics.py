@@ -6,6 +6,7 @@ tests check them against torchmetrics and scikit-learn (torchmetrics itself cost
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -48,25 +49,34 @@ class MetricState:
             self.y_sq += (y * y).sum(0)
 
     def compute(self) -> dict[str, float]:
-        n = self.n.clamp_min(1)
-        out = {"loss": self.loss_sum / n}
+        # One host transfer of the sums, then the formulas in NumPy: a handful of small torch ops cost ~5 us each
+        # (~80 us a call), the same in NumPy ~1 us each; this runs twice an epoch.
         if self.task == "classification":
-            cm = self.confusion.double()
-            tp = cm.diag()
-            out["acc"] = tp.sum() / cm.sum().clamp_min(1)
-            precision = tp / cm.sum(0).clamp_min(1)
-            recall = tp / cm.sum(1).clamp_min(1)
-            f1 = torch.where(precision + recall > 0, 2 * precision * recall / (precision + recall), torch.zeros_like(tp))
-            # Macro F1 over the classes present in targets or predictions (as torchmetrics and sklearn do).
-            present = (cm.sum(0) + cm.sum(1)) > 0
-            out["f1"] = f1[present].mean() if present.any() else torch.zeros((), dtype=torch.float64)
+            parts = [self.n.view(1), self.loss_sum.view(1), self.confusion.view(-1).double()]
         else:
-            out["mse"] = (self.sq / n).mean()
-            out["mae"] = (self.abs / n).mean()
-            ss_tot = self.y_sq - self.y_sum**2 / n
-            out["r2"] = (1 - self.sq / ss_tot.clamp_min(1e-12)).mean()
-        values = torch.stack([v.to(torch.float64) for v in out.values()]).tolist()
-        return dict(zip(out, values))
+            parts = [self.n.view(1), self.loss_sum.view(1), self.sq, self.abs, self.y_sum, self.y_sq]
+        a = torch.cat(parts).cpu().numpy()
+        n = max(float(a[0]), 1.0)
+        out = {"loss": float(a[1]) / n}
+        if self.task == "classification":
+            cm = a[2:].reshape(self.k, self.k)
+            tp = np.diag(cm)
+            pred_count, true_count = cm.sum(0), cm.sum(1)
+            out["acc"] = float(tp.sum() / max(cm.sum(), 1.0))
+            precision = tp / np.maximum(pred_count, 1.0)
+            recall = tp / np.maximum(true_count, 1.0)
+            denom = precision + recall
+            f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
+            # Macro F1 over the classes present in targets or predictions (as torchmetrics and sklearn do).
+            present = (pred_count + true_count) > 0
+            out["f1"] = float(f1[present].mean()) if present.any() else 0.0
+        else:
+            sq, ab, y_sum, y_sq = a[2:].reshape(4, self.k)
+            out["mse"] = float((sq / n).mean())
+            out["mae"] = float((ab / n).mean())
+            ss_tot = y_sq - y_sum**2 / n
+            out["r2"] = float((1 - sq / np.maximum(ss_tot, 1e-12)).mean())
+        return out
 
 
 def metric_names(task: str) -> list[str]:

@@ -9,9 +9,15 @@ hparam keys (see :func:`hparams_of`) so a sweep lines up in the HParams tab.
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 from nnml.engine.callbacks import Callback
+
+
+# Epoch-end flushes at most this often: a flush costs ~0.15-0.4 ms, epochs of small jobs take ~10-20 ms, and a
+# crash that skips close() (SIGKILL) then loses at most this many seconds of events.
+EPOCH_FLUSH_EVERY_S = 2.0
 
 
 class TensorBoardLogger(Callback):
@@ -25,6 +31,15 @@ class TensorBoardLogger(Callback):
         self.histograms_every = int(histograms_every_n_epochs or 0)
         self.figures = figures
         self.model = None
+        self._last_flush = time.monotonic()
+
+    def add_scalars(self, values: dict, step: int) -> None:
+        """Several scalars as one event (one ``Summary`` with a value per tag): reads back exactly like separate
+        ``add_scalar`` calls, at ~10 us a value instead of ~45-75 us."""
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        summary = Summary(value=[Summary.Value(tag=k, simple_value=float(v)) for k, v in values.items()])
+        self.writer._get_file_writer().add_summary(summary, step)
 
     def purge_from(self, step: int) -> None:
         """A resumed run rewrites steps from ``step`` on: hide the old events there (TensorBoard's purge_step)."""
@@ -45,21 +60,27 @@ class TensorBoardLogger(Callback):
 
     def on_train_log(self, state, scalars) -> None:
         # Per-step values; the epoch means (train/loss, lr, val/...) come at each epoch's end.
-        self.writer.add_scalar("train/step_loss", scalars["train/loss"], state.global_step)
-        self.writer.add_scalar("grad_norm", scalars["grad_norm"], state.global_step)
+        self.add_scalars({"train/step_loss": scalars["train/loss"], "grad_norm": scalars["grad_norm"]},
+                         state.global_step)
 
     def on_epoch_end(self, state, metrics) -> None:
         step = state.global_step
-        for k, v in metrics.items():
-            self.writer.add_scalar(k, v, step)
-        self.writer.add_scalar("epoch", state.epoch, step)
+        self.add_scalars({**metrics, "epoch": state.epoch}, step)
         if self.histograms_every and self.model is not None and state.epoch % self.histograms_every == 0:
             for name, p in self.model.named_parameters():
                 self.writer.add_histogram(f"weights/{name}", p.detach().float().cpu(), step)
                 if p.grad is not None:
                     self.writer.add_histogram(f"grads/{name}", p.grad.detach().float().cpu(), step)
-        # Events are lost on a crash unless flushed: the writer thread is a daemon with no exit hook.
-        self.writer.flush()
+        # Events are lost on a crash unless flushed: the writer thread is a daemon with no exit hook. close() flushes
+        # after errors and interrupts; in between, flush every few seconds rather than every (short) epoch.
+        now = time.monotonic()
+        if now - self._last_flush >= EPOCH_FLUSH_EVERY_S or state.epoch >= state.max_epochs:
+            self.writer.flush()
+            self._last_flush = now
+
+    def on_checkpoint(self, state, path) -> None:
+        self.writer.flush()  # what TensorBoard shows never lags the checkpoint a resume starts from
+        self._last_flush = time.monotonic()
 
     def log_final(self, hparams: dict, metrics: dict, figures: dict) -> None:
         final = {f"hparam/{k}": float(v) for k, v in metrics.items()

@@ -1,0 +1,307 @@
+"""nnml's training against the loop a person would write by hand, in one process, alternating.
+
+nnml runs through ``nnml.train.train(cfg, run_dir, quiet=True)`` with a config composed from the real configs,
+default logging (TensorBoard) and checkpointing on. The plain loop builds the same architecture with torch.nn alone,
+seeds it the same way and draws the same batch order, so both start from the same weights, see the same batches
+and (on CPU, float32) end with the same test accuracy. Throughput counts training-step time only, measured the same
+way for both (each epoch's training batches, up to a host sync at the epoch's end); validation, logging and
+checkpoints are reported apart (``fit_s``: whole fit wall time).
+
+    python scripts/bench.py                                  # default job: digits, MLP 64-256-256-10, Adam, batch 128
+    python scripts/bench.py --batch-size 1024 --repeats 10
+    python scripts/bench.py --model cnn --device cuda --precision bf16 --compile
+
+Prints one JSON object (also written to --out if given). Medians over --repeats alternating runs; the order of the
+two alternates every repeat (nnml first, then plain first, ...), so neither always runs on a warmer machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="mlp", choices=["mlp", "cnn"])
+    p.add_argument("--dataset", default="digits", help="any nnml dataset option (classification)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
+    p.add_argument("--precision", default="32", choices=["32", "bf16", "16"])
+    p.add_argument("--compile", action="store_true", help="torch.compile both models")
+    p.add_argument("--threads", type=int, default=1, help="torch threads for both")
+    p.add_argument("--repeats", type=int, default=10, help="timed runs of each (alternating)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--logger", default="tensorboard", help="nnml logger option (default: the default, tensorboard)")
+    p.add_argument("--override", action="append", default=[], help="extra nnml override, e.g. trainer.patience=5")
+    p.add_argument("--out", help="also write the JSON here")
+    return p.parse_args(argv)
+
+
+# ----------------------------------------------------------------------------- measurement helpers
+def reset_peak_rss() -> None:
+    # Linux: writing 5 to clear_refs resets VmHWM (the peak RSS) so each run reports its own peak.
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def reset_cuda_peak(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def cuda_peak_mb(device):
+    return round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if device.type == "cuda" else None
+
+
+# ----------------------------------------------------------------------------- nnml side
+def nnml_config(args):
+    from hydra import compose, initialize_config_dir
+
+    import nnml.entry  # noqa: F401  (registers nnml's resolvers)
+    from nnml.config import config_dir
+
+    overrides = [f"dataset={args.dataset}", f"model={args.model}", f"dataset.batch_size={args.batch_size}",
+                 f"trainer.max_epochs={args.epochs}", f"trainer.device={args.device}",
+                 f"trainer.precision={args.precision}", f"trainer.compile={str(args.compile).lower()}",
+                 f"trainer.num_threads={args.threads}", f"seed={args.seed}", f"logger={args.logger}", *args.override]
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    return cfg
+
+
+def run_nnml(cfg, args, device) -> dict:
+    from nnml.engine.callbacks import Callback
+    from nnml.train import train
+
+    class Clock(Callback):
+        def on_fit_start(self, state):
+            sync(device)
+            self.t0 = time.perf_counter()
+            self.first = None
+
+        def on_epoch_end(self, state, metrics):
+            if self.first is None:
+                self.first = time.perf_counter() - self.t0
+
+        def on_fit_end(self, state):
+            self.fit_s = time.perf_counter() - self.t0
+
+    clock = Clock()
+    choices = {"dataset": args.dataset, "model": args.model, "loss": "cross_entropy", "optimizer": "adam"}
+    with tempfile.TemporaryDirectory(prefix="nnml-bench-") as d:
+        reset_peak_rss()
+        reset_cuda_peak(device)
+        t0 = time.perf_counter()
+        m = train(cfg, Path(d), choices=choices, callbacks=[clock], quiet=True)
+        call_s = time.perf_counter() - t0
+        files = sorted(p.name for p in Path(d).iterdir())
+    return {
+        "samples_per_s": m["train_samples_per_s"], "train_time_s": m["train_time_s"], "fit_s": clock.fit_s,
+        "call_s": call_s, "first_epoch_s": clock.first, "compile_time_s": m.get("compile_time_s", 0.0),
+        "eval_time_s": m["eval_time_s"], "checkpoint_time_s": m["checkpoint_time_s"], "test_acc": m["test/acc"],
+        "best_epoch": m["best_epoch"], "peak_rss_mb": round(peak_rss_mb(), 1), "cuda_max_allocated_mb": cuda_peak_mb(device),
+        "run_files": files,
+    }
+
+
+# ----------------------------------------------------------------------------- the plain loop
+def plain_model(kind: str, input_shape, num_outputs: int) -> nn.Module:
+    """The default configs' architectures written out with torch.nn (mlp: 256-256, ReLU, dropout 0.2; cnn: conv
+    16-32 3x3, max-pool, head 128). Built in the same order as nnml's, so the same seed gives the same weights."""
+    if kind == "mlp":
+        width = math.prod(input_shape)
+        return nn.Sequential(nn.Flatten(), nn.Linear(width, 256), nn.ReLU(), nn.Dropout(0.2), nn.Linear(256, 256),
+                             nn.ReLU(), nn.Dropout(0.2), nn.Linear(256, num_outputs))
+    c, h, w = input_shape
+    features = nn.Sequential(nn.Conv2d(c, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+    head = nn.Sequential(nn.Flatten(), nn.Linear(32 * (h // 4) * (w // 4), 128), nn.ReLU(), nn.Linear(128, num_outputs))
+    return nn.Sequential(features, head)
+
+
+def run_plain(data, args, device) -> dict:
+    reset_peak_rss()
+    reset_cuda_peak(device)
+    t_call = time.perf_counter()
+    dtype = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}[args.precision]
+    torch.manual_seed(args.seed)
+    model = plain_model(args.model, tuple(data.input_shape), data.num_outputs).to(device)
+    if device.type == "cuda" and args.model == "cnn":
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    loss_fn = nn.CrossEntropyLoss()
+    scaler = torch.amp.GradScaler("cuda") if dtype is torch.float16 else None
+    fwd = torch.compile(model) if args.compile else model
+    x, y = data.x_train.to(device), data.y_train.to(device)
+    xv, yv = data.x_val.to(device), data.y_val.to(device)
+    xt, yt = data.x_test.to(device), data.y_test.to(device)
+    n, bs = len(y), args.batch_size
+
+    def autocast():
+        return torch.autocast(device.type, dtype=dtype) if dtype is not None else torch.autocast(device.type, enabled=False)
+
+    @torch.inference_mode()
+    def accuracy(xs, ys):
+        model.eval()
+        with autocast():
+            pred = fwd(xs).argmax(1)
+        model.train()
+        return (pred == ys).float().mean().item()
+
+    train_s, compile_s, first_epoch, best_acc, best_state = 0.0, 0.0, None, -1.0, None
+    sync(device)
+    t_fit = time.perf_counter()
+    for epoch in range(args.epochs):
+        t0 = time.perf_counter()
+        # nnml's epoch order: a generator seeded from (seed, epoch); a hand-written loop would use torch.randperm(n).
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(args.seed * 1_000_003 + epoch)).to(device)
+        for i in range(0, n, bs):
+            idx = perm[i:i + bs]
+            xb, yb = x[idx], y[idx]
+            with autocast():
+                loss = loss_fn(fwd(xb).float(), yb)
+            opt.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
+            if args.compile and epoch == 0 and i == 0:
+                sync(device)
+                compile_s = time.perf_counter() - t0
+                t0 = time.perf_counter()
+        sync(device)
+        train_s += time.perf_counter() - t0
+        acc = accuracy(xv, yv)  # validation each epoch, keeping the best weights (what nnml does by default)
+        if acc > best_acc:
+            best_acc = acc
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        if first_epoch is None:
+            first_epoch = time.perf_counter() - t_fit
+    fit_s = time.perf_counter() - t_fit
+    model.load_state_dict(best_state)
+    test_acc = accuracy(xt, yt)
+    steps_total = n * args.epochs - (bs if args.compile else 0)  # the compiling step is timed apart
+    return {
+        "samples_per_s": round(steps_total / train_s, 1), "train_time_s": round(train_s, 4), "fit_s": fit_s,
+        "call_s": time.perf_counter() - t_call, "first_epoch_s": first_epoch, "compile_time_s": round(compile_s, 4),
+        "test_acc": test_acc, "peak_rss_mb": round(peak_rss_mb(), 1), "cuda_max_allocated_mb": cuda_peak_mb(device),
+    }
+
+
+# ----------------------------------------------------------------------------- driver
+def med(runs, key):
+    vals = [r[key] for r in runs if r.get(key) is not None]
+    return round(statistics.median(vals), 4) if vals else None
+
+
+def summary(runs):
+    out = {k: med(runs, k) for k in ("samples_per_s", "train_time_s", "fit_s", "call_s", "first_epoch_s",
+                                     "compile_time_s", "peak_rss_mb", "cuda_max_allocated_mb")}
+    out["samples_per_s_all"] = [r["samples_per_s"] for r in runs]
+    out["test_acc_all"] = [round(r["test_acc"], 6) for r in runs]
+    for k in ("eval_time_s", "checkpoint_time_s"):
+        if runs and k in runs[0]:
+            out[k] = med(runs, k)
+    return out
+
+
+def loadavg():
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    cfg = nnml_config(args)
+    from nnml.data import build_data
+
+    data = build_data(cfg.dataset, seed=args.seed)  # the very tensors nnml trains on (same seed, same split)
+    load_before = loadavg()
+    # One short untimed run of each first: lazy imports, allocator and thread-pool warm-up.
+    warm = argparse.Namespace(**{**vars(args), "epochs": 1})
+    run_nnml(nnml_config(warm), warm, device)
+    run_plain(data, warm, device)
+    nnml_runs, plain_runs = [], []
+    for r in range(args.repeats):
+        if r % 2 == 0:
+            nnml_runs.append(run_nnml(cfg, args, device))
+            plain_runs.append(run_plain(data, args, device))
+        else:
+            plain_runs.append(run_plain(data, args, device))
+            nnml_runs.append(run_nnml(cfg, args, device))
+        print(f"repeat {r + 1}/{args.repeats}: nnml {nnml_runs[-1]['samples_per_s']:,.0f}  plain "
+              f"{plain_runs[-1]['samples_per_s']:,.0f} samples/s", file=sys.stderr)
+    ratios = [a["samples_per_s"] / b["samples_per_s"] for a, b in zip(nnml_runs, plain_runs)]
+    fit_ratios = [b["fit_s"] / a["fit_s"] for a, b in zip(nnml_runs, plain_runs)]
+    acc_diff = max(abs(a["test_acc"] - b["test_acc"]) for a, b in zip(nnml_runs, plain_runs))
+    result = {
+        "config": {k: v for k, v in vars(args).items() if k != "out"},
+        "conditions": {
+            "machine": platform.node(), "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
+            "cuda_device": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+            "loadavg_before": load_before, "loadavg_after": loadavg(),
+            "train_samples": len(data.y_train), "steps_per_epoch": math.ceil(len(data.y_train) / args.batch_size),
+        },
+        "nnml": summary(nnml_runs),
+        "plain": summary(plain_runs),
+        # nnml / plain in training-step throughput, per alternating pair then the median (1.0 = no cost)
+        "ratio": round(statistics.median(ratios), 4),
+        "ratios_all": [round(r, 4) for r in ratios],
+        # plain fit time / nnml fit time: whole fit incl. validation, logging and checkpoints
+        "fit_ratio": round(statistics.median(fit_ratios), 4),
+        "test_acc_max_abs_diff": round(acc_diff, 6),
+        "nnml_run_files": nnml_runs[0]["run_files"],
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()

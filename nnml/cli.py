@@ -47,8 +47,15 @@ def train(
     nnml train dataset=moons model.activation=tanh; nnml train -m optimizer=sgd,adam
     """
     from nnml.entry import call_hydra, train_app
+    from nnml.sweep import summary
 
+    summary.reset()
     call_hydra(train_app, "nnml train", _with_resume(list(overrides or [])))
+    if summary.failed_jobs():  # a sweep finished but some of its jobs failed (see its summary table)
+        from nnml.entry import report_error
+
+        report_error(f"{summary.failed_jobs()} of {summary.LAST['jobs']} sweep jobs failed (see the table above)")
+        raise typer.Exit(1)
 
 
 def _with_resume(args: list[str]) -> list[str]:

@@ -156,7 +156,19 @@ def differing_keys(runs: list[Run]) -> list[str]:
         if group in group_cols and (_MISSING in values or k.endswith(("._target_", "._partial_"))):
             continue
         cols.append(k)
-    return group_cols + cols
+    return _drop_duplicates(runs, group_cols + cols)
+
+
+def _drop_duplicates(runs: list[Run], cols: list[str]) -> list[str]:
+    """A column that says the same as an earlier one for every run (optimizer_preset=sgd beside optimizer=sgd)."""
+    groups = {g for r in runs for g in r.choices}
+    seen, out = set(), []
+    for c in cols:
+        sig = tuple(json.dumps(value_of(r, c, groups), default=str) for r in runs)
+        if sig not in seen:
+            seen.add(sig)
+            out.append(c)
+    return out
 
 
 _MISSING = "-"
@@ -179,10 +191,16 @@ def rank(runs: list[Run], metric: str, order: str = "auto") -> list[Run]:
         raise NnmlError(f"--sort {order} is not valid; choose one of: asc, auto, desc")
     desc = metric_mode(metric) == "max" if order == "auto" else order == "desc"
 
+    tie = metric.split("/")[0] + "/loss"  # equal accuracies (a small val set): the lower loss first
+
+    def num(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
     def key(r: Run):
-        v = r.metrics.get(metric)
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-        return (0, -v if desc else v) if ok else (1, 0)
+        v, t = r.metrics.get(metric), r.metrics.get(tie)
+        if not num(v):
+            return (1, 0, 0)
+        return (0, -v if desc else v, t if num(t) and tie != metric else 0)
 
     return sorted(runs, key=key)
 
@@ -270,6 +288,14 @@ def rich_table(table_rows: list[dict], title: str = "", show_run: bool = True):
             cells.append(text)
         table.add_row(*cells)
     return table
+
+
+def table_console():
+    """A console for wide tables: a terminal's own width; logs and pipes (80 columns by default) get 200."""
+    from rich.console import Console
+
+    c = Console()
+    return c if c.is_terminal else Console(width=200)
 
 
 def print_rows(console, table_rows: list[dict], title: str, hparams: list[str]) -> None:

@@ -32,8 +32,6 @@ def failed_jobs() -> int:
 
 def summarize(sweep_dir: Path, console=None, title: str | None = None) -> dict:
     """Build, print and save the summary of the jobs under ``sweep_dir``; returns ``LAST``-style counts."""
-    from rich.console import Console
-
     from nnml.sweep import runs as R
 
     sweep_dir = Path(sweep_dir)
@@ -47,7 +45,7 @@ def summarize(sweep_dir: Path, console=None, title: str | None = None) -> dict:
     table_rows = R.rows(R.rank(runs, metrics[0]), hparams, metrics)
     (sweep_dir / "summary.csv").write_text(R.to_csv(table_rows))
     (sweep_dir / "summary.md").write_text(R.to_markdown(table_rows))
-    console = console or Console()
+    console = console or R.table_console()
     head = title or f"Sweep of {len(runs)} jobs, best {metrics[0]} first"
     if failed:
         head += f" ({failed} failed)"
@@ -59,13 +57,64 @@ def summarize(sweep_dir: Path, console=None, title: str | None = None) -> dict:
     return result
 
 
+def concurrent_jobs(config) -> int | None:
+    """How many jobs the sweep's launcher runs at once on this machine (None: elsewhere, or one at a time)."""
+    import os
+
+    from nnml.engine.device import usable_cores
+
+    target = str(config.hydra.launcher.get("_target_", ""))
+    if target.endswith("JoblibLauncher"):
+        n = int(config.hydra.launcher.get("n_jobs", -1))
+        return max(1, usable_cores() + 1 + n if n < 0 else n)  # joblib: -1 = all cores, -2 = all but one
+    if target.endswith("submitit_launcher.LocalLauncher"):
+        size = _sweep_size(config)
+        cap = int(config.hydra.launcher.get("array_parallelism", 256) or 256)
+        return max(1, min(size or usable_cores(), cap))
+    return None
+
+
+def _sweep_size(config) -> int | None:
+    """Jobs in a basic grid sweep (the product of each swept key's values); None when unknown (glob)."""
+    try:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        args = list(config.hydra.overrides.task)
+        params = config.hydra.sweeper.get("params") or {}
+        given = {a.split("=", 1)[0] for a in args}
+        args += [f"{k}={v}" for k, v in params.items() if k not in given]
+        n = 1
+        for ov in OverridesParser.create().parse_overrides(args):
+            if ov.is_sweep_override():
+                n *= len(list(ov.sweep_string_iterator()))
+        return n
+    except Exception:
+        return None
+
+
 class SweepSummary(_HydraCallback):
-    """Hydra callback: the summary table after a multirun (runs in the parent process)."""
+    """Hydra callback: threads per parallel job before a multirun, the summary table after it (parent process)."""
+
+    def __init__(self):
+        self._set_env = False
 
     def on_multirun_start(self, config, **kwargs) -> None:
+        import os
+
         reset()
+        # Jobs running side by side must share the cores: trainer.num_threads=auto divides by this (engine/device.py).
+        # Set before the launcher starts its workers, which inherit the environment; a value the user set wins.
+        n = concurrent_jobs(config)
+        if n and "NNML_PARALLEL_JOBS" not in os.environ:
+            os.environ["NNML_PARALLEL_JOBS"] = str(n)
+            self._set_env = True
 
     def on_multirun_end(self, config, **kwargs) -> None:
+        import os
+
+        if self._set_env:
+            os.environ.pop("NNML_PARALLEL_JOBS", None)
+            self._set_env = False
         # The sweep dir was resolved (and created) when the sweep started; the resolver caches that value on this config.
         sweep_dir = Path(str(config.hydra.sweep.dir))
         try:

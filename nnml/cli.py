@@ -71,6 +71,45 @@ def _with_resume(args: list[str]) -> list[str]:
     return [*args, f"hydra.run.dir={run_dir.resolve()}", "hydra.output_subdir=null"]
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def tune(
+    overrides: Optional[List[str]] = typer.Argument(
+        None, autocompletion=_complete, show_default=False,
+        help="search=NAME (configs/search/), search.KEY.FIELD=value, and training overrides key=value."),
+    trials: int = typer.Option(20, "--trials", "-n", help="Trials in the study in all (a rerun adds only the missing)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Trials at once, each in its own process."),
+    sampler: str = typer.Option("tpe", help="tpe, random or grid."),
+    metric: Optional[str] = typer.Option(None, help="Validation metric to optimize; default the trainer's monitor."),
+    direction: Optional[str] = typer.Option(None, help="maximize or minimize; default by the metric."),
+    pruner: str = typer.Option("median", help="median (stop trials behind the median) or none."),
+    startup_trials: int = typer.Option(5, help="Trials that finish before the pruner may stop any."),
+    storage: Optional[str] = typer.Option(None, help="Optuna storage URL; default sqlite in the study folder."),
+    study_name: Optional[str] = typer.Option(None, help="Study name and folder name; default the search name."),
+    out_dir: Path = typer.Option(Path("outputs/tune"), "--dir", help="Folder that holds the study folders."),
+    seed: Optional[int] = typer.Option(None, help="Sampler seed; default the config's seed."),
+) -> None:
+    """Search hyperparameters with Optuna: nnml tune --trials 30 search=lr_wd dataset=moons
+
+    Each trial is a run in outputs/tune/<study>/trial_NNNN; the same command again continues the study.
+    Ends with a leaderboard, best.yaml (nnml train -cd outputs/tune/<study> -cn best) and figures.
+    """
+    from nnml.entry import run_cli_guarded
+
+    def job():
+        from nnml.sweep.tune import TuneOptions, tune as run_tune
+
+        result = run_tune(TuneOptions(trials=trials, jobs=jobs, sampler=sampler, metric=metric, direction=direction,
+                                      pruner=pruner, startup_trials=startup_trials, storage=storage,
+                                      study_name=study_name, out_dir=out_dir, seed=seed,
+                                      overrides=list(overrides or [])))
+        if result["best_trial"] is None:
+            from nnml.errors import NnmlError
+
+            raise NnmlError("no trial completed; see the failed trials' error.txt", exit_code=1)
+
+    run_cli_guarded(job)
+
+
 @app.command(name="eval")
 def eval_(
     run_dir: Path = typer.Argument(..., help="A run folder written by nnml train."),

@@ -30,7 +30,8 @@ def failed_jobs() -> int:
     return int(LAST["failed"])
 
 
-def summarize(sweep_dir: Path, console=None, title: str | None = None) -> dict:
+def summarize(sweep_dir: Path, console=None, title: str | None = None, metrics: list[str] | None = None,
+              show_run: bool = False) -> dict:
     """Build, print and save the summary of the jobs under ``sweep_dir``; returns ``LAST``-style counts."""
     from nnml.sweep import runs as R
 
@@ -40,7 +41,7 @@ def summarize(sweep_dir: Path, console=None, title: str | None = None) -> dict:
     result = {"dir": str(sweep_dir), "jobs": len(runs), "failed": failed}
     if not runs:
         return result
-    metrics = R.default_metrics(runs)
+    metrics = metrics or R.default_metrics(runs)
     hparams = R.differing_keys(runs)
     table_rows = R.rows(R.rank(runs, metrics[0]), hparams, metrics)
     (sweep_dir / "summary.csv").write_text(R.to_csv(table_rows))
@@ -49,7 +50,7 @@ def summarize(sweep_dir: Path, console=None, title: str | None = None) -> dict:
     head = title or f"Sweep of {len(runs)} jobs, best {metrics[0]} first"
     if failed:
         head += f" ({failed} failed)"
-    R.print_rows(console, table_rows, head, hparams)
+    R.print_rows(console, table_rows, head, [] if show_run else hparams)
     from nnml.tracking.console import short_path
 
     console.print(f"summary: {short_path(sweep_dir / 'summary.md')} (and summary.csv); "

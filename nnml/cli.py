@@ -110,6 +110,27 @@ def tune(
     run_cli_guarded(job)
 
 
+@app.command()
+def compare(
+    paths: Optional[List[Path]] = typer.Argument(None, help="Run, sweep or study folders (default outputs/)."),
+    metric: Optional[List[str]] = typer.Option(None, "--metric", "-m",
+                                               help="Metric to rank by (repeat for more columns); default the "
+                                                    "runs' monitored metric and its test/ counterpart."),
+    sort: str = typer.Option("auto", help="desc, asc, or auto (accuracy-like descending, losses ascending)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv, markdown or json."),
+    plot: Optional[Path] = typer.Option(None, help="Also draw all runs' learning curves into this PNG."),
+) -> None:
+    """Runs side by side, best first, with the hyperparameters that differ: nnml compare outputs/train/multiruns/<sweep>"""
+    from nnml.entry import run_cli_guarded
+
+    def job():
+        from nnml.sweep.compare import compare as run_compare
+
+        run_compare(list(paths or []), metrics=list(metric or []), sort=sort, fmt=fmt, plot=plot)
+
+    run_cli_guarded(job)
+
+
 @app.command(name="eval")
 def eval_(
     run_dir: Path = typer.Argument(..., help="A run folder written by nnml train."),

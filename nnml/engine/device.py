@@ -72,7 +72,8 @@ def usable_cores() -> int:
 
 
 def _parallel_jobs() -> int:
-    return max(1, int(os.environ.get("NNML_PARALLEL_JOBS", "1")))
+    value = os.environ.get("NNML_PARALLEL_JOBS", "").strip()
+    return max(1, int(value)) if value.isdigit() else 1
 
 
 def setup_cuda_speedups(device: torch.device) -> None:

@@ -106,7 +106,7 @@ class SweepSummary(_HydraCallback):
         # Jobs running side by side must share the cores: trainer.num_threads=auto divides by this (engine/device.py).
         # Set before the launcher starts its workers, which inherit the environment; a value the user set wins.
         n = concurrent_jobs(config)
-        if n and "NNML_PARALLEL_JOBS" not in os.environ:
+        if n and not os.environ.get("NNML_PARALLEL_JOBS", "").strip():
             os.environ["NNML_PARALLEL_JOBS"] = str(n)
             self._set_env = True
 

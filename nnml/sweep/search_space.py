@@ -71,7 +71,7 @@ def apply_overrides(space: dict, overrides: list[str]) -> dict:
             ov = OverridesParser.create().parse_override(text)
         except HydraException as e:
             raise NnmlError(f"{text}: {str(e).splitlines()[0]}") from None
-        path = ov.get_key_element()[len("search."):]
+        path = ov.key_or_group[len("search."):]
         if ov.is_delete():
             if path not in space:
                 raise NnmlError(f"~search.{path}: no such key in the search space{did_you_mean(path, space)}; "

@@ -300,7 +300,13 @@ def tune(opts: TuneOptions, console=None) -> dict:
 
         state = {"complete": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED,
                  "fail": optuna.trial.TrialState.FAIL}[result["status"]]
-        study.tell(trial, result["value"] if state == optuna.trial.TrialState.COMPLETE else None, state=state)
+        try:
+            study.tell(trial, result["value"] if state == optuna.trial.TrialState.COMPLETE else None, state=state)
+        except RuntimeError as e:
+            # The grid sampler calls study.stop() after the last grid point, which only works inside
+            # study.optimize(); the trial's state is stored before that (optuna's tell saves it in a finally).
+            if "Study.stop" not in str(e):
+                raise
         shown = "  ".join(f"{k}={_short(v)}" for k, v in params.items())
         what = {"complete": f"{metric} {result['value']:.4f}",
                 "pruned": f"[yellow]pruned[/yellow] after {result.get('epochs')} epochs",

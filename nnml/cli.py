@@ -48,10 +48,17 @@ def train(
     """
     from nnml.config.precheck import precheck_train
     from nnml.entry import call_hydra, run_cli_guarded, train_app
+    from nnml.sweep import summary
 
     args = list(overrides or [])
     run_cli_guarded(lambda: precheck_train(args))  # bad input: one line, exit 2, nothing written
+    summary.reset()
     call_hydra(train_app, "nnml train", _with_resume(args))
+    if summary.failed_jobs():  # a sweep finished but some of its jobs failed (see its summary table)
+        from nnml.entry import report_error
+
+        report_error(f"{summary.failed_jobs()} of {summary.LAST['jobs']} sweep jobs failed (see the table above)")
+        raise typer.Exit(1)
 
 
 def _with_resume(args: list[str]) -> list[str]:
@@ -91,6 +98,66 @@ def lab(
     rest = [a for a in args if not a.startswith("-")]
     run_cli_guarded(lambda: call_hydra(lab_app(name, as_json), f"nnml lab {name}",
                                        [*flags, *lab_hydra_overrides(name), *rest]))
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def tune(
+    overrides: Optional[List[str]] = typer.Argument(
+        None, autocompletion=_complete, show_default=False,
+        help="search=NAME (configs/search/), search.KEY.FIELD=value, and training overrides key=value."),
+    trials: int = typer.Option(20, "--trials", "-n", help="Trials in the study in all (a rerun adds only the missing)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Trials at once, each in its own process."),
+    sampler: str = typer.Option("tpe", help="tpe, random or grid."),
+    metric: Optional[str] = typer.Option(None, help="Validation metric to optimize; default the trainer's monitor."),
+    direction: Optional[str] = typer.Option(None, help="maximize or minimize; default by the metric."),
+    pruner: str = typer.Option("median", help="median (stop trials behind the median) or none."),
+    startup_trials: int = typer.Option(5, help="Trials that finish before the pruner may stop any."),
+    storage: Optional[str] = typer.Option(None, help="Optuna storage URL; default sqlite in the study folder."),
+    study_name: Optional[str] = typer.Option(None, help="Study name and folder name; default the search name."),
+    out_dir: Path = typer.Option(Path("outputs/tune"), "--dir", help="Folder that holds the study folders."),
+    seed: Optional[int] = typer.Option(None, help="Sampler seed; default the config's seed."),
+) -> None:
+    """Search hyperparameters with Optuna: nnml tune --trials 30 search=lr_wd dataset=moons
+
+    Each trial is a run in outputs/tune/<study>/trial_NNNN; the same command again continues the study.
+    Ends with a leaderboard, best.yaml (nnml train -cd outputs/tune/<study> -cn best) and figures.
+    """
+    from nnml.entry import run_cli_guarded
+
+    def job():
+        from nnml.sweep.tune import TuneOptions, tune as run_tune
+
+        result = run_tune(TuneOptions(trials=trials, jobs=jobs, sampler=sampler, metric=metric, direction=direction,
+                                      pruner=pruner, startup_trials=startup_trials, storage=storage,
+                                      study_name=study_name, out_dir=out_dir, seed=seed,
+                                      overrides=list(overrides or [])))
+        if result["best_trial"] is None:
+            from nnml.errors import NnmlError
+
+            raise NnmlError("no trial completed; see the failed trials' error.txt", exit_code=1)
+
+    run_cli_guarded(job)
+
+
+@app.command()
+def compare(
+    paths: Optional[List[Path]] = typer.Argument(None, help="Run, sweep or study folders (default outputs/)."),
+    metric: Optional[List[str]] = typer.Option(None, "--metric", "-m",
+                                               help="Metric to rank by (repeat for more columns); default the "
+                                                    "runs' monitored metric and its test/ counterpart."),
+    sort: str = typer.Option("auto", help="desc, asc, or auto (accuracy-like descending, losses ascending)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv, markdown or json."),
+    plot: Optional[Path] = typer.Option(None, help="Also draw all runs' learning curves into this PNG."),
+) -> None:
+    """Runs side by side, best first, with the hyperparameters that differ: nnml compare outputs/train/multiruns/<sweep>"""
+    from nnml.entry import run_cli_guarded
+
+    def job():
+        from nnml.sweep.compare import compare as run_compare
+
+        run_compare(list(paths or []), metrics=list(metric or []), sort=sort, fmt=fmt, plot=plot)
+
+    run_cli_guarded(job)
 
 
 @app.command(name="eval")

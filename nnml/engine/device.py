@@ -58,13 +58,22 @@ def configure_threads(num_threads) -> int:
     """
     if num_threads in (None, "auto", 0):
         env = os.environ.get("OMP_NUM_THREADS")
-        num_threads = int(env) if env and env.isdigit() else max(1, (os.cpu_count() or 1) // _parallel_jobs())
+        num_threads = int(env) if env and env.isdigit() else max(1, usable_cores() // _parallel_jobs())
     torch.set_num_threads(int(num_threads))
     return int(num_threads)
 
 
+def usable_cores() -> int:
+    """Cores this process may run on: a SLURM or taskset CPU mask counts, not the whole machine."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _parallel_jobs() -> int:
-    return max(1, int(os.environ.get("NNML_PARALLEL_JOBS", "1")))
+    value = os.environ.get("NNML_PARALLEL_JOBS", "").strip()
+    return max(1, int(value)) if value.isdigit() else 1
 
 
 def setup_cuda_speedups(device: torch.device) -> None:

@@ -1,0 +1,451 @@
+"""``nnml tune``: hyperparameter search with Optuna, driven through ``study.ask()`` / ``study.tell()``.
+
+Each trial is a normal nnml run in ``<study dir>/trial_NNNN/`` (``.hydra/config.yaml``, metrics.json, checkpoints,
+TensorBoard events), so ``nnml eval``, ``nnml compare`` and ``nnml board`` work on trials. A trial's config is
+composed with Hydra's compose API from the command's overrides plus the sampled values. The study lives in an
+SQLite file in the study folder unless ``--storage`` names another: running the same command again continues it
+(finished trials are kept; a trial cut off by a crash or kill is marked failed and its point tried again).
+A median pruner stops trials whose per-epoch validation metric falls behind; a crashing trial is recorded as failed
+and the search goes on. At the end: a leaderboard, ``best.yaml`` (``nnml train -cd STUDY -cn best`` retrains the best
+trial) and Optuna's history and importance figures.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nnml.engine.callbacks import Callback, StopTraining
+from nnml.errors import NnmlError, bad_choice
+from nnml.sweep import search_space as S
+from nnml.sweep.runs import metric_mode
+
+SAMPLERS = ("grid", "random", "tpe")
+PRUNERS = ("median", "none")
+
+
+@dataclass
+class TuneOptions:
+    trials: int = 20
+    jobs: int = 1
+    sampler: str = "tpe"
+    metric: str | None = None
+    direction: str | None = None
+    pruner: str = "median"
+    startup_trials: int = 5
+    storage: str | None = None
+    study_name: str | None = None
+    out_dir: Path = Path("outputs/tune")
+    seed: int | None = None
+    overrides: list = field(default_factory=list)
+
+
+class OptunaPruning(Callback):
+    """Reports the monitored validation metric after each epoch; stops the run when Optuna says to prune."""
+
+    def __init__(self, trial, metric: str):
+        self.trial, self.metric = trial, metric
+        self.pruned_at = None
+
+    def on_epoch_end(self, state, metrics) -> None:
+        value = metrics.get(self.metric)
+        if value is None or not math.isfinite(value):
+            return
+        self.trial.report(float(value), state.epoch)
+        if self.trial.should_prune():
+            self.pruned_at = state.epoch
+            raise StopTraining(f"pruned by optuna at epoch {state.epoch} ({self.metric} {value:.4g})")
+
+
+# ---------------------------------------------------------------- configs
+
+def compose(overrides: list[str]):
+    """(config, group choices) composed like ``nnml train`` would, without a run folder."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf, open_dict
+    from omegaconf.errors import OmegaConfBaseException
+
+    import nnml.entry  # noqa: F401  (registers nnml's resolvers)
+    from nnml.config import config_dir
+
+    try:
+        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+            cfg = hydra_compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
+    except (HydraException, OmegaConfBaseException) as e:
+        raise NnmlError(str(e).strip().splitlines()[0]) from None
+    choices = {k: str(v) for k, v in OmegaConf.to_container(cfg.hydra.runtime.choices).items()
+               if not k.startswith("hydra/") and v is not None}
+    with open_dict(cfg):
+        del cfg["hydra"]  # resolving it would create run folders; a trial's folder is chosen here
+    return cfg, choices
+
+
+def check_keys(base, choices: dict, space: dict) -> None:
+    from omegaconf import OmegaConf
+
+    from nnml.errors import did_you_mean
+    from nnml.sweep.runs import flatten
+
+    known = flatten(OmegaConf.to_container(base, resolve=False))
+    for key in space:
+        if key in choices:
+            continue
+        if OmegaConf.select(base, key, default="__missing__") == "__missing__":
+            raise NnmlError(f"search.{key}: the config has no key {key}{did_you_mean(key, list(known) + list(choices))}"
+                            f"; search over existing keys (nnml train --cfg job shows them) or group names")
+
+
+def hydra_section() -> dict:
+    """train.yaml's own ``hydra:`` settings (run and sweep folders, callbacks), uninterpolated."""
+    from omegaconf import OmegaConf
+
+    from nnml.config import config_dir
+
+    raw = OmegaConf.to_container(OmegaConf.load(Path(config_dir()) / "train.yaml"), resolve=False)
+    return raw.get("hydra", {})
+
+
+def write_best(study_dir: Path, trial_dir: Path, number: int, metric: str, value: float) -> Path:
+    """``best.yaml``: the best trial's full config as a primary config, with nnml's hydra settings, so that
+    ``nnml train -cd STUDY_DIR -cn best`` retrains it into outputs/<task_name>/runs/ like any run."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.to_container(OmegaConf.load(trial_dir / ".hydra" / "config.yaml"), resolve=False)
+    cfg.pop("defaults", None)
+    doc = {"defaults": [{"override hydra/job_logging": "nnml"}, {"override hydra/help": "nnml"}, "_self_"],
+           **cfg, "hydra": hydra_section()}
+    header = (f"# Best trial of study {study_dir.name}: trial {number}, {metric} {value:.6g}. Retrain it with\n"
+              f"#   nnml train -cd {study_dir} -cn best\n")
+    path = study_dir / "best.yaml"
+    path.write_text(header + OmegaConf.to_yaml(OmegaConf.create(doc)))
+    return path
+
+
+def write_trial_files(trial_dir: Path, cfg, choices: dict, overrides: list[str]) -> None:
+    from omegaconf import OmegaConf
+
+    h = trial_dir / ".hydra"
+    h.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, h / "config.yaml", resolve=True)
+    OmegaConf.save(OmegaConf.create(list(overrides)), h / "overrides.yaml")
+    # What compare and the HParams view read from a Hydra job: its group choices and overrides.
+    OmegaConf.save(OmegaConf.create({"hydra": {"runtime": {"choices": choices}, "overrides": {"task": overrides}}}),
+                   h / "hydra.yaml")
+
+
+# ---------------------------------------------------------------- one trial
+
+def run_trial(spec: dict, study=None) -> dict:
+    """Train one trial into its folder; returns {status: complete|pruned|fail, value, error, epochs}.
+
+    ``study`` is the live study in a one-job search; parallel workers load it from storage."""
+    import optuna
+    from omegaconf import OmegaConf
+
+    from nnml.entry import _write_error
+    from nnml.train import train
+
+    if spec.get("parallel_jobs"):
+        os.environ["NNML_PARALLEL_JOBS"] = str(spec["parallel_jobs"])
+    if study is None:
+        study = optuna.load_study(study_name=spec["study_name"], storage=spec["storage"],
+                                  pruner=make_pruner(spec["pruner"], spec["startup_trials"]))
+    trial = optuna.trial.Trial(study, spec["trial_id"])
+    trial_dir = Path(spec["trial_dir"])
+    cfg = OmegaConf.load(trial_dir / ".hydra" / "config.yaml")
+    pruning = OptunaPruning(trial, spec["metric"]) if spec["pruner"] != "none" else None
+    (trial_dir / "error.txt").unlink(missing_ok=True)
+    try:
+        metrics = train(cfg, trial_dir, choices=spec["choices"], override_keys=spec["keys"],
+                        callbacks=[pruning] if pruning else [], quiet=True)
+    except Exception as e:  # a crashing trial is one failed point, not the end of the search
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        _write_error(trial_dir, f"{type(e).__name__}: {first}")
+        return {"status": "fail", "value": None, "error": f"{type(e).__name__}: {first}"}
+    value = metrics.get(spec["metric"])
+    if pruning is not None and pruning.pruned_at is not None:
+        return {"status": "pruned", "value": value, "epochs": metrics.get("epochs"), "error": ""}
+    if value is None or not math.isfinite(value):
+        msg = f"{spec['metric']} is {value} (metrics: {', '.join(k for k in metrics if '/' in k)})"
+        _write_error(trial_dir, msg)
+        return {"status": "fail", "value": None, "error": msg}
+    return {"status": "complete", "value": float(value), "epochs": metrics.get("epochs"), "error": ""}
+
+
+def _worker(spec: dict) -> dict:
+    warnings.filterwarnings("ignore", module="optuna")
+    return run_trial(spec)
+
+
+# ---------------------------------------------------------------- the study
+
+def make_sampler(name: str, space: dict, seed: int | None):
+    import optuna
+
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        return optuna.samplers.GridSampler(S.grid(space), seed=seed)
+    raise bad_choice("--sampler", name, SAMPLERS)
+
+
+def make_pruner(name: str, startup_trials: int):
+    import optuna
+
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=0)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise bad_choice("--pruner", name, PRUNERS)
+
+
+def default_metric(base) -> str:
+    """The trainer's monitored metric: trainer.monitor, or val/acc / val/loss by the dataset's task."""
+    monitor = str(base.trainer.get("monitor", "auto"))
+    if monitor != "auto":
+        return monitor
+    from nnml.data import build_data
+    from nnml.engine.metrics import monitor_default
+
+    return monitor_default(build_data(base.dataset, seed=int(base.seed)).task)[0]
+
+
+def tune(opts: TuneOptions, console=None) -> dict:
+    import optuna
+    from nnml.sweep.runs import table_console
+    from nnml.tracking.console import short_path
+
+    console = console or table_console()
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if opts.trials < 1:
+        raise NnmlError(f"--trials {opts.trials}: give at least 1")
+    if opts.jobs < 1:
+        raise NnmlError(f"--jobs {opts.jobs}: give at least 1")
+    if opts.sampler not in SAMPLERS:
+        raise bad_choice("--sampler", opts.sampler, SAMPLERS)
+    if opts.pruner not in PRUNERS:
+        raise bad_choice("--pruner", opts.pruner, PRUNERS)
+    if opts.direction not in (None, "maximize", "minimize"):
+        raise bad_choice("--direction", opts.direction, ("maximize", "minimize"))
+
+    search_name, space_ovs, train_ovs = S.split_overrides(list(opts.overrides))
+    space = S.validate(S.apply_overrides(S.load(search_name), space_ovs))
+    base, choices = compose(train_ovs)
+    check_keys(base, choices, space)
+    metric = opts.metric or default_metric(base)
+    if metric.split("/")[0] != "val":
+        raise NnmlError(f"--metric {metric}: tune on a validation metric (val/acc, val/loss, val/f1, val/r2, ...); "
+                        f"test/ metrics are for the final report")
+    direction = opts.direction or ("maximize" if metric_mode(metric) == "max" else "minimize")
+    seed = int(base.seed) if opts.seed is None else opts.seed
+
+    name = opts.study_name or Path(search_name).stem
+    study_dir = Path(opts.out_dir) / name
+    study_dir.mkdir(parents=True, exist_ok=True)
+    storage = opts.storage or f"sqlite:///{(study_dir / 'study.db').resolve()}"
+    settings = {"overrides": list(train_ovs), "space": space, "metric": metric}
+    try:
+        study = optuna.create_study(study_name=name, storage=storage, direction=direction, load_if_exists=True,
+                                    sampler=make_sampler(opts.sampler, space, seed),
+                                    pruner=make_pruner(opts.pruner, opts.startup_trials))
+    except ValueError as e:
+        raise NnmlError(f"--storage {storage}: {e}") from None
+    saved = study.user_attrs.get("nnml")
+    if saved is None:
+        study.set_user_attr("nnml", settings)
+    elif saved != settings:
+        diff = [k for k in settings if saved.get(k) != settings[k]]
+        raise NnmlError(f"study {name} ({storage}) was started with other {', '.join(diff)} "
+                        f"({'; '.join(f'{k}: {saved.get(k)}' for k in diff)}); rerun that command to continue it, "
+                        f"or give a new --study-name")
+    if study.direction.name.lower() != direction:
+        raise NnmlError(f"study {name} maximizes/minimizes differently ({study.direction.name.lower()}) "
+                        f"than --direction {direction}; give a new --study-name")
+
+    interrupted = _recover_interrupted(study, space, study_dir)
+    target = opts.trials
+    if opts.sampler == "grid" and target > S.grid_size(space):
+        console.print(f"grid of {S.grid_size(space)} points: running {S.grid_size(space)} trials, not {target}")
+        target = S.grid_size(space)
+    done = _finished(study, interrupted)
+    todo = max(0, target - len(done))
+    console.print(f"[bold]nnml tune[/bold]  study {name} in {short_path(study_dir)}: {len(done)} trials finished, "
+                  f"{todo} to run ({opts.sampler} sampler, {opts.pruner} pruner, {direction} {metric}, "
+                  f"{opts.jobs} at once)", soft_wrap=True, highlight=False)
+
+    common = {"study_name": name, "storage": storage, "metric": metric, "pruner": opts.pruner,
+              "startup_trials": opts.startup_trials, "keys": list(space),
+              "parallel_jobs": opts.jobs if opts.jobs > 1 else None}
+
+    def ask():
+        trial = study.ask()
+        params = {k: S.suggest(trial, k, spec) for k, spec in space.items()}
+        sampled = [S.to_override(k, v) for k, v in params.items()]
+        cfg, ch = compose([*train_ovs, *sampled])
+        trial_dir = study_dir / f"trial_{trial.number:04d}"
+        write_trial_files(trial_dir, cfg, ch, [*train_ovs, *sampled])
+        return trial, dict(common, trial_id=trial._trial_id, trial_dir=str(trial_dir), choices=ch), params
+
+    def tell(trial, params, result, t0):
+        import optuna
+
+        state = {"complete": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED,
+                 "fail": optuna.trial.TrialState.FAIL}[result["status"]]
+        try:
+            study.tell(trial, result["value"] if state == optuna.trial.TrialState.COMPLETE else None, state=state)
+        except RuntimeError as e:
+            # The grid sampler calls study.stop() after the last grid point, which only works inside
+            # study.optimize(); the trial's state is stored before that (optuna's tell saves it in a finally).
+            if "Study.stop" not in str(e):
+                raise
+        shown = "  ".join(f"{k}={_short(v)}" for k, v in params.items())
+        what = {"complete": f"{metric} {result['value']:.4f}",
+                "pruned": f"[yellow]pruned[/yellow] after {result.get('epochs')} epochs",
+                "fail": f"[red]failed[/red]: {result['error']}"}[result["status"]]
+        console.print(f"trial {trial.number:>3}  {shown}  {what}  ({time.perf_counter() - t0:.1f} s)",
+                      soft_wrap=True, highlight=False)
+
+    if todo and opts.jobs == 1:
+        for _ in range(todo):
+            trial, spec, params = ask()
+            t0 = time.perf_counter()
+            tell(trial, params, run_trial(spec, study), t0)
+    elif todo:
+        _run_parallel(opts.jobs, todo, ask, tell)
+
+    return finish(study, study_dir, metric, console)
+
+
+def _run_parallel(jobs: int, todo: int, ask, tell) -> None:
+    """Trials in ``jobs`` worker processes (spawned: no torch or thread state shared); this process samples and
+    records, the workers report per-epoch values to the shared storage for pruning."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    launched, pending = 0, {}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+        while launched < todo or pending:
+            while launched < todo and len(pending) < jobs:
+                trial, spec, params = ask()
+                pending[pool.submit(_worker, spec)] = (trial, params, time.perf_counter())
+                launched += 1
+            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                trial, params, t0 = pending.pop(fut)
+                try:
+                    result = fut.result()
+                except Exception as e:  # the worker process itself died
+                    result = {"status": "fail", "value": None, "error": f"{type(e).__name__}: {e}"}
+                tell(trial, params, result, t0)
+
+
+def _finished(study, interrupted) -> list:
+    import optuna
+
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+    return [t for t in study.get_trials(deepcopy=False) if t.state in states and t.number not in interrupted]
+
+
+def _recover_interrupted(study, space: dict, study_dir: Path) -> set:
+    """Trials left RUNNING by a killed or crashed ``nnml tune``: mark them failed, try their points again, and do
+    not count them. (Run one ``nnml tune`` per study at a time: another one's running trials would look the same.)"""
+    import optuna
+
+    interrupted = set(study.user_attrs.get("interrupted", []))
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+        interrupted.add(t.number)
+        trial_dir = study_dir / f"trial_{t.number:04d}"
+        if trial_dir.is_dir():
+            (trial_dir / "error.txt").write_text("interrupted: the tune process stopped during this trial\n")
+        if set(t.params) == set(space):
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+    if interrupted:
+        study.set_user_attr("interrupted", sorted(interrupted))
+    return interrupted
+
+
+def _short(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+# ---------------------------------------------------------------- the end
+
+def finish(study, study_dir: Path, metric: str, console) -> dict:
+    import optuna
+
+    from nnml.sweep.summary import summarize
+    from nnml.tracking.console import short_path
+
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    counts = {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,)))
+              for s in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+                        optuna.trial.TrialState.FAIL)}
+    summarize(study_dir, console=console, metrics=[metric, "test/" + metric.split("/", 1)[1]], show_run=True,
+              title=f"Study {study_dir.name}: {counts['complete']} complete, {counts['pruned']} pruned, "
+                    f"{counts['fail']} failed; best {metric} first")
+    result = {"study_dir": str(study_dir), "best_trial": None, "best_value": None, **counts}
+    if complete:
+        best = _best(study, complete, study_dir, metric)
+        best_dir = study_dir / f"trial_{best.number:04d}"
+        path = write_best(study_dir, best_dir, best.number, metric, best.value)
+        result.update(best_trial=best.number, best_value=best.value, best_config=str(path))
+        console.print(f"best: trial {best.number}, {metric} {best.value:.4f}, "
+                      + ", ".join(f"{k}={_short(v)}" for k, v in best.params.items()), soft_wrap=True, highlight=False)
+        console.print(f"retrain it: nnml train -cd {short_path(study_dir)} -cn best", soft_wrap=True, highlight=False)
+    result["figures"] = _figures(study, study_dir, console)
+    return result
+
+
+def _best(study, complete: list, study_dir: Path, metric: str):
+    """Optuna's best value; among trials that tie on it (a small val set), the lowest val/loss, as the
+    leaderboard ranks them."""
+    import json
+
+    ties = [t for t in complete if t.value == study.best_value]
+
+    def val_loss(t):
+        try:
+            v = json.loads((study_dir / f"trial_{t.number:04d}" / "metrics.json").read_text()).get("val/loss")
+            return v if isinstance(v, (int, float)) else math.inf
+        except (OSError, ValueError):
+            return math.inf
+
+    return min(ties, key=lambda t: (val_loss(t) if metric != "val/loss" else 0, t.number))
+
+
+def _figures(study, study_dir: Path, console) -> list[str]:
+    """Optuna's optimization history and parameter importances as PNGs; importance needs >= 2 complete trials
+    that differ, and is skipped with a note otherwise."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as ovm
+
+    out = []
+    for name, plot in (("history", ovm.plot_optimization_history), ("importance", ovm.plot_param_importances)):
+        path = study_dir / f"{name}.png"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ax = plot(study)
+                fig = (ax.flat[0] if hasattr(ax, "flat") else ax).figure
+                fig.set_size_inches(8, 5)
+                fig.tight_layout()
+                fig.savefig(path, dpi=100)
+                plt.close(fig)
+            out.append(str(path))
+        except Exception as e:  # too few or identical trials: the study is still fine
+            console.print(f"no {name} figure: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}",
+                          soft_wrap=True, highlight=False)
+    return out

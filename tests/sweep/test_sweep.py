@@ -1,0 +1,125 @@
+"""Multiruns: seven optimizers in one sweep, folder names, the summary table, the same TensorBoard keys in every job,
+a failed job, grid/range/glob sweeps."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import TINY, run_cli
+
+OPTIMIZERS = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
+
+
+def _jobs(sweep: Path) -> list[Path]:
+    return sorted(p for p in sweep.iterdir() if (p / ".hydra").is_dir())
+
+
+def _summary(sweep: Path) -> list[dict]:
+    with open(sweep / "summary.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_seven_optimizer_sweep_folders_named_by_overrides(seven_sweep):
+    _, sweep = seven_sweep
+    jobs = _jobs(sweep)
+    assert len(jobs) == 7
+    names = sorted(p.name for p in jobs)
+    for opt in OPTIMIZERS:
+        assert sum(f"optimizer={opt}," in n or n.endswith(f"optimizer={opt}") for n in names) == 1
+    # The override value a/b makes no nested folder: every job is a direct child, named +note=a_b,...
+    assert all(n.startswith("+note=a_b,") for n in names), names
+    assert not (sweep / "+note=a").exists()
+    for job in jobs:
+        cfg = (job / ".hydra" / "config.yaml").read_text()
+        assert "note: a/b" in cfg
+        assert (job / "metrics.json").is_file()
+
+
+def test_seven_optimizer_summary_ranks_by_val_metric(seven_sweep):
+    proc, sweep = seven_sweep
+    rows = _summary(sweep)
+    assert len(rows) == 7
+    assert {r["optimizer"] for r in rows} == set(OPTIMIZERS)
+    # Oracle: each job's own metrics.json; best val/acc first, ties broken by the lower val/loss.
+    truth = {}
+    for job in _jobs(sweep):
+        m = json.loads((job / "metrics.json").read_text())
+        overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
+        opt = next(o.split("=", 1)[1] for o in overrides if o.startswith("optimizer="))
+        truth[opt] = m
+    expected = sorted(truth, key=lambda o: (-truth[o]["val/acc"], truth[o]["val/loss"]))
+    assert [r["optimizer"] for r in rows] == expected
+    for r in rows:
+        assert float(r["val/acc"]) == truth[r["optimizer"]]["val/acc"]
+        assert float(r["test/acc"]) == truth[r["optimizer"]]["test/acc"]
+        assert r["status"] == "ok"
+    # Only what differs is a column: optimizer, and lr / weight decay (sgd family 0.01, adam family 0.001, adamw wd)
+    assert "optimizer.lr" in rows[0] and "optimizer.weight_decay" in rows[0]
+    assert "note" not in rows[0] and "trainer.max_epochs" not in rows[0] and "seed" not in rows[0]
+    md = (sweep / "summary.md").read_text()
+    assert md.count("\n") == 9 and "| rank | optimizer |" in md
+    # The table is printed at the end of the run
+    assert "Sweep of 7 jobs" in proc.stdout and proc.stdout.rstrip().splitlines()[-1].startswith("summary:")
+
+
+def _hparams_keys(job: Path) -> tuple[set, set]:
+    """(hparam names, metric tags) as TensorBoard's HParams plugin reads them from the job's event files."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    acc = EventAccumulator(str(job))
+    acc.Reload()
+    content = acc.PluginTagToContent("hparams")
+    exp = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
+    assert {h.name for h in exp.hparam_infos} == set(start.hparams)
+    return set(start.hparams), {m.name.tag for m in exp.metric_infos}
+
+
+def test_seven_jobs_log_same_hparam_and_metric_keys(seven_sweep):
+    _, sweep = seven_sweep
+    keys = [_hparams_keys(job) for job in _jobs(sweep)]
+    assert len(keys) == 7
+    hp0, met0 = keys[0]
+    assert all(hp == hp0 for hp, _ in keys) and all(m == met0 for _, m in keys)
+    assert {"optimizer", "optimizer.lr", "optimizer.weight_decay", "note", "seed"} <= hp0
+    assert {"hparam/val/acc", "hparam/test/acc", "hparam/train/loss"} <= met0
+
+
+def test_failed_job_is_marked_and_exit_code_is_one(tmp_path):
+    proc = run_cli(["train", "-m", *TINY, "trainer.max_epochs=1", "optimizer=sgd", "optimizer.lr=0.05,1e12"],
+                   cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "1 of 2 sweep jobs failed" in proc.stderr
+    sweep = next((tmp_path / "outputs" / "train" / "multiruns").iterdir())
+    rows = {r["optimizer.lr"]: r for r in _summary(sweep)}
+    assert rows["1000000000000.0"]["status"] == "failed" and "non-finite" in rows["1000000000000.0"]["error"]
+    assert rows["0.05"]["status"] == "ok" and float(rows["0.05"]["val/acc"]) > 0.2
+    assert [r["rank"] for r in _summary(sweep)] == ["1", "2"] and _summary(sweep)[0]["optimizer.lr"] == "0.05"
+
+
+def test_grid_and_range_sweep(tmp_path):
+    proc = run_cli(["train", "-m", *TINY, "optimizer.lr=1e-3,1e-2", "model.hidden=[8],[16]",
+                    "trainer.max_epochs=range(1,3)"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    sweep = next((tmp_path / "outputs" / "train" / "multiruns").iterdir())
+    rows = _summary(sweep)
+    assert len(rows) == 8
+    combos = {(r["optimizer.lr"], r["model.hidden"], r["trainer.max_epochs"]) for r in rows}
+    assert combos == {(lr, h, e) for lr in ("0.001", "0.01") for h in ("[8]", "[16]") for e in ("1", "2")}
+    for r in rows:
+        m = json.loads((sweep / r["run"] / "metrics.json").read_text())
+        assert m["epochs"] == int(r["trainer.max_epochs"])
+
+
+def test_glob_over_experiments(tmp_path):
+    from nnml.catalog import options
+
+    proc = run_cli(["train", "-m", *TINY, "trainer.max_epochs=1", "experiment=glob(*)"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    jobs = [p for p in (tmp_path / "outputs").rglob("metrics.json")]
+    assert len(jobs) == len(options("experiment")) >= 1

@@ -1,0 +1,150 @@
+"""nnml tune: 8 trials over learning rate and weight decay with pruning, a best config that retrains to the same
+metric, resuming a study after the process is killed, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+TINY = ["trainer.num_threads=1", "trainer.device=cpu"]
+
+
+def _study(study_dir: Path, name: str = "lr_wd"):
+    import optuna
+
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{study_dir / 'study.db'}")
+
+
+def test_tune_prunes_bad_trials_and_best_config_reproduces(tmp_path):
+    # Learning rates down to 1e-6 learn almost nothing in 3 epochs: those trials fall behind and get pruned.
+    args = ["tune", "--trials", "8", "--sampler", "random", "--seed", "1", "--startup-trials", "2",
+            "search.optimizer.lr.low=1e-6", "trainer.max_epochs=3", *TINY]
+    proc = run_cli(args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study_dir = tmp_path / "outputs" / "tune" / "lr_wd"
+    study = _study(study_dir)
+    states = [t.state.name for t in study.trials]
+    assert len(states) == 8 and "FAIL" not in states
+    pruned = [t for t in study.trials if t.state.name == "PRUNED"]
+    assert pruned, states
+    # Oracle for each pruning: its reported value was below the median of the trials completed before it.
+    for t in pruned:
+        step, value = max(t.intermediate_values.items())
+        before = [c.intermediate_values[step] for c in study.trials
+                  if c.state.name == "COMPLETE" and c.number < t.number and step in c.intermediate_values]
+        assert len(before) >= 2 and value < statistics.median(before)
+        m = json.loads((study_dir / f"trial_{t.number:04d}" / "metrics.json").read_text())
+        assert m["stop_reason"].startswith("pruned") and m["epochs"] == step < 3
+    assert all(set(t.params) == {"optimizer.lr", "optimizer.weight_decay"} for t in study.trials)
+    assert min(t.params["optimizer.lr"] for t in study.trials) < 1e-4  # the designed bad trials happened
+    for name in ("best.yaml", "history.png", "importance.png", "summary.csv"):
+        assert (study_dir / name).is_file(), name
+    assert "Study lr_wd: " in proc.stdout and "pruned" in proc.stdout
+
+    # best.yaml is a primary config: retraining it reproduces the best trial's validation metric.
+    best = study.best_trial
+    best_metrics = json.loads((study_dir / f"trial_{best.number:04d}" / "metrics.json").read_text())
+    assert best.value == best_metrics["val/acc"]
+    again = run_cli(["train", "-cd", str(study_dir), "-cn", "best"], cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    runs = sorted((tmp_path / "outputs" / "train" / "runs").iterdir())
+    assert len(runs) == 1  # nnml's own run-folder naming, not Hydra's outputs/<date>/<time>
+    retrained = json.loads((runs[0] / "metrics.json").read_text())
+    assert retrained["val/acc"] == pytest.approx(best.value, abs=1e-9)
+    assert retrained["test/acc"] == pytest.approx(best_metrics["test/acc"], abs=1e-9)
+
+    # nnml eval works on a trial folder and gives the trial's own test metric.
+    ev = run_cli(["eval", str(study_dir / f"trial_{best.number:04d}"), "--json"], cwd=tmp_path)
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    assert json.loads(ev.stdout)["test/acc"] == pytest.approx(best_metrics["test/acc"], abs=1e-9)
+
+
+def _count(db: Path, state: str) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=1) as con:
+            return con.execute("select count(*) from trials where state = ?", (state,)).fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.slow
+def test_tune_resumes_after_sigkill(tmp_path):
+    args = [sys.executable, "-m", "nnml", "tune", "--trials", "8", "--pruner", "none", "--sampler", "random",
+            "trainer.max_epochs=6", *TINY]
+    study_dir = tmp_path / "outputs" / "tune" / "lr_wd"
+    db = study_dir / "study.db"
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while _count(db, "COMPLETE") < 3 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first = _study(study_dir)
+    done_before = {t.number: t for t in first.trials if t.state.name == "COMPLETE"}
+    assert 3 <= len(done_before) < 8
+    running = [t for t in first.trials if t.state.name == "RUNNING"]
+    stamps = {n: (study_dir / f"trial_{n:04d}" / "metrics.json").stat().st_mtime_ns for n in done_before}
+
+    again = run_cli(args[3:], cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"{len(done_before)} trials finished, {8 - len(done_before)} to run" in again.stdout
+    study = _study(study_dir)
+    for n, t in done_before.items():  # finished trials were not run again
+        assert study.trials[n].state.name == "COMPLETE" and study.trials[n].value == t.value
+        assert (study_dir / f"trial_{n:04d}" / "metrics.json").stat().st_mtime_ns == stamps[n]
+    interrupted = set(study.user_attrs.get("interrupted", []))
+    assert interrupted == {t.number for t in running}
+    counted = [t for t in study.trials if t.number not in interrupted]
+    assert len(counted) == 8 and all(t.state.name == "COMPLETE" for t in counted)
+    for t in running:  # the point a killed trial was trying is tried again
+        assert study.trials[t.number].state.name == "FAIL"
+        assert any(u.params == t.params for u in counted if u.number > t.number)
+
+
+@pytest.mark.slow
+def test_tune_parallel_jobs(tmp_path):
+    proc = run_cli(["tune", "--trials", "4", "--jobs", "2", "--pruner", "median", "--startup-trials", "1",
+                    "--study-name", "par", "trainer.max_epochs=2", "trainer.device=cpu"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study = _study(tmp_path / "outputs" / "tune" / "par", "par")
+    assert len(study.trials) == 4 and all(t.state.name in ("COMPLETE", "PRUNED") for t in study.trials)
+    for t in study.trials:
+        m = json.loads((tmp_path / "outputs" / "tune" / "par" / f"trial_{t.number:04d}" / "metrics.json").read_text())
+        assert m["epochs"] >= 1
+        if t.state.name == "COMPLETE":
+            assert t.value == m["val/acc"]
+
+
+def test_tune_bad_input_one_line(workdir):
+    from typer.testing import CliRunner
+
+    from nnml.cli import app
+
+    cases = [
+        (["tune", "search=nope"], "search=nope is not valid"),
+        (["tune", "search.optimizer.lrr={type:float,low:1,high:2}"], "search.optimizer.lrr: the config has no key"),
+        (["tune", "search.optimizer.lr.low=0"], "log: true needs low > 0"),
+        (["tune", "search.optimizer.lr.type=floot"], "search.optimizer.lr.type=floot is not valid (did you mean 'float'?)"),
+        (["tune", "--sampler", "grid"], "--sampler grid needs a finite set"),
+        (["tune", "--metric", "test/acc"], "tune on a validation metric"),
+        (["tune", "optimizer=adamz"], "adamz"),
+    ]
+    for args, expected in cases:
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert expected in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+    assert not (workdir / "outputs" / "tune" / "lr_wd" / "trial_0000").exists()

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from tests.conftest import run_cli
 
 FAST = ["trainer.num_threads=1", "trainer.device=cpu", "trainer.max_epochs=1"]
 

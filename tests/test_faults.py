@@ -12,7 +12,7 @@ import signal
 import pytest
 import torch
 
-from conftest import read_metrics, run_cli, run_dirs
+from tests.conftest import read_metrics, run_cli, run_dirs
 
 FAST = ["trainer.num_threads=1", "trainer.device=cpu", "model.hidden=[32]"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import read_metrics, run_cli, run_dirs
+from tests.conftest import read_metrics, run_cli, run_dirs
 
 pytestmark = pytest.mark.slow
 

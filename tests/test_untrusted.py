@@ -17,7 +17,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import run_cli, run_dirs
+from tests.conftest import run_cli, run_dirs
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,6 @@ grammar (``key=value``, ``-m`` sweeps, ``--cfg job``, ...). Nothing heavy is imp
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import List, Optional
 
@@ -67,8 +66,8 @@ def _with_resume(args: list[str]) -> list[str]:
     resume = next((a.split("=", 1)[1] for a in args if a.startswith("resume=")), None)
     if not resume or any(a in ("-m", "--multirun") for a in args) or any(a.startswith("hydra.run.dir=") for a in args):
         return args
-    from nnml.engine.resume import run_dir_of, saved_group_choices
     from nnml.errors import NnmlError
+    from nnml.rundir import run_dir_of, saved_group_choices
 
     try:
         run_dir = run_dir_of(resume)
@@ -125,7 +124,8 @@ def tune(
     from nnml.entry import run_cli_guarded
 
     def job():
-        from nnml.sweep.tune import TuneOptions, tune as run_tune
+        from nnml.sweep.tune import TuneOptions
+        from nnml.sweep.tune import tune as run_tune
 
         result = run_tune(TuneOptions(trials=trials, jobs=jobs, sampler=sampler, metric=metric, direction=direction,
                                       pruner=pruner, startup_trials=startup_trials, storage=storage,
@@ -187,8 +187,8 @@ def list_(group: Optional[str] = typer.Argument(None, help="Only this group, e.g
     from rich.table import Table
 
     from nnml.catalog import groups, options
-    from nnml.tracking.console import make_console
     from nnml.errors import bad_choice
+    from nnml.tracking.console import make_console
 
     gs = groups()
     if group is not None and group not in gs:

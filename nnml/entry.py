@@ -124,7 +124,7 @@ def resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     overrides given now (``trainer.max_epochs=50`` extends a run). Changing a group would train something else."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from nnml.engine.resume import run_dir_of, saved_group_choices
+    from nnml.rundir import run_dir_of, saved_group_choices
 
     run_dir = run_dir_of(cfg.resume)
     base = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
@@ -152,9 +152,9 @@ def train_app(cfg: DictConfig):
     run_dir, choices, override_keys, multirun = _job_context()
 
     def job():
-        from nnml.launch import run_train  # one process, a torchrun rank, or the launcher of trainer.devices ranks
-
         from hydra.core.hydra_config import HydraConfig
+
+        from nnml.launch import run_train  # one process, a torchrun rank, or the launcher of trainer.devices ranks
 
         job_cfg = resumed_config(cfg, list(HydraConfig.get().overrides.task)) if cfg.get("resume") else cfg
         return run_train(job_cfg, run_dir, choices=choices, override_keys=override_keys)
@@ -187,8 +187,8 @@ def run_cli_guarded(job) -> None:
 
 def lab_app(name: str, as_json: bool):
     """The Hydra entry of ``nnml lab NAME``: the lab's own config ``configs/lab/NAME.yaml`` as primary config."""
-    from nnml.lab import LABS
     from nnml.errors import bad_choice
+    from nnml.lab import LABS
 
     if name not in LABS:
         raise bad_choice("lab", name, LABS)

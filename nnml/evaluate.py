@@ -49,19 +49,18 @@ def evaluate_run(run_dir: Path, checkpoint: str = "best", split: str = "test", o
 
     import torch
 
+    from nnml.build import build_criterion, build_data, build_model, eval_batches
     from nnml.config.validate import validate
-    from nnml.data import build_data
     from nnml.engine.checkpoint import load_checkpoint, load_model_weights
     from nnml.engine.device import autocast_context, configure_threads, resolve_device
     from nnml.engine.loop import Trainer
-    from nnml.train import build_criterion, build_model, eval_batches
 
     validate(cfg)
     configure_threads(cfg.trainer.get("num_threads"))
     device = resolve_device(cfg.trainer.device)
     path = checkpoint_path(run_dir, checkpoint)
     ckpt = load_checkpoint(path)
-    data = build_data(cfg.dataset, seed=int(cfg.seed))
+    data = build_data(cfg.dataset, seed=int(cfg.seed), allowed=allowed)
     model = build_model(cfg.model, data, allowed)
     load_model_weights(model, ckpt, path)
     model.to(device)
@@ -77,8 +76,8 @@ def print_eval(metrics: dict, run_dir, split: str, checkpoint: str, as_json: boo
     if as_json:
         print(json.dumps(metrics))
         return
-    from nnml.tracking.console import make_console, summary_table
-
     from rich.markup import escape
+
+    from nnml.tracking.console import make_console, summary_table
 
     make_console().print(summary_table(metrics, title=escape(f"{run_dir} ({checkpoint} checkpoint, {split} split)")))

@@ -16,19 +16,23 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from nnml import __version__
-from nnml.config.build import check_targets, instantiate
-from nnml.config.validate import check_monitor, validate
-from nnml.data import build_data
-from nnml.data.batches import make_batches
+from nnml.build import (
+    build_criterion,
+    build_data,
+    build_loggers,
+    build_model,
+    build_optimizer,
+    build_scheduler,
+    eval_batches,
+    resolve_monitor,
+    train_batches,
+)
+from nnml.config.build import check_targets
+from nnml.config.validate import validate
 from nnml.engine.checkpoint import load_checkpoint
-from nnml.engine.device import (autocast_context, configure_threads, out_of_memory, resolve_device,
-                               setup_cuda_speedups)
-from nnml.engine.losses import make_criterion
+from nnml.engine.device import autocast_context, configure_threads, out_of_memory, resolve_device, setup_cuda_speedups
 from nnml.engine.loop import Trainer
-from nnml.engine.resume import resolve_resume
-from nnml.engine.metrics import metric_names, monitor_default
-from nnml.engine.schedulers import build_scheduler
-from nnml.errors import NnmlError
+from nnml.rundir import resolve_resume
 from nnml.tracking.runfiles import clean_number, write_json_atomic
 
 
@@ -39,22 +43,6 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
-
-
-def build_model(cfg_model, data, allowed=()):
-    return instantiate(cfg_model, key="model", allowed=allowed, input_shape=tuple(data.input_shape),
-                       num_outputs=data.num_outputs)
-
-
-def build_criterion(cfg_loss, data, loss_name: str = "", allowed=()):
-    return make_criterion(instantiate(cfg_loss, key="loss", allowed=allowed), data.task, data.num_outputs, loss_name)
-
-
-def eval_batches(data, split: str, cfg_dataset, device):
-    x, y = data.split(split)
-    bs = cfg_dataset.get("eval_batch_size") or max(int(cfg_dataset.batch_size), 1024)
-    return make_batches(x, y, batch_size=bs, shuffle=False, seed=0, device=device,
-                        loader=cfg_dataset.get("loader", "auto"), num_workers=cfg_dataset.get("num_workers", 2))
 
 
 def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, override_keys=(),
@@ -80,7 +68,7 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
     if tr.get("detect_anomaly"):
         torch.autograd.set_detect_anomaly(True)
 
-    data = build_data(cfg.dataset, seed=int(cfg.seed))
+    data = build_data(cfg.dataset, seed=int(cfg.seed), allowed=allowed)
     # Same seed -> same initial weights in every job of a sweep, whatever the data code consumed.
     torch.manual_seed(int(cfg.seed))
     model = build_model(cfg.model, data, allowed).to(device)
@@ -90,26 +78,14 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
     if dist and dist.rank:
         torch.manual_seed(int(cfg.seed) + dist.rank)  # same initial weights, different dropout masks per rank
     criterion = build_criterion(cfg.loss, data, choices.get("loss", ""), allowed)
-    optimizer = instantiate(cfg.optimizer, key="optimizer", allowed=allowed)
-    optimizer = optimizer(model.parameters()) if callable(optimizer) and not isinstance(optimizer, torch.optim.Optimizer) else optimizer
-
+    optimizer = build_optimizer(cfg.optimizer, model, allowed)
     ds = cfg.dataset
-    train_batches = make_batches(*data.split("train"), batch_size=int(ds.batch_size), shuffle=True, seed=int(cfg.seed),
-                                 device=device, loader=ds.get("loader", "auto"), num_workers=ds.get("num_workers", 2))
+    batches = train_batches(data, ds, int(cfg.seed), device)
     val_batches = eval_batches(data, "val", ds, device)
-
-    monitor, mode = str(tr.get("monitor", "auto")), str(tr.get("mode", "auto"))
-    default_monitor, default_mode = monitor_default(data.task)
-    if monitor == "auto":
-        monitor, mode = default_monitor, default_mode if mode == "auto" else mode
-    elif mode == "auto":
-        mode = "max" if monitor.split("/")[-1] in ("acc", "f1", "r2") else "min"
-    names = metric_names(data.task)
-    check_monitor(monitor, [f"{s}/{n}" for s in ("val", "train") for n in names])
+    monitor, mode = resolve_monitor(tr, data.task)
     scheduler, interval = build_scheduler(cfg.get("scheduler"), optimizer,
-                                          steps_per_epoch=train_batches.batches_per_epoch(
-                                              dist.world_size if dist else 1),
-                                          max_epochs=int(tr.max_epochs), monitor_mode=mode)
+                                          steps_per_epoch=batches.batches_per_epoch(dist.world_size if dist else 1),
+                                          max_epochs=int(tr.max_epochs), monitor_mode=mode, allowed=allowed)
 
     # The first optimizer.step() imports torch._dynamo (~1 s); do it here so it is not counted as training time.
     importlib.import_module("torch._dynamo")
@@ -119,13 +95,13 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
         compiled = torch.compile(compiled or model)
     scaler = torch.amp.GradScaler("cuda") if str(tr.precision) == "16" else None
 
-    loggers = _build_loggers(cfg.get("logger"), run_dir, allowed) if main else []
+    loggers = build_loggers(cfg.get("logger"), run_dir, allowed) if main else []
     from nnml.tracking.console import ConsoleCallback, print_summary
 
     console_cb = ConsoleCallback(console, quiet=quiet)
     config_plain = OmegaConf.to_container(cfg, resolve=True)
     trainer = Trainer(
-        model, criterion, optimizer, scheduler, train_batches, val_batches, task=data.task,
+        model, criterion, optimizer, scheduler, batches, val_batches, task=data.task,
         num_outputs=data.num_outputs, device=device, precision_ctx=autocast, scaler=scaler,
         max_epochs=int(tr.max_epochs), sched_interval=interval, grad_clip=tr.get("grad_clip"),
         log_every_n_steps=int(tr.log_every_n_steps), val_every_n_epochs=int(tr.val_every_n_epochs),
@@ -188,18 +164,6 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
     if not quiet:
         print_summary(console_cb.console, metrics, str(run_dir))
     return metrics
-
-
-def _build_loggers(cfg_logger, run_dir: Path, allowed) -> list:
-    """The logger group is a mapping of name -> logger config (``tensorboard``, ``csv``); ``none`` is empty."""
-    if not cfg_logger:
-        return []
-    out = []
-    for name, node in cfg_logger.items():
-        if node is None or not isinstance(node, DictConfig) or "_target_" not in node:
-            continue
-        out.append(instantiate(node, key=f"logger.{name}", allowed=allowed, run_dir=str(run_dir)))
-    return out
 
 
 def _log_final(loggers, cfg, choices, override_keys, metrics, data, model, test_batches, device, autocast) -> None:

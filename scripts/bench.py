@@ -256,7 +256,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     cfg = nnml_config(args)
-    from nnml.data import build_data
+    from nnml.build import build_data
 
     data = build_data(cfg.dataset, seed=args.seed)  # the very tensors nnml trains on (same seed, same split)
     load_before = loadavg()

@@ -3,7 +3,6 @@ metrics, Hydra's flags through Typer, list, completion, labs."""
 
 import json
 
-import pytest
 from typer.testing import CliRunner
 
 from nnml.cli import app

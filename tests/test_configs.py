@@ -7,10 +7,7 @@ import pytest
 import torch
 
 from nnml import catalog
-from nnml.config.build import instantiate
-from nnml.data import build_data
-from nnml.engine.schedulers import build_scheduler
-from nnml.train import build_criterion, build_model
+from nnml.build import build_criterion, build_data, build_loggers, build_model, build_optimizer, build_scheduler
 from tests.conftest import compose
 
 GROUPS = catalog.groups()
@@ -66,7 +63,7 @@ def test_every_optimizer_builds_and_steps(option):
     cfg = compose([f"optimizer={option}", "dataset=iris"])
     data = build_data(cfg.dataset, seed=0)
     model = build_model(cfg.model, data)
-    opt = instantiate(cfg.optimizer, key="optimizer")(model.parameters())
+    opt = build_optimizer(cfg.optimizer, model)
     assert isinstance(opt, torch.optim.Optimizer)
     before = [p.detach().clone() for p in model.parameters()]
     torch.nn.functional.cross_entropy(model(data.x_train), data.y_train).backward()
@@ -92,10 +89,8 @@ def test_every_scheduler_builds_and_steps(option):
 
 @pytest.mark.parametrize("option", sorted(catalog.options("logger")))
 def test_every_logger_builds(option, tmp_path):
-    from nnml.train import _build_loggers
-
     cfg = compose([f"logger={option}"])
-    loggers = _build_loggers(cfg.logger, tmp_path, [])
+    loggers = build_loggers(cfg.logger, tmp_path)
     expected = {"none": 0, "tensorboard": 1, "csv": 1, "all": 2}[option]
     assert len(loggers) == expected
     for lg in loggers:

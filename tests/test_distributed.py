@@ -109,8 +109,8 @@ def test_multi_node_without_endpoint_is_one_clear_line(tmp_path):
 
 def test_torchrun_command_lines(tmp_path, monkeypatch):
     """What each node runs: standalone on one machine; the rendezvous settings (given, or read from SLURM) for more."""
-    from tests.conftest import compose
     from nnml.launch import torchrun_args
+    from tests.conftest import compose
 
     run = tmp_path / "2026-01-01_00-00-00"
     one = torchrun_args(compose(["trainer.devices=4"]), run)

@@ -3,6 +3,7 @@ elsewhere carries the configs and runs."""
 
 import subprocess
 import sys
+
 import tomllib
 
 from tests.conftest import ROOT

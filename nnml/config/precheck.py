@@ -47,8 +47,7 @@ def precheck_train(args: list[str]) -> None:
                 from omegaconf import OmegaConf
 
                 from nnml.entry import resumed_config
-
-                from nnml.engine.resume import resolve_resume
+                from nnml.rundir import resolve_resume
 
                 cfg = resumed_config(OmegaConf.create({"resume": resume}), job)
                 resolve_resume(resume)
@@ -95,7 +94,7 @@ def _job_variants(parsed) -> list[list[str]]:
 
 
 def _saved_overrides(resume: str) -> list[str]:
-    from nnml.engine.resume import run_dir_of, saved_group_choices
+    from nnml.rundir import run_dir_of, saved_group_choices
 
     try:
         return saved_group_choices(run_dir_of(resume))

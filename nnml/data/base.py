@@ -1,8 +1,8 @@
-"""The contract every dataset meets, and the one function that builds a dataset from its config.
+"""The contract every dataset meets, and the shared split-and-standardize step of the builders.
 
 A dataset builder (the ``_target_`` of a ``configs/dataset/*.yaml`` file) takes ``seed``, ``val_fraction`` and
 ``test_fraction`` plus its own keys, and returns :class:`DataSplits`. Loader keys (``batch_size``, ``loader``,
-``num_workers``) stay in the config for the batch sources and are not passed to the builder.
+``num_workers``) stay in the config for the batch sources and are not passed to the builder (``nnml.build``).
 """
 
 from __future__ import annotations
@@ -124,10 +124,3 @@ def split_and_standardize(
     (xtr, ytr), (xva, yva), (xte, yte) = take(train_idx), take(val_idx), take(test_idx)
     return DataSplits(name, task, xtr, ytr, xva, yva, xte, yte, shape, num_outputs, names)
 
-
-def build_data(cfg, seed: int) -> DataSplits:
-    """Instantiate the dataset builder named by ``cfg._target_`` with everything but the loader keys."""
-    from nnml.config.build import instantiate
-
-    params = {k: v for k, v in cfg.items() if k not in LOADER_KEYS}
-    return instantiate(params, key="dataset", seed=seed)

@@ -60,7 +60,6 @@ def summarize(sweep_dir: Path, console=None, title: str | None = None, metrics: 
 
 def concurrent_jobs(config) -> int | None:
     """How many jobs the sweep's launcher runs at once on this machine (None: elsewhere, or one at a time)."""
-    import os
 
     from nnml.engine.device import usable_cores
 

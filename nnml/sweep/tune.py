@@ -212,7 +212,7 @@ def default_metric(base) -> str:
     monitor = str(base.trainer.get("monitor", "auto"))
     if monitor != "auto":
         return monitor
-    from nnml.data import build_data
+    from nnml.build import build_data
     from nnml.engine.metrics import monitor_default
 
     return monitor_default(build_data(base.dataset, seed=int(base.seed)).task)[0]
@@ -220,6 +220,7 @@ def default_metric(base) -> str:
 
 def tune(opts: TuneOptions, console=None) -> dict:
     import optuna
+
     from nnml.sweep.runs import table_console
     from nnml.tracking.console import short_path
 

@@ -12,7 +12,6 @@ from rich.table import Table
 
 from nnml.engine.callbacks import Callback
 
-
 log = logging.getLogger("nnml")
 
 
@@ -82,8 +81,14 @@ class ConsoleCallback(Callback):
         for line in lines:
             log.info(line.strip())
         if is_live(c):
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-                TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self.progress = Progress(
                 TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),

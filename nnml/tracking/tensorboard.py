@@ -14,7 +14,6 @@ from pathlib import Path
 
 from nnml.engine.callbacks import Callback
 
-
 # Epoch-end flushes at most this often: a flush costs ~0.15-0.4 ms, epochs of small jobs take ~10-20 ms, and a
 # crash that skips close() (SIGKILL) then loses at most this many seconds of events.
 EPOCH_FLUSH_EVERY_S = 2.0

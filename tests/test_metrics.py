@@ -60,3 +60,18 @@ def test_loss_adapters_equal_torch_functional_forms():
 def test_loss_that_does_not_fit_the_task_is_refused(loss, task):
     with pytest.raises(NnmlError, match="does not fit a"):
         make_criterion(loss, task, 3)
+
+
+def test_deferred_confusion_folds_correctly_across_many_steps():
+    """More steps than MetricState.FOLD_EVERY, with a read in the middle: the sums still equal scikit-learn's."""
+    logits, y = _classification_batches(seed=3, k=5, n=1000)
+    ms = MetricState("classification", 5, "cpu")
+    for i in range(0, 1000, 7):
+        ms.update(logits[i : i + 7], y[i : i + 7], torch.tensor(1.0))
+        if i == 350:
+            ms.state()  # a checkpoint mid-epoch folds early; nothing may be counted twice
+    out = ms.compute()
+    pred = logits.argmax(1)
+    assert out["acc"] == pytest.approx(float((pred == y).double().mean()), abs=1e-12)
+    assert out["f1"] == pytest.approx(f1_score(y, pred, average="macro"), abs=1e-9)
+    assert int(ms.state()["n"]) == 1000

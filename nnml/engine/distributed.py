@@ -71,8 +71,7 @@ class Dist:
     def reduce_metric_state(self, ms) -> None:
         """Sum a :class:`~nnml.engine.metrics.MetricState`'s tensors over all ranks, in place, in one all_reduce.
         Counts travel as float64 (exact below 2**53)."""
-        names = ["n", "loss_sum"] + (["confusion"] if ms.task == "classification" else ["sq", "abs", "y_sum", "y_sq"])
-        tensors = [getattr(ms, k) for k in names]
+        tensors = list(ms.state().values())
         flat = torch.cat([t.reshape(-1).to(torch.float64) for t in tensors])
         tdist.all_reduce(flat, op=tdist.ReduceOp.SUM)
         i = 0

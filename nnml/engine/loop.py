@@ -154,7 +154,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "loop": self.state.counters(),
-            "train_metrics": {k: v for k, v in vars(self._train_metrics).items() if isinstance(v, torch.Tensor)},
+            "train_metrics": self._train_metrics.state(),
             "rng": rng_state(),
             "config": self.config,
             "nnml_version": __version__,
@@ -274,7 +274,7 @@ class Trainer:
             samples += yb.shape[0]
             st.global_step += 1
             st.step_in_epoch += 1
-            if self._check_every_step and not torch.isfinite(loss):
+            if self._check_every_step and not math.isfinite(loss.item()):  # .item() is ~0.2 us on the CPU
                 raise self._nonfinite(f"step {st.global_step}")
             if st.global_step % self.log_every == 0:
                 loss_value = float(loss.detach())

@@ -19,10 +19,16 @@ class MetricState:
         self.device = device
         self.reset()
 
+    # Per step, classification keeps only the argmax and targets (one op); they are folded into the confusion
+    # matrix every FOLD_EVERY steps and before any read. A bincount per step cost ~15 us of a ~2 ms step.
+    FOLD_EVERY = 64
+
     def reset(self) -> None:
         z = lambda *s: torch.zeros(*s, device=self.device, dtype=torch.float64)  # noqa: E731
         self.n = z(())
         self.loss_sum = z(())
+        self._pending: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._pending_n = 0
         if self.task == "classification":
             self.confusion = torch.zeros(self.k, self.k, device=self.device, dtype=torch.long)
         else:
@@ -34,11 +40,12 @@ class MetricState:
     @torch.no_grad()
     def update(self, outputs: torch.Tensor, targets: torch.Tensor, loss: torch.Tensor) -> None:
         n = targets.shape[0]
-        self.n += n
-        self.loss_sum += loss.detach().double() * n
+        self._pending_n += n
+        self.loss_sum.add_(loss.detach(), alpha=n)
         if self.task == "classification":
-            pred = outputs.argmax(1)
-            self.confusion += torch.bincount(targets * self.k + pred, minlength=self.k * self.k).view(self.k, self.k)
+            self._pending.append((outputs.argmax(1), targets))
+            if len(self._pending) >= self.FOLD_EVERY:
+                self.flush()
         else:
             out = outputs.detach().double().view(n, -1)
             y = targets.double().view(n, -1)
@@ -48,9 +55,27 @@ class MetricState:
             self.y_sum += y.sum(0)
             self.y_sq += (y * y).sum(0)
 
+    def flush(self) -> None:
+        """Fold what ``update`` deferred into the sums; every read goes through here."""
+        if self._pending_n:
+            self.n += self._pending_n
+            self._pending_n = 0
+        if self._pending:
+            pred = torch.cat([p for p, _ in self._pending])
+            true = torch.cat([t for _, t in self._pending])
+            self._pending = []
+            self.confusion += torch.bincount(true * self.k + pred, minlength=self.k * self.k).view(self.k, self.k)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """The sums as tensors (for checkpoints and all-reduce)."""
+        self.flush()
+        names = ["n", "loss_sum"] + (["confusion"] if self.task == "classification" else ["sq", "abs", "y_sum", "y_sq"])
+        return {k: getattr(self, k) for k in names}
+
     def compute(self) -> dict[str, float]:
         # One host transfer of the sums, then the formulas in NumPy: a handful of small torch ops cost ~5 us each
         # (~80 us a call), the same in NumPy ~1 us each; this runs twice an epoch.
+        self.flush()
         if self.task == "classification":
             parts = [self.n.view(1), self.loss_sum.view(1), self.confusion.view(-1).double()]
         else:

@@ -168,6 +168,12 @@ def call_hydra(app, prog: str, args: list[str]) -> None:
     sys.argv = [prog, *args]
     try:
         app()
+    except ValueError as e:
+        # Hydra's own argument checks (e.g. "-m" with "--cfg") raise a bare ValueError before any job runs.
+        if debug():
+            raise
+        report_error(f"{e} (Hydra flags: {' '.join(a for a in args if a.startswith('-')) or 'none'})")
+        raise SystemExit(2) from None
     finally:
         sys.argv = saved
 

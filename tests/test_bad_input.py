@@ -150,6 +150,7 @@ OTHER = [
     ("eval-missing", ["eval", "{tmp}/nowhere"], ["run folder", "does not exist"]),
     ("eval-split", ["eval", "{tmp}/empty", "--split", "tset"], ["--split tset", "test, train, val"]),
     ("list-group-typo", ["list", "optimzer"], ["group=optimzer", "did you mean 'optimizer'"]),
+    ("multirun-and-cfg", ["train", "-m", "--cfg", "job", "optimizer=sgd,adam"], ["Only one of", "-m --cfg"]),
 ]
 
 

@@ -119,34 +119,6 @@ def _write_error(run_dir: Path, message: str) -> None:
         pass
 
 
-def resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
-    """The config a resumed run continues with: the one saved in its folder, plus the plain ``key=value``
-    overrides given now (``trainer.max_epochs=50`` extends a run). Changing a group would train something else."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    from nnml.rundir import run_dir_of, saved_group_choices
-
-    run_dir = run_dir_of(cfg.resume)
-    base = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
-    kept = set(saved_group_choices(run_dir))  # the CLI repeats the run's own choices
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    for ov in parsed:
-        key = ov.get_key_element()
-        if key in ("resume",) or key.startswith("hydra") or ov.input_line in kept:
-            continue
-        if "." not in key and key in base and OmegaConf.is_dict(base[key]):
-            raise NnmlError(f"{key}={ov.value()}: a resumed run keeps its groups; override keys only "
-                            f"(e.g. trainer.max_epochs=50), or start a new run")
-        if key == "seed" or key.startswith(("optimizer.", "scheduler.")):
-            # These would be silently undone: the checkpoint restores optimizer/scheduler state (learning rate
-            # included), and the seed fixes the data split the run was trained and validated on.
-            raise NnmlError(f"{key}={ov.value()}: a resumed run continues with the {key.split('.')[0]} state it saved; "
-                            f"start a new run to change it")
-        OmegaConf.update(base, key, ov.value(), merge=True, force_add=ov.is_add())
-    base.resume = str(cfg.resume)
-    return base
-
-
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
 def train_app(cfg: DictConfig):
     run_dir, choices, override_keys, multirun = _job_context()
@@ -155,6 +127,7 @@ def train_app(cfg: DictConfig):
         from hydra.core.hydra_config import HydraConfig
 
         from nnml.launch import run_train  # one process, a torchrun rank, or the launcher of trainer.devices ranks
+        from nnml.rundir import resumed_config
 
         job_cfg = resumed_config(cfg, list(HydraConfig.get().overrides.task)) if cfg.get("resume") else cfg
         return run_train(job_cfg, run_dir, choices=choices, override_keys=override_keys)

@@ -1,5 +1,5 @@
-"""Where a resumed run continues from: ``resume=`` names a run folder or a checkpoint file. Free of torch, so the
-CLI can refuse a bad ``resume=`` before a run starts.
+"""Where a resumed run continues from, and with which config: ``resume=`` names a run folder or a checkpoint file.
+Free of torch, so the CLI can refuse a bad ``resume=`` before a run starts.
 
 Only ``checkpoints/last.pt`` (or the file named) is a checkpoint: a ``.last.pt.*.tmp`` file is what an atomic write
 left behind when it was interrupted, never a finished checkpoint, and it is not read.
@@ -53,3 +53,30 @@ def saved_group_choices(run_dir: Path) -> list[str]:
 
     gs = groups()
     return [str(o) for o in OmegaConf.load(path) if str(o).split("=", 1)[0].lstrip("+~") in gs]
+
+
+def resumed_config(cfg, overrides: list[str]):
+    """The config a resumed run continues with: the one saved in its folder, plus the plain ``key=value``
+    overrides given now (``trainer.max_epochs=50`` extends a run). Changing a group would train something else."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    run_dir = run_dir_of(cfg.resume)
+    base = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    kept = set(saved_group_choices(run_dir))  # the CLI repeats the run's own choices
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    for ov in parsed:
+        key = ov.get_key_element()
+        if key in ("resume",) or key.startswith("hydra") or ov.input_line in kept:
+            continue
+        if "." not in key and key in base and OmegaConf.is_dict(base[key]):
+            raise NnmlError(f"{key}={ov.value()}: a resumed run keeps its groups; override keys only "
+                            f"(e.g. trainer.max_epochs=50), or start a new run")
+        if key == "seed" or key.startswith(("optimizer.", "scheduler.")):
+            # These would be silently undone: the checkpoint restores optimizer/scheduler state (learning rate
+            # included), and the seed fixes the data split the run was trained and validated on.
+            raise NnmlError(f"{key}={ov.value()}: a resumed run continues with the {key.split('.')[0]} state it saved; "
+                            f"start a new run to change it")
+        OmegaConf.update(base, key, ov.value(), merge=True, force_add=ov.is_add())
+    base.resume = str(cfg.resume)
+    return base

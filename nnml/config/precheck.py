@@ -46,8 +46,7 @@ def precheck_train(args: list[str]) -> None:
             if resume:
                 from omegaconf import OmegaConf
 
-                from nnml.entry import resumed_config
-                from nnml.rundir import resolve_resume
+                from nnml.rundir import resolve_resume, resumed_config
 
                 cfg = resumed_config(OmegaConf.create({"resume": resume}), job)
                 resolve_resume(resume)

@@ -127,9 +127,12 @@ def train_app(cfg: DictConfig):
         from hydra.core.hydra_config import HydraConfig
 
         from nnml.launch import run_train  # one process, a torchrun rank, or the launcher of trainer.devices ranks
-        from nnml.rundir import resumed_config
+        from nnml.rundir import record_resumed_config, resumed_config
 
-        job_cfg = resumed_config(cfg, list(HydraConfig.get().overrides.task)) if cfg.get("resume") else cfg
+        job_cfg = cfg
+        if cfg.get("resume"):
+            job_cfg = resumed_config(cfg, list(HydraConfig.get().overrides.task))
+            record_resumed_config(run_dir, job_cfg)
         return run_train(job_cfg, run_dir, choices=choices, override_keys=override_keys)
 
     return run_guarded(job, run_dir, multirun)

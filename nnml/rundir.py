@@ -80,3 +80,26 @@ def resumed_config(cfg, overrides: list[str]):
         OmegaConf.update(base, key, ov.value(), merge=True, force_add=ov.is_add())
     base.resume = str(cfg.resume)
     return base
+
+
+def record_resumed_config(run_dir: Path, cfg) -> None:
+    """Keep the run folder's ``.hydra/config.yaml`` true to what the run now trains (``trainer.max_epochs=50``
+    extending it, say); the config it was started with stays beside it as ``config.original.yaml``."""
+    import os
+    import shutil
+    import tempfile
+
+    from omegaconf import OmegaConf
+
+    current = Path(run_dir) / ".hydra" / "config.yaml"
+    text = OmegaConf.to_yaml(cfg)
+    if not current.is_file() or current.read_text() == text:
+        return
+    original = current.with_name("config.original.yaml")
+    if not original.exists():
+        shutil.copy2(current, original)
+    fd, tmp = tempfile.mkstemp(dir=current.parent, prefix=".config.yaml.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, current)

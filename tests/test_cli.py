@@ -121,6 +121,29 @@ def test_resume_extends_a_finished_run_in_its_own_folder(train_in_process, workd
     assert len(run_dirs(workdir)) == 1
 
 
+def test_resuming_a_finished_run_keeps_its_metrics_and_says_so(train_in_process, workdir):
+    result, run = train_in_process()
+    before = read_metrics(run)
+    r = runner.invoke(app, ["train", f"resume={run}"])
+    assert r.exit_code == 0, r.output
+    assert "already trained 2 epochs" in r.output
+    after = read_metrics(run)
+    assert {k: after[k] for k in before if k.startswith(("train/", "test/"))} == \
+        {k: before[k] for k in before if k.startswith(("train/", "test/"))}
+    r = runner.invoke(app, ["train", f"resume={run}", "trainer.max_epochs=3"])
+    assert r.exit_code == 0 and read_metrics(run)["epochs"] == 3
+    # The folder's config tells what the run now is; the first one is kept beside it.
+    assert "max_epochs: 3" in (run / ".hydra" / "config.yaml").read_text()
+    assert "max_epochs: 2" in (run / ".hydra" / "config.original.yaml").read_text()
+
+
+def test_eval_refuses_a_group_override_in_one_line(train_in_process, workdir):
+    _, run = train_in_process()
+    r = run_cli(["eval", str(run), "dataset=moons"], cwd=workdir)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "dataset is a whole config group" in r.stderr
+
+
 def test_list_shows_groups_and_descriptions():
     r = runner.invoke(app, ["list"])
     assert r.exit_code == 0

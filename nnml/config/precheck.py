@@ -42,6 +42,7 @@ def precheck_train(args: list[str]) -> None:
 
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         for job in jobs[:MAX_COMPOSES]:
+            _check_optional_groups(job)
             cfg = compose_or_explain(saved + job)
             if resume:
                 from omegaconf import OmegaConf
@@ -54,6 +55,22 @@ def precheck_train(args: list[str]) -> None:
             check_targets(cfg, list(cfg.get("allowed_targets") or []))
     if not resume:
         _check_output_dir(parsed, multirun)
+
+
+OPTIONAL_GROUPS = ("experiment",)  # `optional` in train.yaml's defaults: Hydra skips a missing option silently
+
+
+def _check_optional_groups(job: list[str]) -> None:
+    """A mistyped ``experiment=`` would otherwise train the default config without a word."""
+    from nnml.catalog import options
+
+    for arg in job:
+        key, _, value = arg.partition("=")
+        key = key.lstrip("+~")
+        if key in OPTIONAL_GROUPS and value and value != "null" and not value.startswith(("glob(", "choice(")):
+            valid = options(key)
+            if value not in valid:
+                raise bad_choice(key, value, valid)
 
 
 def parse_overrides(overrides: list[str]) -> list:
@@ -207,6 +224,9 @@ def apply_key_overrides(cfg, overrides: list[str], source: str):
     keys = _flat_keys(OmegaConf.to_container(cfg, resolve=False))
     for ov in parse_overrides(list(overrides)):
         key = ov.key_or_group
+        if OmegaConf.is_dict(OmegaConf.select(cfg, key, default=None)) and not OmegaConf.is_dict(ov.value()):
+            raise NnmlError(f"{key}={ov.value()}: {key} is a whole config group of {source}, which is evaluated with "
+                            f"the options it was trained with; override its keys ({key}.<key>=...) instead")
         if OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT and not ov.is_add():
             raise NnmlError(f"{key}={ov.value()}: {source} has no key {key}{did_you_mean(key, keys)} (to add a new "
                             f"key on purpose write +{key}=...)")

@@ -97,7 +97,7 @@ SCHEMA = {
     "trainer.dist_backend": one_of("auto", "nccl", "gloo"),
     "trainer.max_restarts": non_negative_int,
     "dataset.batch_size": positive_int,
-    "dataset.eval_batch_size": positive_int,
+    "dataset.eval_batch_size": lambda v: (v is None or (_is_int(v) and v > 0), "null or a positive integer"),
     "dataset.val_fraction": fraction,
     "dataset.test_fraction": fraction,
     "dataset.n_samples": lambda v: (v is None or (_is_int(v) and v >= 10), "null or an integer >= 10"),

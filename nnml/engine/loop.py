@@ -60,7 +60,7 @@ class LoopState:
     def counters(self) -> dict:
         return {k: getattr(self, k) for k in ("epoch", "step_in_epoch", "global_step", "best_metric", "best_epoch",
                                               "bad_epochs", "train_time_s", "train_samples", "eval_time_s",
-                                              "checkpoint_time_s")}
+                                              "checkpoint_time_s", "last_metrics")}
 
 
 class _SignalGuard:
@@ -298,6 +298,10 @@ class Trainer:
 
     def fit(self) -> LoopState:
         st = self.state
+        if st.epoch >= st.max_epochs and st.step_in_epoch == 0:
+            # A resumed run that already has its epochs: nothing to train; the caller still tests the best weights.
+            st.stop_reason = (f"already trained {st.epoch} epochs (trainer.max_epochs={st.max_epochs}); "
+                              f"extend it with trainer.max_epochs=N")
         self.callbacks.on_fit_start(st)
         guard = _SignalGuard()
         try:

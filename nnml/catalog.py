@@ -9,6 +9,14 @@ from nnml.config import config_dir
 
 HIDDEN_GROUPS = ("hydra",)
 
+# Groups that are not chosen with group=option on `nnml train`: who uses them instead.
+NOT_TRAIN_GROUPS = {
+    "lab": "the labs' own configs: nnml lab NAME key=value",
+    "search": "search spaces of nnml tune: nnml tune search=NAME",
+    "optimizer_preset": "an optimizer with its own learning rate, used by experiment=compare_optimizers "
+                        "(add one to a run with +optimizer_preset=NAME)",
+}
+
 
 def groups(root: str | None = None) -> dict[str, Path]:
     base = Path(root or config_dir())

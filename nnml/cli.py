@@ -186,7 +186,7 @@ def list_(group: Optional[str] = typer.Argument(None, help="Only this group, e.g
     """Every config group and its options with a one-line description: nnml list, nnml list optimizer"""
     from rich.table import Table
 
-    from nnml.catalog import groups, options
+    from nnml.catalog import NOT_TRAIN_GROUPS, groups, options
     from nnml.errors import bad_choice
     from nnml.tracking.console import make_console
 
@@ -201,8 +201,10 @@ def list_(group: Optional[str] = typer.Argument(None, help="Only this group, e.g
     table.add_column("option", style="cyan")
     table.add_column("description")
     for g in [group] if group else gs:
+        if g in NOT_TRAIN_GROUPS:
+            table.add_row(g, "", f"(not a train group: {NOT_TRAIN_GROUPS[g]})")
         for i, (name, desc) in enumerate(options(g).items()):
-            table.add_row(g if i == 0 else "", name, desc)
+            table.add_row(g if i == 0 and g not in NOT_TRAIN_GROUPS else "", name, desc)
     make_console().print(table)
 
 

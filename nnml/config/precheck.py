@@ -159,8 +159,12 @@ def _unknown_key(key: str, overrides: list[str]) -> NnmlError:
 
     from nnml.catalog import groups
 
+    from nnml.catalog import NOT_TRAIN_GROUPS
+
     gs = groups()
     value = next((o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == key and "=" in o), "")
+    if key in NOT_TRAIN_GROUPS:
+        return NnmlError(f"{key}={value}: {key} is not a group of nnml train; it holds {NOT_TRAIN_GROUPS[key]}")
     group_choices = [o for o in overrides if o.split("=", 1)[0] in gs]
     try:
         cfg = OmegaConf.to_container(compose(config_name="train", overrides=group_choices), resolve=False)

@@ -157,9 +157,7 @@ def _unknown_key(key: str, overrides: list[str]) -> NnmlError:
     from hydra import compose
     from omegaconf import OmegaConf
 
-    from nnml.catalog import groups
-
-    from nnml.catalog import NOT_TRAIN_GROUPS
+    from nnml.catalog import NOT_TRAIN_GROUPS, groups
 
     gs = groups()
     value = next((o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == key and "=" in o), "")

@@ -74,6 +74,7 @@ def run_guarded(job, run_dir: Path, multirun: bool):
                      f"  nnml train resume={run_dir}")
         raise SystemExit(e.exit_code) from None
     except KeyboardInterrupt:
+        _write_error(run_dir, "stopped by Ctrl-C before it finished")  # the folder says why it is incomplete
         report_error("stopped at once by Ctrl-C; the last saved checkpoint (if any) is kept")
         raise SystemExit(130) from None
     except OSError as e:  # a full disk, a read-only or unwritable folder while the run was going

@@ -22,6 +22,7 @@ app = typer.Typer(
          "  nnml list optimizer                          # options with descriptions\n\n"
          "  nnml board                                   # TensorBoard over outputs/",
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,

@@ -42,7 +42,7 @@ def precheck_train(args: list[str]) -> None:
 
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         for job in jobs[:MAX_COMPOSES]:
-            _check_optional_groups(job)
+            _check_optional_groups(job, multirun)
             cfg = compose_or_explain(saved + job)
             if resume:
                 from omegaconf import OmegaConf
@@ -60,7 +60,13 @@ def precheck_train(args: list[str]) -> None:
 OPTIONAL_GROUPS = ("experiment",)  # `optional` in train.yaml's defaults: Hydra skips a missing option silently
 
 
-def _check_optional_groups(job: list[str]) -> None:
+def _is_sweep_preset(group: str, option: str) -> bool:
+    from nnml.catalog import groups
+
+    return "sweeper:" in (groups()[group] / f"{option}.yaml").read_text()
+
+
+def _check_optional_groups(job: list[str], multirun: bool) -> None:
     """A mistyped ``experiment=`` would otherwise train the default config without a word."""
     from nnml.catalog import options
 
@@ -71,6 +77,9 @@ def _check_optional_groups(job: list[str]) -> None:
             valid = options(key)
             if value not in valid:
                 raise bad_choice(key, value, valid)
+            if not multirun and _is_sweep_preset(key, value):
+                raise NnmlError(f"{key}={value} is a sweep preset: run it with -m (nnml train -m {key}={value}); "
+                                f"without -m it would train only its first job")
 
 
 def parse_overrides(overrides: list[str]) -> list:

@@ -24,6 +24,7 @@ CASES = [
     ("dataset-typo", ["dataset=digit"], ["dataset=digit", "did you mean 'digits'", "moons"], "pre"),
     ("loss-typo", ["loss=cross_entropyy"], ["loss=cross_entropyy", "did you mean 'cross_entropy'"], "pre"),
     ("scheduler-typo", ["scheduler=cosin"], ["scheduler=cosin", "did you mean 'cosine'"], "pre"),
+    ("sweep-preset-without-m", ["experiment=compare_optimizers"], ["is a sweep preset", "nnml train -m"], "pre"),
     ("experiment-typo", ["experiment=digits_cnnn"], ["experiment=digits_cnnn", "did you mean 'digits_cnn'"], "pre"),
     ("group-typo", ["optimiser=sgd"], ["optimiser=sgd", "did you mean 'optimizer'", "dataset"], "pre"),
     ("key-typo", ["trainer.max_epoch=3"], ["trainer.max_epoch=3", "did you mean 'trainer.max_epochs'",

@@ -74,9 +74,15 @@ def compose(overrides: list[str]):
     import nnml.entry  # noqa: F401  (registers nnml's resolvers)
     from nnml.config import config_dir
 
+    from hydra.errors import ConfigCompositionException
+
+    from nnml.config.precheck import explain_composition
+
     try:
         with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
             cfg = hydra_compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
+    except ConfigCompositionException as e:
+        raise explain_composition(str(e), list(overrides)) from None
     except (HydraException, OmegaConfBaseException) as e:
         raise NnmlError(str(e).strip().splitlines()[0]) from None
     choices = {k: str(v) for k, v in OmegaConf.to_container(cfg.hydra.runtime.choices).items()
@@ -84,6 +90,24 @@ def compose(overrides: list[str]):
     with open_dict(cfg):
         del cfg["hydra"]  # resolving it would create run folders; a trial's folder is chosen here
     return cfg, choices
+
+
+def precheck_overrides(overrides: list[str]) -> None:
+    """The training overrides checked as ``nnml train`` checks its own (nnml.config.precheck): a misspelled key,
+    group option or bad value is one line with a close match and exit 2, before the study exists."""
+    from hydra import initialize_config_dir
+
+    import nnml.entry  # noqa: F401  (registers nnml's resolvers)
+    from nnml.config import config_dir
+    from nnml.config.build import check_targets
+    from nnml.config.precheck import compose_or_explain, parse_overrides
+    from nnml.config.validate import validate
+
+    parse_overrides(list(overrides))
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose_or_explain(list(overrides))
+        validate(cfg)
+        check_targets(cfg, list(cfg.get("allowed_targets") or []))
 
 
 def check_keys(base, choices: dict, space: dict) -> None:
@@ -207,15 +231,27 @@ def make_pruner(name: str, startup_trials: int):
     raise bad_choice("--pruner", name, PRUNERS)
 
 
-def default_metric(base) -> str:
-    """The trainer's monitored metric: trainer.monitor, or val/acc / val/loss by the dataset's task."""
-    monitor = str(base.trainer.get("monitor", "auto"))
-    if monitor != "auto":
-        return monitor
+def choose_metric(base, given: str | None) -> str:
+    """``--metric``, or the trainer's monitored metric (trainer.monitor, else val/acc / val/loss by the dataset's
+    task); refused with a close match unless it is a validation metric of the dataset's task."""
     from nnml.build import build_data
-    from nnml.engine.metrics import monitor_default
+    from nnml.engine.metrics import metric_names, monitor_default
+    from nnml.errors import did_you_mean
 
-    return monitor_default(build_data(base.dataset, seed=int(base.seed)).task)[0]
+    monitor = str(base.trainer.get("monitor", "auto"))
+    metric = given or (monitor if monitor != "auto" else None)
+    if metric is not None and metric.split("/")[0] != "val":
+        raise NnmlError(f"--metric {metric}: tune on a validation metric (val/acc, val/loss, val/f1, val/r2, ...); "
+                        f"test/ metrics are for the final report")
+    task = build_data(base.dataset, seed=int(base.seed)).task
+    if metric is None:
+        return monitor_default(task)[0]
+    valid = [f"val/{n}" for n in metric_names(task)]
+    if metric not in valid:
+        flag = "--metric" if given else "trainer.monitor"
+        raise NnmlError(f"{flag} {metric} is not a validation metric of this {task} task"
+                        f"{did_you_mean(metric, valid)}; choose one of: {', '.join(valid)}")
+    return metric
 
 
 def tune(opts: TuneOptions, console=None) -> dict:
@@ -240,12 +276,10 @@ def tune(opts: TuneOptions, console=None) -> dict:
 
     search_name, space_ovs, train_ovs = S.split_overrides(list(opts.overrides))
     space = S.validate(S.apply_overrides(S.load(search_name), space_ovs))
+    precheck_overrides(train_ovs)
     base, choices = compose(train_ovs)
     check_keys(base, choices, space)
-    metric = opts.metric or default_metric(base)
-    if metric.split("/")[0] != "val":
-        raise NnmlError(f"--metric {metric}: tune on a validation metric (val/acc, val/loss, val/f1, val/r2, ...); "
-                        f"test/ metrics are for the final report")
+    metric = choose_metric(base, opts.metric)  # before the saved settings: a bad name is named as such
     direction = opts.direction or ("maximize" if metric_mode(metric) == "max" else "minimize")
     seed = int(base.seed) if opts.seed is None else opts.seed
 
@@ -272,6 +306,9 @@ def tune(opts: TuneOptions, console=None) -> dict:
         raise NnmlError(f"study {name} maximizes/minimizes differently ({study.direction.name.lower()}) "
                         f"than --direction {direction}; give a new --study-name")
 
+    # A continued study must draw new points: a sampler seeded as in the earlier run would repeat its draws.
+    # Offsetting the seed by the trials already stored keeps a fresh study (offset 0) reproducible.
+    study.sampler = make_sampler(opts.sampler, space, seed + len(study.get_trials(deepcopy=False)))
     interrupted = _recover_interrupted(study, space, study_dir)
     target = opts.trials
     if opts.sampler == "grid" and target > S.grid_size(space):
@@ -298,6 +335,7 @@ def tune(opts: TuneOptions, console=None) -> dict:
 
     def tell(trial, params, result, t0):
         import optuna
+        from rich.markup import escape as rich_escape
 
         state = {"complete": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED,
                  "fail": optuna.trial.TrialState.FAIL}[result["status"]]
@@ -309,9 +347,12 @@ def tune(opts: TuneOptions, console=None) -> dict:
             if "Study.stop" not in str(e):
                 raise
         shown = "  ".join(f"{k}={_short(v)}" for k, v in params.items())
-        what = {"complete": f"{metric} {result['value']:.4f}",
-                "pruned": f"[yellow]pruned[/yellow] after {result.get('epochs')} epochs",
-                "fail": f"[red]failed[/red]: {result['error']}"}[result["status"]]
+        if result["status"] == "complete":
+            what = f"{metric} {result['value']:.4f}"
+        elif result["status"] == "pruned":
+            what = f"[yellow]pruned[/yellow] after {result.get('epochs')} epochs"
+        else:
+            what = f"[red]failed[/red]: {rich_escape(result['error'])}"
         console.print(f"trial {trial.number:>3}  {shown}  {what}  ({time.perf_counter() - t0:.1f} s)",
                       soft_wrap=True, highlight=False)
 
@@ -428,7 +469,9 @@ def _figures(study, study_dir: Path, console) -> list[str]:
     """Optuna's optimization history and parameter importances as PNGs; importance needs >= 2 complete trials
     that differ, and is skipped with a note otherwise."""
     import matplotlib
+    import optuna
 
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # "no complete trials": the note below says it once
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as ovm

@@ -149,3 +149,74 @@ def test_tune_bad_input_one_line(workdir):
         assert expected in result.output, (args, result.output)
         assert "Traceback" not in result.output
     assert not (workdir / "outputs" / "tune" / "lr_wd" / "trial_0000").exists()
+
+
+def _tune(args: list[str]):
+    from typer.testing import CliRunner
+
+    from nnml.cli import app
+
+    return CliRunner().invoke(app, ["tune", *args, "trainer.max_epochs=1", *TINY])
+
+
+def test_tune_failed_trial_is_reported_and_the_study_goes_on(workdir):
+    # Grid over two learning rates: SGD at lr 1e6 diverges (non-finite loss), lr 0.05 trains.
+    result = _tune(["--sampler", "grid", "--study-name", "mixed", "~search.optimizer.weight_decay",
+                    "search.optimizer.lr={type:categorical,choices:[1000000.0,0.05]}", "optimizer=sgd"])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    study = _study(workdir / "outputs" / "tune" / "mixed", "mixed")
+    by_lr = {t.params["optimizer.lr"]: t for t in study.trials}
+    assert by_lr[1e6].state.name == "FAIL" and by_lr[0.05].state.name == "COMPLETE"
+    bad = by_lr[1e6].number
+    assert f"trial {bad:>3}  optimizer.lr=1e+06  failed: NonFiniteLoss" in result.output
+    assert "1 complete, 0 pruned, 1 failed" in result.output
+    assert (workdir / "outputs" / "tune" / "mixed" / f"trial_{bad:04d}" / "error.txt").is_file()
+
+    # Every trial failing: the same lines, then one error line and exit 1.
+    result = _tune(["--trials", "1", "--study-name", "allbad", "search.optimizer.lr.low=1e5",
+                    "search.optimizer.lr.high=1e6", "optimizer=sgd"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and "failed: NonFiniteLoss" in result.output
+    assert "no trial completed" in result.output
+
+
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_continued_study_draws_new_points_and_fresh_study_is_reproducible(workdir, sampler):
+    first = _tune(["--trials", "2", "--sampler", sampler, "--pruner", "none", "--study-name", "a"])
+    assert first.exit_code == 0, first.output
+    more = _tune(["--trials", "3", "--sampler", sampler, "--pruner", "none", "--study-name", "a"])
+    assert more.exit_code == 0, more.output
+    twin = _tune(["--trials", "2", "--sampler", sampler, "--pruner", "none", "--study-name", "b"])
+    assert twin.exit_code == 0, twin.output
+    points = [tuple(sorted(t.params.items())) for t in _study(workdir / "outputs" / "tune" / "a", "a").trials]
+    assert len(points) == 3 and len(set(points)) == 3, points  # the continuation did not repeat trial 0 or 1
+    twins = [tuple(sorted(t.params.items())) for t in _study(workdir / "outputs" / "tune" / "b", "b").trials]
+    assert twins == points[:2]  # same seed, new study: the same first draws
+
+
+def test_tune_bad_training_override_and_metric_one_line(workdir):
+    from typer.testing import CliRunner
+
+    from nnml.cli import app
+
+    cases = [
+        (["tune", "trainer.max_epoch=1"], "trainer.max_epoch=1: no such config key or group (did you mean "
+                                          "'trainer.max_epochs'?)"),
+        (["tune", "optimizer=adamm"], "optimizer=adamm is not valid (did you mean 'adam'?)"),
+        (["tune", "trainer.max_epochs=abc"], "trainer.max_epochs='abc' is not valid"),
+        (["tune", "--metric", "val/r2"], "--metric val/r2 is not a validation metric of this classification task"),
+    ]
+    for args, expected in cases:
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert expected in result.output, (args, result.output)
+        assert "Could not" not in result.output and "Traceback" not in result.output
+    assert not (workdir / "outputs" / "tune" / "lr_wd").exists()  # refused before the study was created
+
+    # An existing study and a misspelled --metric: the metric is named, not the (unchanged) overrides.
+    assert _tune(["--trials", "1", "--study-name", "m"]).exit_code == 0
+    result = _tune(["--trials", "1", "--study-name", "m", "--metric", "val/accx"])
+    assert result.exit_code == 2, result.output
+    assert "--metric val/accx is not a validation metric" in result.output and "(did you mean 'val/acc'?)" in result.output
+    assert "started with other" not in result.output

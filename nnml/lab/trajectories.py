@@ -20,7 +20,7 @@ import torch
 
 from nnml.lab import optim
 from nnml.lab.functions2d import FUNCTIONS, Surface
-from nnml.lab.report import LabOutput, check_choice, check_choices, finite, options, rich_table
+from nnml.lab.report import LabOutput, check_choice, check_choices, checked, finite, options, rich_table
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 
@@ -76,15 +76,16 @@ def _distances(surface: Surface, path: torch.Tensor) -> torch.Tensor:
 
 
 def run(cfg, out_dir: pathlib.Path):
-    opts = options("trajectories", cfg, DEFAULTS)
+    opts = checked("trajectories", options("trajectories", cfg, DEFAULTS),
+                   {"momentum": "unit_float", "start": "floats2", "steps": "pos_int", "tol": "pos_float"},
+                   nullable=("start",))
     check_choice("function", opts["function"], FUNCTIONS)
     names = check_choices("optimizers", opts["optimizers"], OPTIMIZERS)
     for key in opts["lr"]:
         check_choice("lr", key, OPTIMIZERS)
+        checked("trajectories", {f"lr.{key}": opts["lr"][key]}, {f"lr.{key}": "pos_float"}, nullable=(f"lr.{key}",))
     surface = FUNCTIONS[opts["function"]]
     start = tuple(float(v) for v in (opts["start"] if opts["start"] is not None else surface.start))
-    if len(start) != 2:
-        raise ValueError(f"start must be two numbers [x, y], got {opts['start']}")
     steps, tol = int(opts["steps"]), float(opts["tol"])
 
     rows, paths, curves = [], {}, {}

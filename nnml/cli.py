@@ -99,8 +99,7 @@ def lab(
         return
     as_json = "--json" in args
     args = [a for a in args if a != "--json"]
-    flags = [a for a in args if a.startswith("-")]
-    rest = [a for a in args if not a.startswith("-")]
+    flags, rest = _split_hydra_flags(args)
 
     def job():
         from nnml.lab import check_override_keys
@@ -109,6 +108,28 @@ def lab(
         call_hydra(lab_app(name, as_json), f"nnml lab {name}", [*flags, *lab_hydra_overrides(name), *rest])
 
     run_cli_guarded(job)
+
+
+# Hydra flags whose next argument is their value (``--cfg job``), which must stay next to the flag
+_HYDRA_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-path", "-cp", "--config-name", "-cn",
+                      "--config-dir", "-cd", "--experimental-rerun"}
+
+
+def _split_hydra_flags(args: list[str]) -> tuple[list[str], list[str]]:
+    """(Hydra flags with their values, overrides)."""
+    flags, rest, i = [], [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("-"):
+            flags.append(arg)
+            nxt = args[i + 1] if i + 1 < len(args) else None
+            if arg in _HYDRA_VALUE_FLAGS and nxt is not None and "=" not in nxt and not nxt.startswith("-"):
+                flags.append(nxt)
+                i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return flags, rest
 
 
 def _lab_help() -> str:

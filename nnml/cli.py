@@ -92,12 +92,65 @@ def lab(
     from nnml.entry import call_hydra, lab_app, lab_hydra_overrides, run_cli_guarded
 
     args = list(overrides or [])
+    if name in ("--help", "-h"):  # help_option_names is empty so that Hydra sees its own flags
+        run_cli_guarded(lambda: typer.echo(_lab_help()))
+        return
+    if "--help" in args or "-h" in args:
+        run_cli_guarded(lambda: typer.echo(_lab_keys_help(name)))
+        return
     as_json = "--json" in args
     args = [a for a in args if a != "--json"]
-    flags = [a for a in args if a.startswith("-")]
-    rest = [a for a in args if not a.startswith("-")]
-    run_cli_guarded(lambda: call_hydra(lab_app(name, as_json), f"nnml lab {name}",
-                                       [*flags, *lab_hydra_overrides(name), *rest]))
+    flags, rest = _split_hydra_flags(args)
+
+    def job():
+        from nnml.lab import check_override_keys
+
+        check_override_keys(name, rest)  # one line naming the lab's keys, not Hydra's multi-line message
+        call_hydra(lab_app(name, as_json), f"nnml lab {name}", [*flags, *lab_hydra_overrides(name), *rest])
+
+    run_cli_guarded(job)
+
+
+# Hydra flags whose next argument is their value (``--cfg job``), which must stay next to the flag
+_HYDRA_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-path", "-cp", "--config-name", "-cn",
+                      "--config-dir", "-cd", "--experimental-rerun"}
+
+
+def _split_hydra_flags(args: list[str]) -> tuple[list[str], list[str]]:
+    """(Hydra flags with their values, overrides)."""
+    flags, rest, i = [], [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("-"):
+            flags.append(arg)
+            nxt = args[i + 1] if i + 1 < len(args) else None
+            if arg in _HYDRA_VALUE_FLAGS and nxt is not None and "=" not in nxt and not nxt.startswith("-"):
+                flags.append(nxt)
+                i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return flags, rest
+
+
+def _lab_help() -> str:
+    from nnml.lab import LABS, lab_summary
+
+    lines = ["Usage: nnml lab NAME [--json] [KEY=VALUE ...]", "",
+             "Lecture-1 labs; results (figures, CSV, TensorBoard, results.json) go to outputs/lab/NAME/<time>.",
+             "--json prints the numbers as JSON; nnml lab NAME --help lists a lab's keys.", "", "Labs:"]
+    for lab_name in LABS:
+        description, example = lab_summary(lab_name)
+        lines += [f"  {lab_name:<13} {description}", f"  {'':<13} e.g. {example}"]
+    return "\n".join(lines)
+
+
+def _lab_keys_help(name: str) -> str:
+    from nnml.lab import lab_config_file
+
+    text = lab_config_file(name).read_text()
+    body = "\n".join(line for line in text.splitlines() if "@package" not in line)
+    return f"Usage: nnml lab {name} [--json] [KEY=VALUE ...]\n\nKeys and defaults (configs/lab/{name}.yaml):\n{body}"
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

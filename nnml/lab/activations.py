@@ -13,7 +13,8 @@ import pathlib
 
 import torch
 
-from nnml.lab.report import LabOutput, check_choices, options, rich_table
+from nnml.errors import NnmlError
+from nnml.lab.report import LabOutput, check_choices, checked, options, rich_table
 from nnml.models.activations import CATALOGUE, NAMES
 
 DEFAULTS = {
@@ -55,7 +56,10 @@ def _figure(names, x):
 
 
 def run(cfg, out_dir: pathlib.Path):
-    opts = options("activations", cfg, DEFAULTS)
+    opts = checked("activations", options("activations", cfg, DEFAULTS),
+                   {"xmin": "float", "xmax": "float", "points": "pos_int2"})
+    if opts["xmin"] >= opts["xmax"]:
+        raise NnmlError(f"xmin={opts['xmin']:g} must be below xmax={opts['xmax']:g} in lab activations")
     names = check_choices("names", opts["names"], NAMES) if opts["names"] is not None else list(NAMES)
     x = torch.linspace(float(opts["xmin"]), float(opts["xmax"]), int(opts["points"]), dtype=torch.float64)
     rows, gaps = [], {}

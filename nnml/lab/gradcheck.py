@@ -5,7 +5,7 @@ operations share their weights; both back-propagate one loss on random data, and
 for every layer's weight, bias and input gradient the largest absolute gap. In float64 the gaps
 are rounding errors (~1e-16); a wrong chain rule shows up as a gap of order one.
 
-    nnml lab gradcheck activation=gelu hidden=[32,16] loss=mse
+    nnml lab gradcheck activation=gelu hidden=[32,16] criterion=mse
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from nnml.lab.layers import Linear, Sequential, activation_layer
 from nnml.lab.losses import MSELoss, SoftmaxCrossEntropy
-from nnml.lab.report import LabOutput, check_choice, options, rich_table
+from nnml.lab.report import LabOutput, check_choice, checked, options, rich_table
 from nnml.models.activations import NAMES, build_activation
 
 DEFAULTS = {
@@ -26,7 +26,7 @@ DEFAULTS = {
     "inputs": 4,
     "classes": 3,
     "batch": 32,
-    "loss": "cross_entropy",  # or mse (against one-hot targets)
+    "criterion": "cross_entropy",  # or mse (against one-hot targets)
     "seed": 0,
     "tolerance": 1e-10,
 }
@@ -45,9 +45,11 @@ def _random_network(sizes, activation, generator):
 
 
 def run(cfg, out_dir: pathlib.Path):
-    opts = options("gradcheck", cfg, DEFAULTS)
+    opts = checked("gradcheck", options("gradcheck", cfg, DEFAULTS), {
+        "hidden": "pos_ints", "inputs": "pos_int", "classes": "pos_int2", "batch": "pos_int", "seed": "int",
+        "tolerance": "pos_float"})
     check_choice("activation", opts["activation"], NAMES)
-    check_choice("loss", opts["loss"], LOSSES)
+    check_choice("criterion", opts["criterion"], LOSSES)
     act = opts["activation"]
     g = torch.Generator().manual_seed(int(opts["seed"]))
     sizes = [int(opts["inputs"]), *map(int, opts["hidden"]), int(opts["classes"])]
@@ -65,9 +67,9 @@ def run(cfg, out_dir: pathlib.Path):
             layers.append(activation_layer(act, slope))
             names.append(f"{i}: {act}")
     net = Sequential(*layers)
-    loss_fn = SoftmaxCrossEntropy() if opts["loss"] == "cross_entropy" else MSELoss()
+    loss_fn = SoftmaxCrossEntropy() if opts["criterion"] == "cross_entropy" else MSELoss()
     with torch.no_grad():
-        loss = loss_fn(net(x), labels if opts["loss"] == "cross_entropy" else targets)
+        loss = loss_fn(net(x), labels if opts["criterion"] == "cross_entropy" else targets)
         # Sequential.backward, unrolled so that the gradient reaching each layer's input can be shown
         grad, grad_inputs = loss_fn.backward(), []
         for layer in reversed(net.layers):
@@ -87,7 +89,7 @@ def run(cfg, out_dir: pathlib.Path):
                 h = F.prelu(h, slope)
             else:
                 h = build_activation(act).double()(h)
-    ref_loss = F.cross_entropy(h, labels) if opts["loss"] == "cross_entropy" else F.mse_loss(h, targets)
+    ref_loss = F.cross_entropy(h, labels) if opts["criterion"] == "cross_entropy" else F.mse_loss(h, targets)
     for t in inputs:
         t.retain_grad()
     ref_loss.backward()
@@ -113,7 +115,7 @@ def run(cfg, out_dir: pathlib.Path):
         out.figure(_figure(rows, opts["tolerance"]), "gradcheck")
     numbers = {"max_gap": worst, "loss_gap": loss_gap, "all_ok": all(r["ok"] for r in rows), "checked": len(rows),
                "loss": loss.item(), "files": out.files}
-    caption = (f"{opts['loss']} loss {loss.item():.6f} (gap to torch {loss_gap:.1e}); float64; "
+    caption = (f"{opts['criterion']} loss {loss.item():.6f} (gap to torch {loss_gap:.1e}); float64; "
                f"tolerance {opts['tolerance']:g}")
     return numbers, rich_table(f"Hand-written vs autograd gradients ({act})", rows, caption)
 

@@ -44,6 +44,71 @@ def options(lab: str, cfg: Mapping[str, Any] | None, defaults: Mapping[str, Any]
     return merged
 
 
+# What each kind of value accepts, for the messages: "steps=-5 is not valid for lab trajectories; expected ..."
+KINDS = {
+    "int": "an integer",
+    "pos_int": "a positive integer",
+    "pos_int2": "an integer >= 2",
+    "float": "a number",
+    "pos_float": "a positive number",
+    "nonneg_float": "a number >= 0",
+    "unit_float": "a number in [0, 1)",
+    "pos_ints": "a non-empty list of positive integers, e.g. [4,16,64]",
+    "pos_floats2": "two positive numbers [low, high] with low <= high, e.g. [5,50]",
+    "floats2": "two numbers [x, y], e.g. [-1.2,1]",
+}
+
+
+def _number(value: Any, integer: bool):
+    # bool is an int to Python, but `steps=true` is a typo, not 1; strings ("abc") are refused too
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if integer:
+        return int(value) if float(value).is_integer() else None
+    return float(value) if math.isfinite(value) else None
+
+
+def _convert(kind: str, value: Any):
+    """``value`` as ``kind`` (see KINDS), or None when it is not one."""
+    if kind in ("int", "pos_int", "pos_int2"):
+        v = _number(value, integer=True)
+        least = {"int": None, "pos_int": 1, "pos_int2": 2}[kind]
+        return v if v is not None and (least is None or v >= least) else None
+    if kind in ("float", "pos_float", "nonneg_float", "unit_float"):
+        v = _number(value, integer=False)
+        ok = v is not None and {"float": True, "pos_float": v is not None and v > 0,
+                                "nonneg_float": v is not None and v >= 0,
+                                "unit_float": v is not None and 0 <= v < 1}[kind]
+        return v if ok else None
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple)):
+        return None
+    if kind == "pos_ints":
+        items = [_convert("pos_int", v) for v in value]
+        return items if items and None not in items else None
+    if kind == "pos_floats2":
+        items = [_convert("pos_float", v) for v in value]
+        return items if len(items) == 2 and None not in items and items[0] <= items[1] else None
+    if kind == "floats2":
+        items = [_convert("float", v) for v in value]
+        return items if len(items) == 2 and None not in items else None
+    raise KeyError(kind)
+
+
+def checked(lab: str, opts: dict[str, Any], spec: Mapping[str, str], nullable: Sequence[str] = ()) -> dict[str, Any]:
+    """``opts`` with each key of ``spec`` converted to its kind; a bad value -> NnmlError naming key, value, kind."""
+    for key, kind in spec.items():
+        value = opts[key]
+        if value is None and key in nullable:
+            continue
+        converted = _convert(kind, value)
+        if converted is None:
+            shown = "[" + ",".join(map(str, value)) + "]" if isinstance(value, (list, tuple)) else value
+            also = " or null" if key in nullable else ""
+            raise NnmlError(f"{key}={shown} is not valid for lab {lab}; expected {KINDS[kind]}{also}")
+        opts[key] = converted
+    return opts
+
+
 def check_choice(key: str, value: Any, choices: Sequence[str]) -> None:
     if value not in choices:
         raise bad_choice(key, value, choices)

@@ -20,7 +20,7 @@ import torch
 
 from nnml.lab import optim
 from nnml.lab.functions2d import FUNCTIONS, Surface
-from nnml.lab.report import LabOutput, check_choice, check_choices, finite, options, rich_table
+from nnml.lab.report import LabOutput, check_choice, check_choices, checked, finite, options, rich_table
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 
@@ -76,15 +76,16 @@ def _distances(surface: Surface, path: torch.Tensor) -> torch.Tensor:
 
 
 def run(cfg, out_dir: pathlib.Path):
-    opts = options("trajectories", cfg, DEFAULTS)
+    opts = checked("trajectories", options("trajectories", cfg, DEFAULTS),
+                   {"momentum": "unit_float", "start": "floats2", "steps": "pos_int", "tol": "pos_float"},
+                   nullable=("start",))
     check_choice("function", opts["function"], FUNCTIONS)
     names = check_choices("optimizers", opts["optimizers"], OPTIMIZERS)
     for key in opts["lr"]:
         check_choice("lr", key, OPTIMIZERS)
+        checked("trajectories", {f"lr.{key}": opts["lr"][key]}, {f"lr.{key}": "pos_float"}, nullable=(f"lr.{key}",))
     surface = FUNCTIONS[opts["function"]]
     start = tuple(float(v) for v in (opts["start"] if opts["start"] is not None else surface.start))
-    if len(start) != 2:
-        raise ValueError(f"start must be two numbers [x, y], got {opts['start']}")
     steps, tol = int(opts["steps"]), float(opts["tol"])
 
     rows, paths, curves = [], {}, {}
@@ -136,9 +137,16 @@ def _contour_figure(surface: Surface, paths, start):
     levels = np.logspace(np.log10(shifted.min()), np.log10(shifted.max()), 30)
     fig, ax = plt.subplots(figsize=(7, 6))
     ax.contour(gx.numpy(), gy.numpy(), shifted, levels=levels, colors="0.7", linewidths=0.6)
-    for name, path in paths.items():
+    # Paths often coincide for their first steps (sgd under adam): the earlier ones are drawn thicker and
+    # fainter underneath, the later ones thinner, dashed and with their own markers on top, so that each stays visible.
+    styles = ["-", "--", "-.", ":"]
+    markers = ["o", "s", "^", "v", "D", "x", "+", "*"]
+    n = len(paths)
+    for i, (name, path) in enumerate(paths.items()):
         p = path[torch.isfinite(path).all(dim=1)].numpy()
-        ax.plot(p[:, 0], p[:, 1], lw=1.3, label=name, marker=".", markersize=1.5)
+        ax.plot(p[:, 0], p[:, 1], lw=1.0 + 2.5 * (n - 1 - i) / max(n - 1, 1), alpha=0.55 + 0.4 * i / max(n - 1, 1),
+                ls=styles[i % len(styles)], marker=markers[i % len(markers)], markersize=4,
+                markevery=max(len(p) // 12, 1), label=name, zorder=2 + i)
     ax.plot(*start, "ko", label="start")
     mins = np.array(surface.minima)
     ax.plot(mins[:, 0], mins[:, 1], "r*", markersize=12, label="minima")

@@ -23,7 +23,7 @@ import pathlib
 
 import torch
 
-from nnml.lab.report import LabOutput, check_choice, options, rich_table
+from nnml.lab.report import LabOutput, check_choice, checked, options, rich_table
 
 TARGETS = {
     "sin": ("sin(2 pi x)", lambda x: torch.sin(2 * math.pi * x)),
@@ -99,12 +99,12 @@ def fit_train(x, y, width, slope, generator, steps, lr):
 
 
 def run(cfg, out_dir: pathlib.Path):
-    opts = options("uat", cfg, DEFAULTS)
+    opts = checked("uat", options("uat", cfg, DEFAULTS), {
+        "widths": "pos_ints", "seed": "int", "slope": "pos_floats2", "train_points": "pos_int2", "eval_points": "pos_int2",
+        "restarts": "pos_int", "train_steps": "pos_int", "lr": "pos_float"})
     check_choice("target", opts["target"], TARGETS)
     check_choice("method", opts["method"], METHODS)
     widths = [int(w) for w in opts["widths"]]
-    if not widths or min(widths) < 1:
-        raise ValueError(f"widths must be positive integers, got {opts['widths']}")
     formula, target = TARGETS[opts["target"]]
     x = torch.linspace(0, 1, int(opts["train_points"]), dtype=torch.float64).unsqueeze(1)
     xe = torch.linspace(0, 1, int(opts["eval_points"]), dtype=torch.float64).unsqueeze(1)

@@ -30,5 +30,5 @@ def test_lab_numbers(tmp_path):
 
 
 def test_bad_dataset_is_refused(tmp_path):
-    with pytest.raises(NnmlError, match="dataset=spiral is not valid; choose one of: circles, moons"):
-        run_lab("collapse", {"dataset": "spiral"}, tmp_path)
+    with pytest.raises(NnmlError, match="data=spiral is not valid; choose one of: circles, moons"):
+        run_lab("collapse", {"data": "spiral"}, tmp_path)

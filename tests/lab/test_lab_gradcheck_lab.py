@@ -6,7 +6,7 @@ from nnml.errors import NnmlError
 from nnml.lab import run_lab
 
 
-@pytest.mark.parametrize("cfg", [{}, {"activation": "prelu", "loss": "mse"}, {"activation": "gelu", "hidden": [5]}])
+@pytest.mark.parametrize("cfg", [{}, {"activation": "prelu", "criterion": "mse"}, {"activation": "gelu", "hidden": [5]}])
 def test_all_layers_agree_with_autograd(tmp_path, cfg):
     numbers, table = run_lab("gradcheck", cfg, tmp_path)
     assert numbers["all_ok"] and numbers["max_gap"] < 1e-10 and numbers["loss_gap"] < 1e-12
@@ -18,5 +18,5 @@ def test_all_layers_agree_with_autograd(tmp_path, cfg):
 
 
 def test_bad_loss_is_refused(tmp_path):
-    with pytest.raises(NnmlError, match="loss=nll is not valid; choose one of: cross_entropy, mse"):
-        run_lab("gradcheck", {"loss": "nll"}, tmp_path)
+    with pytest.raises(NnmlError, match="criterion=nll is not valid; choose one of: cross_entropy, mse"):
+        run_lab("gradcheck", {"criterion": "nll"}, tmp_path)

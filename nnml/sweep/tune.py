@@ -67,15 +67,12 @@ def compose(overrides: list[str]):
     """(config, group choices) composed like ``nnml train`` would, without a run folder."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
-    from hydra.errors import HydraException
+    from hydra.errors import ConfigCompositionException, HydraException
     from omegaconf import OmegaConf, open_dict
     from omegaconf.errors import OmegaConfBaseException
 
     import nnml.entry  # noqa: F401  (registers nnml's resolvers)
     from nnml.config import config_dir
-
-    from hydra.errors import ConfigCompositionException
-
     from nnml.config.precheck import explain_composition
 
     try:

@@ -6,7 +6,6 @@ trial and by tests; it knows nothing of the command line.
 from __future__ import annotations
 
 import importlib
-import math
 import random
 import time
 from pathlib import Path
@@ -182,9 +181,8 @@ def _log_final(loggers, cfg, choices, override_keys, metrics, data, model, test_
             if tuple(data.input_shape) == (2,):
                 figures["test/decision_boundary"] = figs.decision_boundary_figure(
                     model, data.x_test, data.y_test, device, f"{data.name}: test points")
-    numeric = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and v is not None
-               and not isinstance(v, bool) and k.split("/")[0] in ("train", "val", "test") or k == "best_epoch"}
+    # The metrics of the HParams tab; log_final keeps the finite numbers among them.
+    final = {k: v for k, v in metrics.items() if k == "best_epoch" or k.split("/")[0] in ("train", "val", "test")}
     hp = hparams_of(cfg, choices, override_keys)
     for tb in tbs:
-        tb.log_final(hp, {k: v for k, v in numeric.items() if isinstance(v, (int, float)) and math.isfinite(v)},
-                     figures if tb.figures else {})
+        tb.log_final(hp, final, figures if tb.figures else {})

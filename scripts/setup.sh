@@ -13,4 +13,7 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   "$VENV/bin/python" -m pip install -q "$TORCH_SPEC"
 fi
 "$VENV/bin/python" -m pip install -q -e ".[dev]"
+# MovieLens-100K ships inside recbole's wheel (dataset=movielens_100k reads it there); its dependency pins are old
+# and heavy, and nnml needs only the data file.
+"$VENV/bin/python" -m pip install -q --no-deps "recbole>=1.2"
 echo "nnml installed in $VENV: activate with '. $VENV/bin/activate', then run 'nnml train'"

@@ -15,7 +15,9 @@ import torch
 
 from nnml.errors import NnmlError
 
-Task = Literal["classification", "regression"]
+# What kind of data a builder returns; the supervised task handles the first two, other tasks name their own
+# ("segmentation", "seq2seq", "tagging", "interactions", "unlabeled", ...).
+Task = Literal["classification", "regression"] | str
 
 # Keys of a dataset config that configure batching, not the data itself.
 LOADER_KEYS = ("batch_size", "eval_batch_size", "loader", "num_workers", "pin_memory")
@@ -23,7 +25,10 @@ LOADER_KEYS = ("batch_size", "eval_batch_size", "loader", "num_workers", "pin_me
 
 @dataclass
 class DataSplits:
-    """Train/val/test tensors (on the CPU, standardized with train statistics) and what the model needs to know."""
+    """Train/val/test tensors (on the CPU, standardized with train statistics) and what the model needs to know.
+
+    ``y_*`` may be None (unlabeled data). ``meta`` holds further facts the data decides (``vocab_size``,
+    ``num_users``, ``in_channels``, ...): models receive every fact their constructor names (``nnml.build``)."""
 
     name: str
     task: Task
@@ -36,6 +41,11 @@ class DataSplits:
     input_shape: tuple[int, ...]
     num_outputs: int
     class_names: list[str] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+    def facts(self) -> dict:
+        """What a model may be told at build time, by constructor parameter name."""
+        return {"input_shape": tuple(self.input_shape), "num_outputs": self.num_outputs, **self.meta}
 
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         if name not in ("train", "val", "test"):
@@ -43,7 +53,7 @@ class DataSplits:
         return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
 
     def sizes(self) -> dict[str, int]:
-        return {s: len(self.split(s)[1]) for s in ("train", "val", "test")}
+        return {s: len(self.split(s)[0]) for s in ("train", "val", "test")}
 
 
 def split_and_standardize(

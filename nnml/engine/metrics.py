@@ -110,3 +110,48 @@ def metric_names(task: str) -> list[str]:
 
 def monitor_default(task: str) -> tuple[str, str]:
     return ("val/acc", "max") if task == "classification" else ("val/loss", "min")
+
+
+class MeanMetrics:
+    """Running means of named scalars on the device (``add("loss", tensor, n)``), for tasks whose metrics are
+    averages over samples (GAN and VAE losses, reconstruction errors). ``state()`` holds a sum and a count per
+    name, in sorted order, so DDP ranks all-reduce the same tensors."""
+
+    def __init__(self, device=None):
+        self.device = device
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, torch.Tensor] = {}
+
+    def reset(self) -> None:
+        for t in (*self.sums.values(), *self.counts.values()):
+            t.zero_()
+
+    @torch.no_grad()
+    def add(self, name: str, value, n: int = 1) -> None:
+        """Add ``value`` (a tensor or number: the mean over ``n`` samples) with weight ``n``."""
+        if name not in self.sums:
+            dev = value.device if isinstance(value, torch.Tensor) else self.device
+            self.sums[name] = torch.zeros((), dtype=torch.float64, device=dev)
+            self.counts[name] = torch.zeros((), dtype=torch.float64, device=dev)
+        v = value.detach().double() if isinstance(value, torch.Tensor) else float(value)
+        self.sums[name].add_(v * n)
+        self.counts[name].add_(n)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        out = {}
+        for k in sorted(self.sums):
+            out[f"sum/{k}"] = self.sums[k]
+            out[f"count/{k}"] = self.counts[k]
+        return out
+
+    def load_state(self, state: dict, device=None) -> None:
+        for key, t in state.items():
+            kind, name = key.split("/", 1)
+            (self.sums if kind == "sum" else self.counts)[name] = t.to(device or t.device)
+
+    def compute(self) -> dict[str, float]:
+        if not self.sums:
+            return {}
+        names = sorted(self.sums)
+        a = torch.stack([torch.stack([self.sums[k], self.counts[k]]) for k in names]).cpu().numpy()
+        return {k: float(s / c) if c else float("nan") for k, (s, c) in zip(names, a)}

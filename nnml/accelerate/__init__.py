@@ -1,0 +1,1 @@
+"""Making a trained model smaller and faster: quantization, pruning, compile, ONNX, and the report (nnml accelerate)."""

@@ -1,0 +1,1 @@
+"""Batch augmentations on the device: images, 1-D signals, tabular rows, mixup."""

@@ -1,0 +1,1 @@
+"""Generative models: VAE and GAN networks, sample-quality metrics."""

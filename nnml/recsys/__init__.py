@@ -1,0 +1,1 @@
+"""Recommender systems: interaction data, ALS and its rivals, ranking metrics."""

@@ -1,0 +1,1 @@
+"""Text: tokenizers trained on the train split, padded and length-bucketed batches."""

@@ -132,6 +132,7 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
             "task": choices.get("task", type(task).__name__),
             "directions": task.metric_directions(),
             "nnml_version": __version__,
+            **task.extra_metrics(),
         })
         metrics = {k: clean_number(v) for k, v in metrics.items()}
         if main:

@@ -46,14 +46,16 @@ def train(
     nnml train --help lists the config groups (Hydra's help). Examples: nnml train;
     nnml train dataset=moons model.activation=tanh; nnml train -m optimizer=sgd,adam
     """
-    from nnml.config.precheck import precheck_train
+    from nnml.config.precheck import precheck_train, split_hydra_flags
     from nnml.entry import call_hydra, run_cli_guarded, train_app
     from nnml.sweep import summary
 
-    args = list(overrides or [])
-    run_cli_guarded(lambda: precheck_train(args))  # bad input: one line, exit 2, nothing written
+    flags, rest = split_hydra_flags(list(overrides or []))  # Hydra's flags go first, wherever they were typed
+    args = [*flags, *rest]
+    extra: list[str] = []
+    run_cli_guarded(lambda: extra.extend(precheck_train(args)))  # bad input: one line, exit 2, nothing written
     summary.reset()
-    call_hydra(train_app, "nnml train", _with_resume(args))
+    call_hydra(train_app, "nnml train", _with_resume([*args, *extra]))
     if summary.failed_jobs():  # a sweep finished but some of its jobs failed (see its summary table)
         from nnml.entry import report_error
 
@@ -100,7 +102,9 @@ def lab(
         return
     as_json = "--json" in args
     args = [a for a in args if a != "--json"]
-    flags, rest = _split_hydra_flags(args)
+    from nnml.config.precheck import split_hydra_flags
+
+    flags, rest = split_hydra_flags(args)
 
     def job():
         from nnml.lab import check_override_keys
@@ -109,28 +113,6 @@ def lab(
         call_hydra(lab_app(name, as_json), f"nnml lab {name}", [*flags, *lab_hydra_overrides(name), *rest])
 
     run_cli_guarded(job)
-
-
-# Hydra flags whose next argument is their value (``--cfg job``), which must stay next to the flag
-_HYDRA_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-path", "-cp", "--config-name", "-cn",
-                      "--config-dir", "-cd", "--experimental-rerun"}
-
-
-def _split_hydra_flags(args: list[str]) -> tuple[list[str], list[str]]:
-    """(Hydra flags with their values, overrides)."""
-    flags, rest, i = [], [], 0
-    while i < len(args):
-        arg = args[i]
-        if arg.startswith("-"):
-            flags.append(arg)
-            nxt = args[i + 1] if i + 1 < len(args) else None
-            if arg in _HYDRA_VALUE_FLAGS and nxt is not None and "=" not in nxt and not nxt.startswith("-"):
-                flags.append(nxt)
-                i += 1
-        else:
-            rest.append(arg)
-        i += 1
-    return flags, rest
 
 
 def _lab_help() -> str:

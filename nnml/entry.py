@@ -22,11 +22,51 @@ def fresh_dir(path: str) -> str:
     candidate, i = path, 0
     while True:
         try:
+            missing = _missing_parents(candidate)
             os.makedirs(candidate, exist_ok=False)
+            CREATED[os.path.abspath(candidate)] = missing
             return candidate
         except FileExistsError:
             i += 1
             candidate = f"{path}-{i}"
+
+
+# Run folders this process created, with the parent folders it created for them (deepest first): a run refused
+# for bad input before it trained removes what it made, so outputs/ stays as it was (see _discard_if_empty).
+CREATED: dict[str, list[str]] = {}
+
+
+def _missing_parents(path: str) -> list[str]:
+    out, p = [], os.path.abspath(os.path.dirname(os.path.abspath(path)))
+    while not os.path.exists(p) and p != os.path.dirname(p):
+        out.append(p)
+        p = os.path.dirname(p)
+    return out
+
+
+# What a run folder holds before training starts: Hydra's saved config, the log file and the error.
+_NOTHING_YET = {".hydra", "error.txt"}
+
+
+def _discard_if_empty(run_dir: Path) -> bool:
+    """Remove a run folder this process created when it holds nothing but its config, log and error (a bad input
+    found inside the job, before training wrote anything); also the parent folders made for it, if empty."""
+    import shutil
+
+    run_dir = Path(run_dir).absolute()
+    parents = CREATED.get(str(run_dir))
+    if parents is None or not run_dir.is_dir():
+        return False
+    if any(p.name not in _NOTHING_YET and p.suffix != ".log" for p in run_dir.iterdir()):
+        return False
+    shutil.rmtree(run_dir, ignore_errors=True)
+    for parent in parents:
+        try:
+            os.rmdir(parent)
+        except OSError:
+            break
+    CREATED.pop(str(run_dir), None)
+    return True
 
 
 def safe_name(text: str) -> str:
@@ -94,6 +134,8 @@ _DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)
 
 def _fail(e: NnmlError, run_dir: Path, multirun: bool):
     _write_error(run_dir, str(e))
+    if e.exit_code == 2 and not multirun:
+        _discard_if_empty(run_dir)  # bad input: one line and nothing left behind, as for the checks before a run
     if debug():
         raise e
     report_error(str(e))

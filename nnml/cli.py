@@ -209,6 +209,7 @@ def eval_(
     from nnml.entry import run_cli_guarded
 
     def job():
+        _failed_run_note(run_dir, checkpoint)
         from nnml.evaluate import evaluate_run, print_eval
 
         metrics = evaluate_run(run_dir, checkpoint=checkpoint, split=split, overrides=list(overrides or []))
@@ -217,16 +218,41 @@ def eval_(
     run_cli_guarded(job)
 
 
+def _failed_run_note(run_dir: Path, checkpoint: str) -> None:
+    """A run that failed says so with its own error.txt: refused when it left no checkpoint to evaluate, else a
+    note on stderr before the numbers of what it saved."""
+    err = Path(run_dir) / "error.txt"
+    if not err.is_file():
+        return
+    from nnml.errors import NnmlError
+
+    text = " ".join(err.read_text().split()) or "no message"
+    has_ckpt = checkpoint not in ("best", "last") or (Path(run_dir) / "checkpoints" / f"{checkpoint}.pt").is_file()
+    if not has_ckpt:
+        raise NnmlError(f"{run_dir} is a failed run with no {checkpoint} checkpoint to evaluate; its error.txt "
+                        f"says: {text}")
+    typer.echo(f"note: {run_dir} failed ({text}); evaluating the {checkpoint} checkpoint it saved", err=True)
+
+
 @app.command(name="list")
-def list_(group: Optional[str] = typer.Argument(None, help="Only this group, e.g. optimizer.")) -> None:
+def list_(group: Optional[str] = typer.Argument(None, help="Only this group, e.g. optimizer."),
+          config_dir: Optional[Path] = typer.Option(None, "--config-dir", "-cd",
+                                                    help="Also list the options in this folder of your own configs "
+                                                         "(as given to nnml train -cd DIR).")) -> None:
     """Every config group and its options with a one-line description: nnml list, nnml list optimizer"""
     from rich.table import Table
 
-    from nnml.catalog import NOT_TRAIN_GROUPS, groups, options
+    from nnml.catalog import NOT_TRAIN_GROUPS, all_groups, description, option_files, set_user_dirs, source
     from nnml.errors import bad_choice
-    from nnml.tracking.console import make_console
+    from nnml.tracking.console import make_console, short_path
 
-    gs = groups()
+    if config_dir is not None and not config_dir.is_dir():
+        from nnml.entry import report_error
+
+        report_error(f"-cd {config_dir}: no such folder; -cd names a folder of your own configs")
+        raise typer.Exit(2)
+    set_user_dirs([config_dir] if config_dir else [])
+    gs = all_groups()
     if group is not None and group not in gs:
         from nnml.entry import report_error
 
@@ -236,11 +262,16 @@ def list_(group: Optional[str] = typer.Argument(None, help="Only this group, e.g
     table.add_column("group", style="bold")
     table.add_column("option", style="cyan")
     table.add_column("description")
+    if config_dir:
+        table.add_column("from")
     for g in [group] if group else gs:
+        extra = [""] if config_dir else []
         if g in NOT_TRAIN_GROUPS:
-            table.add_row(g, "", f"(not a train group: {NOT_TRAIN_GROUPS[g]})")
-        for i, (name, desc) in enumerate(options(g).items()):
-            table.add_row(g if i == 0 and g not in NOT_TRAIN_GROUPS else "", name, desc)
+            table.add_row(g, "", f"(not a train group: {NOT_TRAIN_GROUPS[g]})", *extra)
+        for i, (name, path) in enumerate(option_files(g).items()):
+            where = source(path)
+            origin = ["shipped" if where == "shipped" else short_path(where)] if config_dir else []
+            table.add_row(g if i == 0 and g not in NOT_TRAIN_GROUPS else "", name, description(path), *origin)
     make_console().print(table)
 
 

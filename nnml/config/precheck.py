@@ -82,6 +82,7 @@ def precheck_train(args: list[str]) -> list[str]:
     from nnml.catalog import set_user_dirs
 
     base = []
+    set_user_dirs([])
     if opts["config_dir"]:
         folder = Path(opts["config_dir"]).expanduser()
         if not folder.is_dir():

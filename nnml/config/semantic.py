@@ -23,7 +23,18 @@ CONSUMED = {"dataset": ("batch_size", "eval_batch_size", "loader", "num_workers"
 def check_config(cfg, loss_name: str = "") -> None:
     """All checks of this module, in the order a person would want to hear about them."""
     check_components(cfg)
+    check_device(cfg)
     check_data_fit(cfg, loss_name)
+
+
+def check_device(cfg) -> None:
+    """trainer.device must exist here and trainer.precision must work on it (fp16 needs CUDA)."""
+    from nnml.engine.device import autocast_context, resolve_device
+
+    tr = cfg.trainer
+    if int(tr.get("devices", 1) or 1) * int(tr.get("num_nodes", 1) or 1) > 1:
+        return  # each rank resolves its own device
+    autocast_context(resolve_device(str(tr.get("device", "auto"))), str(tr.get("precision", "32")))
 
 
 # ---------------------------------------------------------------------------------------------- signatures

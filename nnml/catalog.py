@@ -94,7 +94,7 @@ def option_keys(group: str, option: str, root: str | None = None) -> list[str]:
     return keys
 
 
-DEFAULT_OPTIONS = {"dataset": "digits", "model": "mlp", "loss": "cross_entropy", "optimizer": "adam",
+DEFAULT_OPTIONS = {"dataset": "digits", "model": "mlp", "loss": "auto", "optimizer": "adam",
                    "scheduler": "none", "trainer": "default", "logger": "tensorboard"}
 
 

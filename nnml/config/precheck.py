@@ -100,7 +100,7 @@ def precheck_train(args: list[str]) -> list[str]:
 
     from hydra import initialize_config_dir
 
-    import nnml.entry  # noqa: F401  (registers nnml's resolvers, as the real run does)
+    import nnml.config.resolvers  # noqa: F401  (as the real run does)
     from nnml.config import config_dir
     from nnml.config.build import check_targets
     from nnml.config.semantic import check_config
@@ -119,7 +119,8 @@ def precheck_train(args: list[str]) -> list[str]:
                 cfg = resumed_config(OmegaConf.create({"resume": resume}), job)
                 resolve_resume(resume)
             validate(cfg)
-            check_targets(cfg, list(cfg.get("allowed_targets") or []))
+            if resume:  # read back from a run folder: only what that run recorded (a new run's are the user's own)
+                check_targets(cfg, list(cfg.get("allowed_targets") or []))
             check_config(cfg, loss_name=str(choices.get("loss") or ""))
             if n == 0 and not resume:
                 extra = typed_choices_over_preset(overrides, parsed)

@@ -61,6 +61,9 @@ def _visit(node: dict, path: str, group: str) -> None:
 def _locate(target: str, path: str):
     from hydra.utils import get_object
 
+    from nnml.config.build import ensure_importable
+
+    ensure_importable(target)
     try:
         return get_object(target)
     except Exception as e:  # ImportError, AttributeError, or what the module raised while importing
@@ -133,36 +136,76 @@ def _options_with_key(group: str, key: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------- data fit
 
 
+SUPERVISED = "nnml.tasks.supervised.SupervisedTask"
+
+
 def check_data_fit(cfg, loss_name: str = "") -> None:
-    """Monitor, mode, loss and model against the dataset's task and shapes; skipped for datasets not in the table
-    of facts (their run checks them)."""
+    """Monitor and mode against the task's metrics (the task is built and shown the data's facts); for the
+    supervised task also the loss and the model against the data. Skipped for datasets not in the table of facts
+    and for tasks that cannot say their metrics before seeing real data (their run checks them)."""
     facts = dataset_facts(cfg.get("dataset"))
     if facts is None:
         return
     from omegaconf import OmegaConf
 
-    from nnml.engine.metrics import metric_names, monitor_default
+    from nnml.config.build import user_prefixes
 
-    task = facts["task"]
+    # A new run trusts the targets of its own config (nnml/config/build.py); a resume's config was checked
+    # against what its run folder recorded before it got here.
+    allowed = list(cfg.get("allowed_targets") or [])
+    allowed += user_prefixes(cfg, allowed)
+    node = cfg.get("task")
+    target = str(node.get("_target_")) if OmegaConf.is_dict(node) and "_target_" in node else SUPERVISED
+    directions, default_monitor = _task_metrics(node, target, facts, allowed)
+    if directions is None:
+        return
     tr = cfg.trainer
     monitor, mode = str(tr.get("monitor", "auto")), str(tr.get("mode", "auto"))
     if monitor == "auto":
-        monitor = monitor_default(task)[0]
+        monitor = default_monitor
     else:
         from nnml.config.validate import check_monitor
 
-        check_monitor(monitor, [f"{s}/{n}" for s in ("val", "train") for n in metric_names(task)])
-    known = direction(monitor)
+        check_monitor(monitor, [f"{s}/{n}" for s in ("val", "train") for n in directions])
+    known = directions.get(monitor.split("/", 1)[-1]) or direction(monitor)
     if mode in ("min", "max") and known and mode != known and not tr.get("force_mode", False):
         better = "higher" if known == "max" else "lower"
         raise NnmlError(f"trainer.mode={mode} contradicts trainer.monitor={monitor}, which is better when {better} "
                         f"(mode {known}): the worst epoch would be kept; drop trainer.mode (auto follows the "
                         f"metric), or add +trainer.force_mode=true if you mean it")
-    allowed = list(cfg.get("allowed_targets") or [])
-    _check_loss(cfg.get("loss"), task, facts["num_outputs"], loss_name, allowed)
+    if target != SUPERVISED:
+        return  # other tasks build their own models and losses from the data
+    _check_loss(cfg.get("loss"), facts["task"], facts["num_outputs"], loss_name, allowed)
     model = cfg.get("model")
     if OmegaConf.is_dict(model) and "_target_" in model:
         _check_model(model, facts, allowed)
+
+
+def _task_metrics(node, target: str, facts: dict, allowed) -> tuple[dict | None, str]:
+    """(metric -> direction, default monitor) of the task, shown a stand-in of the data with its facts."""
+    from types import SimpleNamespace
+
+    from hydra.utils import instantiate
+
+    from nnml.config.build import check_targets
+
+    try:
+        if target == SUPERVISED:
+            from nnml.tasks.supervised import SupervisedTask
+
+            task = SupervisedTask()
+        else:
+            check_targets(node, allowed)
+            task = instantiate(node)
+        task.data = SimpleNamespace(name="", task=facts["task"], input_shape=tuple(facts["input_shape"]),
+                                    num_outputs=int(facts["num_outputs"]), meta={})
+        return dict(task.metric_directions()), str(task.default_monitor)
+    except NnmlError:
+        raise
+    except Exception as e:
+        if isinstance(e.__cause__, NnmlError):
+            raise e.__cause__ from None
+        return None, ""
 
 
 def _check_loss(node, task: str, num_outputs: int, loss_name: str, allowed) -> None:

@@ -74,6 +74,10 @@ def _locate(target: str, path: str):
 
 def parameters(obj) -> list[str] | None:
     """Keyword parameters of a class or function; None when it takes ``**kwargs`` (anything goes)."""
+    if inspect.isclass(obj):
+        owner = next((c for c in obj.__mro__ if "__init__" in c.__dict__), object)
+        if owner is object or (owner.__name__ == "Module" and owner.__module__.startswith("torch.nn")):
+            return []  # no constructor of its own: nn.Module.__init__(*args, **kwargs) takes nothing it uses
     try:
         sig = inspect.signature(obj)
     except (TypeError, ValueError):

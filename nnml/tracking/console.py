@@ -26,6 +26,15 @@ def make_console(stderr: bool = False) -> Console:
     return probe if probe.is_terminal else Console(stderr=stderr, width=160)
 
 
+def plural(n, word: str) -> str:
+    """``1 thread``, ``2 threads``, ``1,797 parameters`` (thousands separated)."""
+    try:
+        count = int(n)
+    except (TypeError, ValueError):
+        return f"{n} {word}s"
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
 def fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4f}" if abs(v) < 1e4 else f"{v:.4g}"
@@ -64,15 +73,23 @@ class ConsoleCallback(Callback):
             return
         c = self.console
         sizes = info.get("sizes", {})
+        threads = int(info.get("threads") or 1)
+        why = info.get("threads_why") or ""
+        loss = info.get("loss") or ""
+        if loss == "auto":
+            loss = "auto (" + ("cross_entropy" if info.get("task") == "classification" else "mse") + ")"
         lines = [
             f"run folder {short_path(info.get('run_dir', ''))}",
             f"  data    {info.get('dataset')} ({info.get('task')}): train {sizes.get('train')}, val {sizes.get('val')}, "
-            f"test {sizes.get('test')}; input {tuple(info.get('input_shape', ()))}, {info.get('num_outputs')} outputs",
-            f"  model   {info.get('model')} with {info.get('num_params', 0):,} parameters; "
-            f"optimizer {info.get('optimizer')}; loss {info.get('loss')}",
-            f"  device  {info.get('device')}, precision {info.get('precision')}, {info.get('threads')} threads; "
-            f"{state.max_epochs} epochs of {state.steps_per_epoch} steps",
+            f"test {sizes.get('test')}; input {tuple(info.get('input_shape', ()))}, {plural(info.get('num_outputs'), 'output')}",
+            f"  model   {info.get('model')} with {plural(info.get('num_params', 0), 'parameter')}; "
+            f"optimizer {info.get('optimizer')}; loss {loss}",
+            f"  device  {info.get('device')}, precision {info.get('precision')}, {plural(threads, 'thread')}"
+            f"{f' ({why})' if why and why != 'as set' else ''}; {plural(state.max_epochs, 'epoch')} of "
+            f"{plural(state.steps_per_epoch, 'step')}",
         ]
+        for line in info.get("header_notes") or []:
+            lines.append(f"  note    {line}")
         if info.get("resumed_from"):
             lines.append(f"  resumed from {info['resumed_from']} at epoch {state.epoch}, step {state.global_step}")
         c.print("[bold]nnml train[/bold]  " + escape(lines[0]), soft_wrap=True, highlight=False)

@@ -131,17 +131,16 @@ def save_png(fig, path: Path) -> None:
 
 
 def save_image_png(img, path: Path) -> None:
-    """A CHW (or HW) float tensor in [0, 1] as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """A CHW (or HW) float tensor in [0, 1] as a PNG (Pillow, which TensorBoard's images need anyway: no
+    matplotlib import for a run whose task draws its own images)."""
+    import numpy as np
+    from PIL import Image
 
     path.parent.mkdir(parents=True, exist_ok=True)
     arr = img.numpy()
     if arr.ndim == 3:
         arr = arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0)
-    plt.imsave(path, arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=1)
+    Image.fromarray((np.clip(arr, 0, 1) * 255).round().astype(np.uint8)).save(path)
 
 
 def hparams_of(cfg, choices: dict, override_keys=()) -> dict:

@@ -184,6 +184,8 @@ def compare(
     sort: str = typer.Option("auto", help="desc, asc, or auto (accuracy-like descending, losses ascending)."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv, markdown or json."),
     plot: Optional[Path] = typer.Option(None, help="Also draw all runs' learning curves into this PNG."),
+    show_all: bool = typer.Option(False, "--all", help="Failed and unfinished runs in the table too (by default "
+                                                       "they are listed apart, below it)."),
 ) -> None:
     """Runs side by side, best first, with the hyperparameters that differ: nnml compare outputs/train/multiruns/<sweep>"""
     from nnml.entry import run_cli_guarded
@@ -191,7 +193,7 @@ def compare(
     def job():
         from nnml.sweep.compare import compare as run_compare
 
-        run_compare(list(paths or []), metrics=list(metric or []), sort=sort, fmt=fmt, plot=plot)
+        run_compare(list(paths or []), metrics=list(metric or []), sort=sort, fmt=fmt, plot=plot, show_all=show_all)
 
     run_cli_guarded(job)
 

@@ -2,7 +2,8 @@
 ``nnml train`` (the Hydra entry points, the precheck, tune, tests, scripts) imports it.
 
 - ``${nnml_fresh_dir:PATH}``: a run folder that never existed before, claimed atomically (``PATH``, ``PATH-1``, ...).
-- ``${nnml_safe:TEXT}``: a sweep job's folder name from its overrides, without ``/`` or characters shells mind.
+- ``${nnml_safe:TEXT}``: a sweep job's folder name from its overrides: the keys the sweep varies, values as typed,
+  without ``/`` or characters shells mind.
 """
 
 from __future__ import annotations
@@ -41,11 +42,75 @@ def _missing_parents(path: str) -> list[str]:
     return out
 
 
+# What the running sweep varies, set by the sweep callback (nnml.sweep.summary) before the launcher starts its
+# jobs, which inherit it: {"key": {"value as Hydra formats it": "value as typed"}}.
+SWEEP_ENV = "NNML_SWEEP_VARIES"
+
+
+def sweep_varies() -> dict[str, dict[str, str]]:
+    import json
+
+    try:
+        value = json.loads(os.environ.get(SWEEP_ENV) or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def swept_keys() -> list[str]:
+    """The keys the running sweep or study varies, in the order typed (empty outside a sweep)."""
+    return list(sweep_varies())
+
+
+def _items(override_dirname: str) -> list[tuple[str, str]]:
+    """``k=v,k=v`` back into pairs; a comma inside a value (``[64,64]``) is not followed by ``key=``."""
+    parts = re.split(r",(?=[A-Za-z_+~][\w.+~/@-]*=)", override_dirname)
+    return [tuple(p.split("=", 1)) if "=" in p else (p, "") for p in parts if p]
+
+
+def job_name(override_dirname: str) -> str:
+    """A sweep job's folder name: only the overrides the sweep varies (a constant ``experiment=...`` would prefix
+    every run name in TensorBoard), each value as the user typed it (``optimizer.lr=1e10``, not 10000000000.0)."""
+    varies = sweep_varies()
+    items = _items(override_dirname)
+    if varies:
+        kept = [(k, varies[k.lstrip("+~")].get(v, v)) for k, v in items if k.lstrip("+~") in varies]
+        items = kept or items
+    return ",".join(f"{k}={v}" for k, v in items)
+
+
 def safe_name(text: str) -> str:
-    """A folder name from a sweep job's overrides: no path separators, no characters shells or TensorBoard mind."""
+    """A folder name from a sweep job's overrides: only what the sweep varies, as typed; no path separators, no
+    characters shells or TensorBoard mind."""
+    text = job_name(text)
     text = text.replace("/", "_").replace(os.sep, "_")
     return re.sub(r"[^A-Za-z0-9_.,=+\-\[\]]", "_", text)[:200] or "job"
 
 
 OmegaConf.register_new_resolver("nnml_fresh_dir", fresh_dir, use_cache=True, replace=True)
 OmegaConf.register_new_resolver("nnml_safe", safe_name, replace=True)
+
+
+def typed_value(key: str) -> str | None:
+    """The value of ``key`` as the user typed it for this job (a single run's override, or a sweep job's value
+    mapped back to its typed text), or None."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    except Exception:
+        return None
+    for text in overrides:
+        k, _, v = str(text).partition("=")
+        if k.lstrip("+~") == key:
+            return sweep_varies().get(key, {}).get(v, v)
+    return None
+
+
+def number_like(value: float, like: str | None) -> str:
+    """``value`` in the notation of ``like``: scientific as typed (``1e10`` -> ``1e9``), else plain (``0.001``)."""
+    if like and re.fullmatch(r"[+-]?\d+(\.\d*)?[eE][+-]?\d+", like.strip()):
+        mantissa, exp = f"{value:.3e}".split("e")
+        mantissa = mantissa.rstrip("0").rstrip(".")
+        return f"{mantissa}{'E' if 'E' in like else 'e'}{int(exp)}"
+    return f"{value:g}"

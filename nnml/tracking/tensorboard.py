@@ -1,9 +1,12 @@
-"""TensorBoard logging: scalars per log step (``train/step_loss``, ``grad_norm``) and per epoch (``train/*``,
-``val/*``, ``lr``, ``epoch``, at the epoch's last global step), hparams with the final metrics, the config as text,
-figures at the end, histograms only when asked for.
+"""TensorBoard logging: scalars per log step (``train/step_loss``, ``train/grad_norm``) and per epoch
+(``train/*``, ``val/*``, ``train/lr``, at the epoch's last global step), hparams with the final metrics, the config
+as text, a custom-scalars layout (the loss and the monitored metric of every run in one chart each), figures at the
+end, histograms only when asked for. No scalar restates the step (no ``epoch`` curve): every tag sits under
+``train/`` or ``val/``, so the Scalars tab opens on them.
 
 Event files go straight into the run folder, so TensorBoard names each run by its folder. Every run logs the same
-hparam keys (see :func:`hparams_of`) so a sweep lines up in the HParams tab.
+hparam keys (see :func:`hparams_of`), the keys a sweep or study varies first, so a sweep lines up in the HParams tab
+with the question it asked in the first columns.
 """
 
 from __future__ import annotations
@@ -57,15 +60,19 @@ class TensorBoardLogger(Callback):
         text = state.info.get("config_yaml")
         if text and not state.global_step:
             self.writer.add_text("config", "```yaml\n" + text + "\n```", 0)
+        if not state.global_step:
+            self.writer.add_custom_scalars(custom_layout(state.info.get("monitor") or "val/loss"))
 
     def on_train_log(self, state, scalars) -> None:
         # Per-step values; the epoch means (train/loss, lr, val/...) come at each epoch's end.
-        self.add_scalars({"train/step_loss": scalars["train/loss"], "grad_norm": scalars["grad_norm"]},
-                         state.global_step)
+        values = {"train/step_loss": scalars["train/loss"]}
+        if "grad_norm" in scalars:
+            values["train/grad_norm"] = scalars["grad_norm"]
+        self.add_scalars(values, state.global_step)
 
     def on_epoch_end(self, state, metrics) -> None:
         step = state.global_step
-        self.add_scalars({**metrics, "epoch": state.epoch}, step)
+        self.add_scalars({_tag(k): v for k, v in metrics.items()}, step)
         if self.histograms_every and self.model is not None and state.epoch % self.histograms_every == 0:
             for name, p in self.model.named_parameters():
                 self.writer.add_histogram(f"weights/{name}", p.detach().float().cpu(), step)
@@ -121,6 +128,22 @@ class TensorBoardLogger(Callback):
         self.writer.close()
 
 
+def _tag(name: str) -> str:
+    """Epoch scalars without a section (``lr``, a task's ``grad_norm``) go under ``train/``."""
+    return name if "/" in name else f"train/{name}"
+
+
+def custom_layout(monitor: str) -> dict:
+    """The custom-scalars layout: one chart of the loss (train and val) and one of the monitored metric, each
+    with every run of the folder TensorBoard shows."""
+    import re
+
+    charts = {"loss (train/loss, val/loss) of every run": ["Multiline", [r"^(train|val)/loss$"]]}
+    if monitor not in ("val/loss", "train/loss"):
+        charts[f"{monitor} (monitored) of every run"] = ["Multiline", [f"^{re.escape(monitor)}$"]]
+    return {"nnml": charts}
+
+
 def _file_tag(tag: str) -> str:
     return tag.replace("/", "_").replace(" ", "_")
 
@@ -149,11 +172,19 @@ def hparams_of(cfg, choices: dict, override_keys=()) -> dict:
     same keys in every job). A key a run's config lacks (momentum under Adam) is logged as "-"."""
     from omegaconf import OmegaConf
 
+    from nnml.config.resolvers import swept_keys
+
     common = ["seed", "optimizer.lr", "optimizer.weight_decay", "dataset.batch_size", "trainer.max_epochs",
               "trainer.precision", "model.hidden", "model.activation", "model.dropout"]
+    varied = [k for k in swept_keys() if not k.startswith("hydra")]
     keys = list(dict.fromkeys(common + [k.lstrip("+~") for k in override_keys if not k.startswith("hydra")]))
-    out: dict = {group: str(choice) for group, choice in sorted(choices.items()) if choice is not None}
-    for key in keys:
+    out: dict = {}
+    for key in varied:  # first: the HParams dashboard shows its first columns
+        if key in choices:
+            out[key] = str(choices[key])
+    out.update({group: str(choice) for group, choice in sorted(choices.items()) if choice is not None
+                and group not in out})
+    for key in [*varied, *keys]:
         if key in out:
             continue
         value = OmegaConf.select(cfg, key, default="-")
@@ -162,4 +193,5 @@ def hparams_of(cfg, choices: dict, override_keys=()) -> dict:
         if isinstance(value, (list, tuple, dict)) or value is None:
             value = str(value)
         out[key] = value
-    return out
+    first = [k for k in varied if k in out]
+    return {**{k: out[k] for k in first}, **{k: v for k, v in out.items() if k not in first}}

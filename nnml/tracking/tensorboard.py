@@ -117,11 +117,34 @@ class TensorBoardLogger(Callback):
     def log_final(self, hparams: dict, metrics: dict, figures: dict) -> None:
         final = {f"hparam/{k}": float(v) for k, v in metrics.items()
                  if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))}
-        self.writer.add_hparams(hparams, final, run_name=".")
+        self.add_hparams(hparams, final)
         if self.figures:
             for tag, fig in figures.items():
                 self.writer.add_figure(tag, fig, close=True)
         self.writer.flush()
+
+    def add_hparams(self, hparams: dict, metrics: dict) -> None:
+        """``SummaryWriter.add_hparams`` into this run's own event file, with the keys a sweep varies marked as
+        differing: TensorBoard sorts the HParams columns by (not differs, name) and ticks the first few, so the
+        swept keys lead instead of dataset, dataset.batch_size, logger, ... in alphabetical order."""
+        from tensorboard.plugins.hparams import plugin_data_pb2
+        from torch.utils.tensorboard.summary import hparams as hparams_summary
+
+        from nnml.config.resolvers import swept_keys
+
+        exp, ssi, sei = hparams_summary(hparams, metrics)
+        varied = set(swept_keys())
+        if varied:
+            meta = exp.value[0].metadata.plugin_data
+            data = plugin_data_pb2.HParamsPluginData.FromString(meta.content)
+            for info in data.experiment.hparam_infos:
+                info.differs = info.name in varied
+            meta.content = data.SerializeToString()
+        writer = self.writer._get_file_writer()
+        for summary in (exp, ssi, sei):
+            writer.add_summary(summary)
+        if metrics:
+            self.add_scalars(metrics, 0)
 
     def close(self) -> None:
         self.writer.flush()

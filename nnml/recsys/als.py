@@ -34,8 +34,6 @@ from nnml.recsys.interactions import Interactions, Rows
 
 SOLVERS = ("cholesky", "cg")
 
-# torch marks CSR tensors as beta; the operations used here (sampled_addmm, CSR @ dense) are long-standing.
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
 
 @dataclass
@@ -114,8 +112,11 @@ class ALS(nn.Module):
             else:
                 weight, target = torch.ones_like(v), v
             shape = (rows.num_rows, rows.num_cols)
-            csr = lambda v: torch.sparse_csr_tensor(rows.indptr, rows.indices, v, shape,  # noqa: E731
-                                                    check_invariants=False)
+
+            def csr(v):
+                with warnings.catch_warnings():  # CSR tensors are "beta"; sampled_addmm and CSR @ dense are old
+                    warnings.simplefilter("ignore", UserWarning)
+                    return torch.sparse_csr_tensor(rows.indptr, rows.indices, v, shape, check_invariants=False)
             sides[by] = {"crow": rows.indptr, "col": rows.indices, "weight": weight, "shape": shape,
                          "pattern": csr(torch.ones_like(v)), "target_csr": csr(target)}
             if self.solver == "cholesky":

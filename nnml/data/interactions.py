@@ -3,8 +3,9 @@ builder returns, the shared table -> feedback -> split step, and ``dataset=synth
 
 Synthetic data (the default, and what the fast tests use): users and items get latent vectors of dimension
 ``rank``; user u interacts with ``interactions_per_user`` (on average) items drawn without replacement with
-probability proportional to exp(signal * x_u.y_i + b_i), where b_i = -popularity * log(1 + item's rank), a
-Zipf-like popularity skew. A factor sweep should therefore find its best precision near ``rank`` factors.
+probability proportional to exp(signal * x_u.y_i + popularity * y_i.w) for a direction w shared by all users:
+a log-normal popularity skew that keeps the data exactly of rank ``rank``, so a factor sweep should find its
+best precision near ``rank`` factors.
 Timestamps are the order of the draws shuffled per user; explicit ratings (1-5) grow with x_u.y_i plus noise.
 """
 
@@ -105,7 +106,7 @@ def _plain(x):
 
 
 def synthetic_interactions(seed: int, num_users: int = 400, num_items: int = 300, rank: int = 8,
-                           interactions_per_user: int = 30, signal: float = 3.0, popularity: float = 1.0,
+                           interactions_per_user: int = 30, signal: float = 2.5, popularity: float = 2.0,
                            feedback: str = "implicit", threshold: float | None = None,
                            implicit_value: str = "binary", split: str = "random", val_fraction: float = 0.1,
                            test_fraction: float = 0.2) -> InteractionData:
@@ -116,9 +117,12 @@ def synthetic_interactions(seed: int, num_users: int = 400, num_items: int = 300
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((num_users, rank)) / np.sqrt(rank)
     Y = rng.standard_normal((num_items, rank))
-    bias = -popularity * np.log1p(rng.permutation(num_items))
+    # Popularity lives inside the rank: a direction w shared by all users gives item i the bias popularity * y_i.w,
+    # and exp() of it is a heavy-tailed (log-normal) popularity, so the data stays exactly of rank ``rank``.
+    w = rng.standard_normal(rank)
+    w /= np.linalg.norm(w)
     affinity = X @ Y.T
-    logits = signal * affinity + bias
+    logits = signal * affinity + popularity * (Y @ w)[None, :]
     # Sampling without replacement proportional to exp(logits): the top n of logits + Gumbel noise.
     gumbel = -np.log(-np.log(rng.uniform(1e-12, 1.0, logits.shape)))
     n_u = np.clip(rng.poisson(interactions_per_user, num_users), 2, num_items - 1)

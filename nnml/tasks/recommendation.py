@@ -41,7 +41,7 @@ class OneStepPerEpoch:
 class Recommendation(Task):
     default_monitor = "val/ndcg@10"
 
-    def __init__(self, k: int = 10, ks=(1, 5, 10, 20), eval_batch_users: int = 1024, embeddings: bool = True,
+    def __init__(self, k: int = 10, ks=(10,), eval_batch_users: int = 1024, embeddings: bool = True,
                  figures: bool = True, examples: int = 3):
         super().__init__()
         self.k = int(k)
@@ -128,11 +128,17 @@ class Recommendation(Task):
         metrics.add("loss", loss.detach(), len(users))
         return loss
 
+    def batch_size(self, batch) -> int:
+        return len(self.train_split) if not batch else int(batch["users"].shape[0])
+
     def metric_directions(self) -> dict[str, str]:
         return {"loss": "min", **M.directions(self.ks, getattr(self, "explicit", False))}
 
     def evaluate(self, split: str, ctx=None) -> dict[str, float]:
         model = self.modules["model"]
+        if split == "val" and not len(self.data.val):
+            # No validation split (dataset.val_fraction=0): nothing to pick a best epoch by; the last one is tested.
+            return {}
         exclude = self.rows["train"] if split == "val" else self.rows["train+val"]
         with torch.inference_mode():
             out = M.ranking_metrics(model.scores, self.rows[split], exclude, self.ks, self.eval_batch_users)
@@ -211,7 +217,7 @@ class Recommendation(Task):
                                                                      self.data.test.items.numpy(), self.k)
         if self.embeddings and self.kind != "most_popular":
             vectors = model.item_vectors().detach().float().cpu()
-            meta = [[t, g or "-"] for t, g in zip(self.data.item_titles, self.data.item_genres)]
+            meta = [f"{t} [{g}]" if g else t for t, g in zip(self.data.item_titles, self.data.item_genres)]
             out["embeddings"]["items"] = (vectors, meta, None)
         if self.examples:
             lines = []

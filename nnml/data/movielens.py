@@ -40,7 +40,9 @@ GENRES_100K = ["unknown", "Action", "Adventure", "Animation", "Children's", "Com
 
 
 def _acknowledge() -> str:
-    print(ACKNOWLEDGEMENT, flush=True)
+    import sys
+
+    print(ACKNOWLEDGEMENT, file=sys.stderr, flush=True)  # stderr: JSON output on stdout stays clean
     return ACKNOWLEDGEMENT
 
 

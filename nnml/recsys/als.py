@@ -77,6 +77,8 @@ class ALS(nn.Module):
     confidence slope (c = 1 + alpha r); ``feedback``: ``implicit`` or ``explicit``; ``solver``: ``cholesky`` or
     ``cg`` with ``cg_steps``; ``init_scale``: initial factors are uniform in [0, init_scale) (as ``implicit``)."""
 
+    fits_whole_data = True  # one epoch is one update over all the data (a single step of the loop)
+
     def __init__(self, num_users: int, num_items: int, factors: int = 64, regularization: float = 0.01,
                  alpha: float = 1.0, feedback: str = "implicit", solver: str = "cholesky", cg_steps: int = 3,
                  init_scale: float = 0.01, block_size: int = 4096, dtype: str = "float32"):

@@ -98,6 +98,8 @@ class BPR(nn.Module):
 class MostPopular(nn.Module):
     """Scores each item by its number of training interactions (the same list for every user)."""
 
+    fits_whole_data = True  # one epoch is one update over all the data (a single step of the loop)
+
     def __init__(self, num_users: int, num_items: int):
         super().__init__()
         self.register_buffer("counts", torch.zeros(num_items))

@@ -93,9 +93,12 @@ class Recommendation(Task):
                             f"{type(model).__name__}")
 
     def batches(self, split: str, builder):
-        if split != "train" or self.kind in ("als", "most_popular"):
+        """Evaluation ranks all users at once (:meth:`evaluate`); training batches are interactions for models
+        trained by gradient, one whole-data step for those whose class says ``fits_whole_data`` (ALS, most
+        popular). Called before :meth:`setup` (the loop sizes schedulers with it), so it reads the config."""
+        if split != "train" or _fits_whole_data(builder.cfg.model):
             return OneStepPerEpoch()
-        t = self.train_split
+        t = builder.data.train
         return builder.tensor_batches("train", {"users": t.users, "items": t.items, "values": t.values})
 
     # ------------------------------------------------------------------ steps
@@ -227,3 +230,11 @@ class Recommendation(Task):
             out["text"]["recsys/examples"] = "\n".join(lines)
         return out
 
+
+def _fits_whole_data(node) -> bool:
+    from hydra.utils import get_class
+
+    try:
+        return bool(getattr(get_class(str(node._target_)), "fits_whole_data", False))
+    except Exception:  # an unknown target fails later, with the builder's own message
+        return False

@@ -57,14 +57,7 @@ class Recommendation(Task):
         from nnml.recsys.als import ALS
         from nnml.recsys.models import BPR, MF, MostPopular
 
-        data = builder.data
-        if getattr(data, "task", None) != "interactions":
-            raise NnmlError(f"task=recommendation needs interaction data (dataset=synthetic_interactions, "
-                            f"movielens_100k or movielens); dataset={data.name} holds {data.task} data")
-        n_items = data.meta["num_items"]
-        if max(self.ks) > n_items:
-            raise NnmlError(f"task.k={max(self.ks)} is larger than the catalogue: dataset={data.name} has {n_items} "
-                            f"items; choose k (and every task.ks) <= {n_items}")
+        data = self._check_data(builder.data)
         self.data = data
         self.explicit = data.feedback == "explicit"
         model = builder.model()
@@ -92,10 +85,22 @@ class Recommendation(Task):
             raise NnmlError(f"task=recommendation trains model=als, mf, bpr or most_popular; got "
                             f"{type(model).__name__}")
 
+    def _check_data(self, data):
+        """Before anything is built (``batches`` runs before ``setup``): interaction data, k within the catalogue."""
+        if getattr(data, "task", None) != "interactions":
+            raise NnmlError(f"task=recommendation needs interaction data (dataset=synthetic_interactions, "
+                            f"movielens_100k or movielens); dataset={data.name} holds {data.task} data")
+        n_items = data.meta["num_items"]
+        if max(self.ks) > n_items:
+            raise NnmlError(f"task.k={max(self.ks)} is larger than the catalogue: dataset={data.name} has {n_items} "
+                            f"items; choose k (and every task.ks) <= {n_items}")
+        return data
+
     def batches(self, split: str, builder):
         """Evaluation ranks all users at once (:meth:`evaluate`); training batches are interactions for models
         trained by gradient, one whole-data step for those whose class says ``fits_whole_data`` (ALS, most
         popular). Called before :meth:`setup` (the loop sizes schedulers with it), so it reads the config."""
+        self._check_data(builder.data)
         if split != "train" or _fits_whole_data(builder.cfg.model):
             return OneStepPerEpoch()
         t = builder.data.train

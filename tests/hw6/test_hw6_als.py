@@ -146,3 +146,53 @@ def test_excluded_items_never_count_and_short_lists_are_safe():
     test = Interactions.from_arrays([0], [3], num_users=1, num_items=4)
     out = ranking_metrics(lambda u: torch.zeros(len(u), 4), test.rows("user"), train.rows("user"), ks=[3])
     assert out["precision@3"] == 1.0 and out["hit_rate@3"] == 1.0 and out["coverage@3"] == 0.25
+
+
+def test_gradient_rivals_learn_what_the_baselines_cannot():
+    """MF by gradient on explicit ratings beats the global mean's RMSE; BPR beats most-popular's NDCG@10."""
+    from nnml.recsys.models import BPR, MF, MostPopular
+
+    torch.manual_seed(0)
+    d = synthetic_interactions(seed=5, num_users=200, num_items=150, interactions_per_user=25, feedback="explicit")
+    nu, ni = d.meta["num_users"], d.meta["num_items"]
+    t = d.train
+    mf = MF(nu, ni, factors=8, regularization=0.1)
+    mf.fit_mean(t, explicit=True)
+    bpr = BPR(nu, ni, factors=16, regularization=1e-4)
+    for model, lr, steps in ((mf, 0.01, 300), (bpr, 0.02, 150)):
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        for _ in range(steps):
+            ix = torch.randint(0, len(t), (512,))
+            if model is mf:
+                loss = mf.loss(t.users[ix], t.items[ix], t.values[ix])
+            else:
+                loss = bpr.loss(t.users[ix], t.items[ix], torch.randint(0, ni, (512,)))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    mean_rmse = float((d.test.values - t.values.mean()).pow(2).mean().sqrt())
+    assert rating_errors(mf.predict, d.test, (1, 5))["rmse"] < 0.95 * mean_rmse
+    pop = MostPopular(nu, ni)
+    pop.fit(t)
+    exclude, test = t.rows("user"), d.test.rows("user")
+    with torch.no_grad():
+        assert ranking_metrics(bpr.scores, test, exclude)["ndcg@10"] > ranking_metrics(pop.scores, test,
+                                                                                        exclude)["ndcg@10"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_als_on_cuda_matches_the_cpu(data, solver):
+    cpu = _als(data, factors=16, regularization=0.1, alpha=2.0, solver=solver)
+    torch.manual_seed(0)
+    gpu = ALS(data.meta["num_users"], data.meta["num_items"], factors=16, regularization=0.1, alpha=2.0,
+              solver=solver).cuda()
+    gpu.load_state_dict(cpu.state_dict())
+    gpu.prepare(data.train)
+    for _ in range(3):
+        cpu.iteration()
+        gpu.iteration()
+    torch.testing.assert_close(gpu.user_factors.cpu(), cpu.user_factors, atol=1e-3, rtol=1e-3)
+    a = ranking_metrics(cpu.scores, data.test.rows("user"), data.train.rows("user"))
+    b = ranking_metrics(gpu.scores, data.test.to("cuda").rows("user"), data.train.to("cuda").rows("user"))
+    assert abs(a["precision@10"] - b["precision@10"]) < 0.01

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import read_metrics, run_cli, run_dirs
+from tests.conftest import read_metrics, run_cli, run_dirs, workdir  # noqa: F401  (fixture)
 
 BASE = ["train", "task=recommendation", "dataset=synthetic_interactions", "trainer.num_threads=1",
         "trainer.device=cpu", "dataset.num_users=300", "dataset.num_items=200"]
@@ -112,12 +112,12 @@ def test_recommend_and_predict_on_a_finished_run(reference):
     _one_line_error(_in_process(["recommend", str(reference)]), "needs exactly one of --user ID or --item ID")
 
 
-def test_bad_training_input_is_one_line(tmp_path):
-    _one_line_error(run_cli([*BASE, "model=als", "dataset.feedback=implicit", "dataset.threshold=6"], tmp_path),
+def test_bad_training_input_is_one_line(workdir):
+    _one_line_error(_in_process([*BASE, "model=als", "dataset.feedback=implicit", "dataset.threshold=6"]),
                     "dataset.threshold=6 leaves an empty training split", "ratings range 1-5")
-    _one_line_error(run_cli([*BASE, "model=als", "task.k=5000"], tmp_path),
+    _one_line_error(_in_process([*BASE, "model=als", "task.k=5000"]),
                     "task.k=5000 is larger than the catalogue", "items; choose k")
-    _one_line_error(run_cli(["train", "task=recommendation", "trainer.device=cpu"], tmp_path),
+    _one_line_error(_in_process(["train", "task=recommendation", "trainer.device=cpu", "trainer.num_threads=1"]),
                     "task=recommendation needs interaction data", "dataset=digits")
 
 

@@ -157,3 +157,40 @@ def test_zip_without_the_expected_files_is_named(tmp_path):
         z.writestr("other.txt", "x")
     with pytest.raises(NnmlError, match="lacks ml-100k/u.data"):
         movielens.read_zip(path, "100k")
+
+
+def test_spark_handoff_exports_the_split_and_scores_imported_factors_like_nnml(tmp_path):
+    """The export is the split nnml trains on; factors written as Spark writes them (JSON lines in part files,
+    rows in any order) give the same metrics as nnml's own ranking of those factors."""
+    import json
+
+    from nnml.recsys.als import ALS
+    from nnml.recsys.metrics import ranking_metrics
+    from nnml.recsys.spark import evaluate_factors, export_split, read_spark_factors
+
+    d = synthetic_interactions(seed=0, num_users=60, num_items=40, interactions_per_user=10)
+    paths = export_split(d, tmp_path / "export")
+    train = np.loadtxt(paths["train"], delimiter=",", skiprows=1)
+    assert train.shape == (len(d.train), 3)
+    assert set(map(tuple, train[:, :2].astype(int).tolist())) == _keys(d.train)
+    assert paths["users"].read_text().splitlines()[:2] == ["index,raw_id", "0,0"]
+
+    nu, ni = d.meta["num_users"], d.meta["num_items"]
+    torch.manual_seed(0)
+    m = ALS(nu, ni, factors=4)
+    m.prepare(d.train)
+    m.iteration()
+    for name, mat in (("userFactors", m.user_factors), ("itemFactors", m.item_factors)):
+        folder = tmp_path / name
+        folder.mkdir()
+        order = np.random.default_rng(1).permutation(len(mat))
+        for part, chunk in enumerate(np.array_split(order, 3)):
+            (folder / f"part-0000{part}.json").write_text("".join(
+                json.dumps({"id": int(i), "features": mat[i].tolist()}) + "\n" for i in chunk))
+    U = read_spark_factors(tmp_path / "userFactors", nu)
+    V = read_spark_factors(tmp_path / "itemFactors", ni)
+    assert torch.equal(U, m.user_factors) and torch.equal(V, m.item_factors)
+    ours = ranking_metrics(m.scores, d.test.rows("user"), d.train.concat(d.val).rows("user"))
+    assert evaluate_factors(d, U, V) == ours
+    with pytest.raises(NnmlError, match="outside 0..9"):
+        read_spark_factors(tmp_path / "userFactors", 10)

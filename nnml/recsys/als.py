@@ -22,9 +22,8 @@ its alpha = 1 solves exactly this model (``scripts/bench_als.py``, ``tests/hw6``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import warnings
+from dataclasses import dataclass
 
 import torch
 from torch import nn

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import read_metrics, run_cli, run_dirs, workdir  # noqa: F401  (fixture)
+from tests.conftest import read_metrics, run_cli, run_dirs
 
 BASE = ["train", "task=recommendation", "dataset=synthetic_interactions", "trainer.num_threads=1",
         "trainer.device=cpu", "dataset.num_users=300", "dataset.num_items=200"]

@@ -3,8 +3,9 @@ the installed ``recbole`` wheel, and ``dataset=movielens`` downloaded from Group
 (100K or 1M) and checked against their MD5.
 
 Licence: GroupLens allows research and teaching use with acknowledgement and forbids redistribution. nnml
-therefore never copies the data: the recbole copy is read in place (found with ``importlib.util.find_spec``, which
-locates the package without importing it: importing recbole would pull its own heavy dependency pins), the zip is
+therefore never copies the data: the recbole copy is read in place (found through ``importlib.util.find_spec``
+and the package loader's ``importlib.resources`` reader, which locate it without importing it: importing recbole
+would pull its own heavy dependency pins), the zip is
 read without extracting it, and nothing of the data is written into a run folder. Each build prints
 :data:`ACKNOWLEDGEMENT` once.
 """
@@ -47,12 +48,16 @@ def _acknowledge() -> str:
 
 
 def recbole_folder() -> Path:
-    """The ``dataset_example/ml-100k`` folder of the installed recbole package, located without importing it."""
+    """The ``dataset_example/ml-100k`` folder of the installed recbole package, located without importing it:
+    ``importlib.util.find_spec`` finds the package and its loader's ``importlib.resources`` reader gives its files
+    (``importlib.resources.files("recbole")`` would import recbole, and with it its old dependency pins)."""
     spec = importlib.util.find_spec("recbole")
-    if spec is None or not spec.submodule_search_locations:
+    if spec is None or spec.loader is None or not spec.submodule_search_locations:
         raise NnmlError("dataset=movielens_100k reads MovieLens-100K from the recbole wheel, which is not installed; "
                         "pip install --no-deps recbole, or use dataset=movielens (downloads from GroupLens)")
-    folder = Path(next(iter(spec.submodule_search_locations))) / "dataset_example" / "ml-100k"
+    reader = spec.loader.get_resource_reader(spec.name) if hasattr(spec.loader, "get_resource_reader") else None
+    root = Path(str(reader.files())) if reader is not None else Path(next(iter(spec.submodule_search_locations)))
+    folder = root / "dataset_example" / "ml-100k"
     if not (folder / "ml-100k.inter").exists():
         raise NnmlError(f"{folder}/ml-100k.inter is missing from the installed recbole; reinstall it with "
                         f"pip install --no-deps --force-reinstall recbole")

@@ -35,11 +35,7 @@ def register(app: typer.Typer) -> None:
                 raise NnmlError("nnml recommend needs exactly one of --user ID or --item ID")
             from nnml.evaluate import restore_run
 
-            chosen = checkpoint
-            if chosen == "best" and not (Path(run_dir) / "checkpoints" / "best.pt").is_file() \
-                    and (Path(run_dir) / "checkpoints" / "last.pt").is_file():
-                chosen = "last"  # a run without a validation split keeps no best epoch: its last one is tested
-            restored = restore_run(run_dir, chosen)
+            restored = restore_run(run_dir, checkpoint)  # "best" is last.pt for runs without a validation split
             task = restored.task
             if not hasattr(task, "recommend"):
                 raise NnmlError(f"{run_dir} is a run of {type(task).__name__}, not of task=recommendation")

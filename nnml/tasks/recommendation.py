@@ -225,8 +225,8 @@ class Recommendation(Task):
                                                                      self.data.test.items.numpy(), self.k)
         if self.embeddings and self.kind != "most_popular":
             vectors = model.item_vectors().detach().float().cpu()
-            meta = [f"{t} [{g}]" if g else t for t, g in zip(self.data.item_titles, self.data.item_genres)]
-            out["embeddings"]["items"] = (vectors, meta, None)
+            meta = [[t, g or "-"] for t, g in zip(self.data.item_titles, self.data.item_genres)]
+            out["embeddings"]["items"] = (vectors, meta, None, ["title", "genres"])
         if self.examples:
             lines = []
             for u in range(min(self.examples, self.data.meta["num_users"])):

@@ -121,6 +121,7 @@ def test_bad_training_input_is_one_line(workdir):
                     "task=recommendation needs interaction data", "dataset=digits")
 
 
+@pytest.mark.slow
 def test_rivals_as_one_sweep_and_compare(tmp_path):
     r = _ok(run_cli(["train", "-m", *BASE[1:], "model=bpr,mf,most_popular", "trainer.max_epochs=2",
                      "optimizer.lr=0.01", "dataset.feedback=explicit", "logger=none"], tmp_path))

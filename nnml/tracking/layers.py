@@ -38,7 +38,8 @@ def layer_rows(model: nn.Module, x) -> list[dict]:
             h.remove()
     out = [rows[i] for i in order]
     seen = set(order)
-    out += [_row(names.get(id(m), ""), m, "-") for m in leaves if id(m) not in seen and any(m.parameters())]
+    out += [_row(names.get(id(m), ""), m, "-") for m in leaves if id(m) not in seen
+            and next(m.parameters(), None) is not None]
     return out
 
 

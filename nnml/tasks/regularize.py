@@ -127,6 +127,16 @@ class Regularization:
             loss = loss + self.l1 * l1_penalty(self.model)
         return loss
 
+    def training_step(self, task, batch, ctx, metrics):
+        """The supervised task's step with these regularizers: augmented (mixed) inputs, the loss with its L1
+        penalty; metrics see the unpenalized loss and, under mixup, the dominant label of each pair."""
+        xb, yb = self.train_batch(*batch)
+        with ctx.autocast():
+            out = ctx.forward()(xb)
+            loss = self.loss(task.criterion, out.float(), yb)
+        metrics.update(out.detach().float(), self.targets(yb), loss.detach())
+        return loss
+
     def targets(self, target) -> torch.Tensor:
         """The labels to score training accuracy against (mixup: the dominant one of each pair)."""
         from nnml.augment.mixup import MixedBatch

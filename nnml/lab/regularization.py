@@ -192,3 +192,26 @@ def histogram_figure(jobs, methods):
     fig.suptitle("What L1 and L2 do to the weights: L2/AdamW shrink all of them, L1 sets many to exactly 0")
     fig.tight_layout()
     return fig
+
+
+try:  # Hydra's callback base class
+    from hydra.experimental.callback import Callback as _HydraCallback
+except ImportError:  # pragma: no cover
+    _HydraCallback = object
+
+
+class GapTable(_HydraCallback):
+    """Hydra callback of ``experiment=regularization``: after the sweep summary, this lab's table (the train/val
+    gap of every method and how much of the baseline's it closed), with its figures in ``SWEEP/gap/``."""
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        sweep_dir = pathlib.Path(str(config.hydra.sweep.dir))
+        try:
+            from nnml.sweep.runs import table_console
+
+            _numbers, table = run({"sweep": str(sweep_dir)}, sweep_dir / "gap")
+            table_console().print(table)
+        except Exception as e:  # never hide the jobs' own results
+            from nnml.entry import report_error
+
+            report_error(f"could not write the regularization gap table in {sweep_dir}: {type(e).__name__}: {e}")

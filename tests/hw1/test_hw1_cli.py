@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import TINY, read_metrics, run_cli
+from tests.conftest import read_metrics, run_cli
 
 SMALL = ["dataset.num_samples=1000", "trainer.num_threads=1", "trainer.device=cpu"]
 

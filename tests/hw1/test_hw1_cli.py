@@ -50,7 +50,7 @@ def test_presets_sweep_print_their_tables_and_the_lab_reads_the_sweep(tmp_path):
                     "+regularizer=none,l1,augment", "trainer.max_epochs=2"], cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     sweep = next((tmp_path / "outputs" / "regularization" / "multiruns").iterdir())
-    proc = run_cli(["lab", "regularization", "--json", f"sweep={sweep}"], cwd=tmp_path, timeout=300)
+    proc = run_cli(["lab", "regularization", "--json", f"sweep={sweep}"], cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     numbers = json.loads(proc.stdout)
     rows = {r["method"]: r for r in numbers["rows"]}

@@ -81,10 +81,10 @@ def small_mnist1d():
 
 def test_l1_drives_half_the_first_layer_weights_under_1e_3(small_mnist1d):
     torch.set_num_threads(1)
-    # Measured: no penalty 0.3% of the 2,560 first-layer weights under 1e-3; the penalty with SGD 57%; the
-    # proximal step with Adam 53%. (The penalty's subgradient with Adam leaves them jittering at ~lr: 13%.)
+    # Measured: no penalty 0.4% of the 2,560 first-layer weights under 1e-3; the penalty with SGD 59%; the
+    # proximal step with Adam 87%. (The penalty's subgradient with Adam leaves them jittering at ~lr: 13%.)
     none = _first_layer_small_share(small_mnist1d, 0.0, "penalty", torch.optim.SGD, 0.1)
     penalty = _first_layer_small_share(small_mnist1d, 3e-3, "penalty", torch.optim.SGD, 0.1)
-    proximal = _first_layer_small_share(small_mnist1d, 0.3, "proximal", torch.optim.Adam, 1e-2)
+    proximal = _first_layer_small_share(small_mnist1d, 0.5, "proximal", torch.optim.Adam, 1e-2)
     assert none < 0.02
     assert penalty >= 0.5 and proximal >= 0.5

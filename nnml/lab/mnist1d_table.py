@@ -1,6 +1,6 @@
 """The MNIST-1D paper's table beside nnml's numbers, after ``nnml train -m experiment=mnist1d_table``.
 
-A Hydra callback (``hydra.callbacks.paper_table`` in that preset): after the sweep summary it reads each job's
+A Hydra callback (``hydra.callbacks.paper_table`` in that preset): beside the sweep summary it reads each job's
 ``metrics.json`` and the family it trained (``+mnist1d_family=...``), prints model family, the paper's test accuracy
 (Greydanus and Kobak, ICML 2024, Table/README of their repository: logistic 32%, MLP 68%, CNN 94%, GRU 91%), the
 measured one and their difference, and writes the same as ``paper_table.md`` in the sweep folder.
@@ -99,7 +99,7 @@ def paper_table(sweep_dir, console=None) -> list[dict]:
 
 
 class PaperTable(_HydraCallback):
-    """Hydra callback: the paper table after the sweep (parent process, after the sweep summary)."""
+    """Hydra callback: the paper table after the sweep (parent process, at the end of the sweep; Hydra calls end callbacks in reverse order, so it prints before the summary)."""
 
     def on_multirun_end(self, config, **kwargs) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))

@@ -201,7 +201,7 @@ except ImportError:  # pragma: no cover
 
 
 class GapTable(_HydraCallback):
-    """Hydra callback of ``experiment=regularization``: after the sweep summary, this lab's table (the train/val
+    """Hydra callback of ``experiment=regularization``: beside the sweep summary, this lab's table (the train/val
     gap of every method and how much of the baseline's it closed), with its figures in ``SWEEP/gap/``."""
 
     def on_multirun_end(self, config, **kwargs) -> None:

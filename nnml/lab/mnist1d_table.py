@@ -99,7 +99,8 @@ def paper_table(sweep_dir, console=None) -> list[dict]:
 
 
 class PaperTable(_HydraCallback):
-    """Hydra callback: the paper table after the sweep (parent process, at the end of the sweep; Hydra calls end callbacks in reverse order, so it prints before the summary)."""
+    """Hydra callback: the paper table at the end of the sweep (parent process). Hydra calls end callbacks in
+    reverse order, so it prints just before the sweep summary."""
 
     def on_multirun_end(self, config, **kwargs) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))

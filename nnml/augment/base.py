@@ -13,8 +13,6 @@ augmented at all. :class:`Compose` chains several; :func:`build_augment` makes o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-
 import torch
 from torch import nn
 
@@ -58,33 +56,3 @@ def per_sample(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
     """One uniform number in [low, high) per sample, shaped to broadcast over the sample's other dimensions."""
     u = torch.rand(x.shape[0], device=x.device, dtype=x.dtype if x.is_floating_point() else torch.float32)
     return (low + (high - low) * u).view(-1, *([1] * (x.dim() - 1)))
-
-
-def build_augment(specs, allowed: Iterable[str] = ()) -> nn.Module | None:
-    """One module from ``task.augment``: a list (or a name -> config dict, applied in its order) of augmentation
-    configs with ``_target_`` (trusted targets only) or already built modules. None or empty: no augmentation."""
-    if specs is None:
-        return None
-    if isinstance(specs, Mapping):
-        specs = [v for v in specs.values() if v is not None]
-    elif isinstance(specs, (str, bytes)) or not isinstance(specs, Iterable):
-        raise NnmlError(f"task.augment={specs} is not valid; give a list of augmentation configs with _target_, "
-                        "e.g. [{_target_: nnml.augment.signal.RandomShift, max_shift: 3}]")
-    modules: list[nn.Module] = []
-    for i, spec in enumerate(specs):
-        if isinstance(spec, nn.Module):
-            modules.append(spec)
-            continue
-        from nnml.config.build import instantiate
-
-        if not isinstance(spec, Mapping) or "_target_" not in spec:
-            raise NnmlError(f"task.augment[{i}]={spec} is not valid; each entry needs a _target_, e.g. "
-                            "nnml.augment.signal.GaussianNoise")
-        module = instantiate(spec, key=f"task.augment[{i}]", allowed=allowed)
-        if not isinstance(module, nn.Module):
-            raise NnmlError(f"task.augment[{i}]._target_={spec['_target_']} is not valid; it must build an "
-                            "nn.Module whose forward(x) returns the augmented batch")
-        modules.append(module)
-    if not modules:
-        return None
-    return modules[0] if len(modules) == 1 else Compose(*modules)

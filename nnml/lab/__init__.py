@@ -25,7 +25,7 @@ LABS: dict[str, str] = {
     "trajectories": "nnml.lab.trajectories:run",
     "uat": "nnml.lab.uat:run",
     "collapse": "nnml.lab.collapse:run",
-    "regularization": "nnml.lab.regularization:run",
+    "regularization": "nnml.sweep.regularization:run",
 }
 
 

@@ -10,11 +10,13 @@ its plain code path untouched.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import torch
 from torch import nn
 
+from nnml.augment.base import Compose
+from nnml.config.build import instantiate
 from nnml.errors import NnmlError
 
 
@@ -85,7 +87,6 @@ class Regularization:
     def from_keys(cls, augment=None, mixup_alpha=None, l1=None, max_norm=None, l1_mode: str = "penalty",
                   allowed: Iterable[str] = ()):
         """A Regularization, or None when every key is off (the plain step then runs unchanged)."""
-        from nnml.augment.base import build_augment
 
         module = build_augment(augment, allowed)
         reg = cls(module, mixup_alpha, l1, max_norm, l1_mode)
@@ -144,3 +145,31 @@ class Regularization:
         if isinstance(target, MixedBatch):
             return torch.where(target.lam >= 0.5, target.y_a, target.y_b)  # no host sync
         return target
+
+
+def build_augment(specs, allowed: Iterable[str] = ()) -> nn.Module | None:
+    """One module from ``task.augment``: a list (or a name -> config dict, applied in its order) of augmentation
+    configs with ``_target_`` (trusted targets only) or already built modules. None or empty: no augmentation."""
+    if specs is None:
+        return None
+    if isinstance(specs, Mapping):
+        specs = [v for v in specs.values() if v is not None]
+    elif isinstance(specs, (str, bytes)) or not isinstance(specs, Iterable):
+        raise NnmlError(f"task.augment={specs} is not valid; give a list of augmentation configs with _target_, "
+                        "e.g. [{_target_: nnml.augment.signal.RandomShift, max_shift: 3}]")
+    modules: list[nn.Module] = []
+    for i, spec in enumerate(specs):
+        if isinstance(spec, nn.Module):
+            modules.append(spec)
+            continue
+        if not isinstance(spec, Mapping) or "_target_" not in spec:
+            raise NnmlError(f"task.augment[{i}]={spec} is not valid; each entry needs a _target_, e.g. "
+                            "nnml.augment.signal.GaussianNoise")
+        module = instantiate(spec, key=f"task.augment[{i}]", allowed=allowed)
+        if not isinstance(module, nn.Module):
+            raise NnmlError(f"task.augment[{i}]._target_={spec['_target_']} is not valid; it must build an "
+                            "nn.Module whose forward(x) returns the augmented batch")
+        modules.append(module)
+    if not modules:
+        return None
+    return modules[0] if len(modules) == 1 else Compose(*modules)

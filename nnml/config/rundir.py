@@ -49,10 +49,17 @@ def saved_group_choices(run_dir: Path) -> list[str]:
         return []
     from omegaconf import OmegaConf
 
-    from nnml.config.catalog import groups
+    from nnml.config.catalog import groups, option_files
 
     gs = groups()
-    return [str(o) for o in OmegaConf.load(path) if str(o).split("=", 1)[0].lstrip("+~") in gs]
+    out = []
+    for o in OmegaConf.load(path):
+        key, _, value = str(o).partition("=")
+        group = key.lstrip("+~")
+        # An option from the user's own -cd folder is not composable here; the run's saved config holds it anyway.
+        if group in gs and (value in option_files(group) or not value or "," in value):
+            out.append(str(o))
+    return out
 
 
 def resumed_config(cfg, overrides: list[str]):

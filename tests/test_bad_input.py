@@ -273,7 +273,7 @@ def test_dataset_facts_match_the_builders():
     from nnml.data.base import LOADER_KEYS
     from tests.conftest import compose
 
-    from nnml.catalog import options
+    from nnml.config.catalog import options
 
     checked = 0
     for name in options("dataset"):
@@ -293,7 +293,7 @@ def test_every_shipped_option_passes_the_signature_check():
     """No false refusals: every shipped option's keys are parameters of what it builds."""
     from omegaconf import OmegaConf
 
-    from nnml.catalog import groups
+    from nnml.config.catalog import groups
     from nnml.config.semantic import _check_node
 
     checked = 0
@@ -311,7 +311,7 @@ def test_every_shipped_option_passes_the_signature_check():
 
 def test_shipped_combinations_pass_the_checks(workspace):
     """No false refusals: each dataset with the default model (and a loss that fits), each model and preset."""
-    from nnml.catalog import options
+    from nnml.config.catalog import options
     from nnml.config.precheck import precheck_train
 
     jobs = [[f"dataset={d}"] + (["loss=mse"] if d in ("diabetes", "function") else []) for d in options("dataset")]

@@ -79,7 +79,7 @@ def precheck_train(args: list[str]) -> list[str]:
     if opts is None:
         return []
     multirun = opts["multirun"]
-    from nnml.catalog import set_user_dirs
+    from nnml.config.catalog import set_user_dirs
 
     base = []
     set_user_dirs([])
@@ -114,7 +114,7 @@ def precheck_train(args: list[str]) -> list[str]:
             if resume:
                 from omegaconf import OmegaConf
 
-                from nnml.rundir import resolve_resume, resumed_config
+                from nnml.config.rundir import resolve_resume, resumed_config
 
                 cfg = resumed_config(OmegaConf.create({"resume": resume}), job)
                 resolve_resume(resume)
@@ -133,14 +133,14 @@ OPTIONAL_GROUPS = ("experiment",)  # `optional` in train.yaml's defaults: Hydra 
 
 
 def _is_sweep_preset(group: str, option: str) -> bool:
-    from nnml.catalog import option_files
+    from nnml.config.catalog import option_files
 
     path = option_files(group).get(option)
     return path is not None and "sweeper:" in path.read_text()
 
 
 def _default_choice(group: str) -> str:
-    from nnml.catalog import DEFAULT_OPTIONS
+    from nnml.config.catalog import DEFAULT_OPTIONS
 
     return DEFAULT_OPTIONS.get(group, "")
 
@@ -151,7 +151,7 @@ def typed_choices_over_preset(overrides: list[str], parsed) -> list[str]:
     (trainer.max_epochs 3 -> 40) are given back their option's value as explicit overrides; a note says so."""
     from omegaconf import OmegaConf
 
-    from nnml.catalog import all_groups
+    from nnml.config.catalog import all_groups
 
     exp = [o for o in parsed if o.key_or_group.lstrip("+") in OPTIONAL_GROUPS and not o.is_sweep_override()]
     if not exp:
@@ -213,7 +213,7 @@ def override_value(v) -> str:
 
 def _check_optional_groups(job: list[str], multirun: bool) -> None:
     """A mistyped ``experiment=`` would otherwise train the default config without a word."""
-    from nnml.catalog import options
+    from nnml.config.catalog import options
 
     for arg in job:
         key, _, value = arg.partition("=")
@@ -264,7 +264,7 @@ def _job_variants(parsed) -> list[list[str]]:
 
 
 def _saved_overrides(resume: str) -> list[str]:
-    from nnml.rundir import run_dir_of, saved_group_choices
+    from nnml.config.rundir import run_dir_of, saved_group_choices
 
     try:
         return saved_group_choices(run_dir_of(resume))
@@ -324,7 +324,7 @@ def _unknown_key(key: str, overrides: list[str]) -> NnmlError:
     from hydra import compose
     from omegaconf import OmegaConf
 
-    from nnml.catalog import NOT_TRAIN_GROUPS, all_groups, option_keys, options
+    from nnml.config.catalog import NOT_TRAIN_GROUPS, all_groups, option_keys, options
 
     gs = all_groups()
     value = next((o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == key and "=" in o), "")

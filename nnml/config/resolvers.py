@@ -13,6 +13,8 @@ import re
 
 from omegaconf import OmegaConf
 
+from nnml.engine.typed import SWEEP_ENV, number_like, sweep_varies, swept_keys, typed_value  # noqa: F401
+
 
 def fresh_dir(path: str) -> str:
     """``path``, or ``path-1``, ``path-2``, ... whichever does not exist yet; created at once so that two runs
@@ -40,26 +42,6 @@ def _missing_parents(path: str) -> list[str]:
         out.append(p)
         p = os.path.dirname(p)
     return out
-
-
-# What the running sweep varies, set by the sweep callback (nnml.sweep.summary) before the launcher starts its
-# jobs, which inherit it: {"key": {"value as Hydra formats it": "value as typed"}}.
-SWEEP_ENV = "NNML_SWEEP_VARIES"
-
-
-def sweep_varies() -> dict[str, dict[str, str]]:
-    import json
-
-    try:
-        value = json.loads(os.environ.get(SWEEP_ENV) or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def swept_keys() -> list[str]:
-    """The keys the running sweep or study varies, in the order typed (empty outside a sweep)."""
-    return list(sweep_varies())
 
 
 def _items(override_dirname: str) -> list[tuple[str, str]]:
@@ -90,27 +72,3 @@ def safe_name(text: str) -> str:
 OmegaConf.register_new_resolver("nnml_fresh_dir", fresh_dir, use_cache=True, replace=True)
 OmegaConf.register_new_resolver("nnml_safe", safe_name, replace=True)
 
-
-def typed_value(key: str) -> str | None:
-    """The value of ``key`` as the user typed it for this job (a single run's override, or a sweep job's value
-    mapped back to its typed text), or None."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-    except Exception:
-        return None
-    for text in overrides:
-        k, _, v = str(text).partition("=")
-        if k.lstrip("+~") == key:
-            return sweep_varies().get(key, {}).get(v, v)
-    return None
-
-
-def number_like(value: float, like: str | None) -> str:
-    """``value`` in the notation of ``like``: scientific as typed (``1e10`` -> ``1e9``), else plain (``0.001``)."""
-    if like and re.fullmatch(r"[+-]?\d+(\.\d*)?[eE][+-]?\d+", like.strip()):
-        mantissa, exp = f"{value:.3e}".split("e")
-        mantissa = mantissa.rstrip("0").rstrip(".")
-        return f"{mantissa}{'E' if 'E' in like else 'e'}{int(exp)}"
-    return f"{value:g}"

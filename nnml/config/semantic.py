@@ -121,7 +121,7 @@ def _options_with_key(group: str, key: str) -> list[str]:
     """Options of ``group`` whose target takes ``key``, read from their YAML (``_target_`` line)."""
     import re
 
-    from nnml.catalog import option_files
+    from nnml.config.catalog import option_files
 
     found = []
     for path in option_files(group).values():

@@ -283,7 +283,7 @@ class Trainer:
                 else "no checkpoint was written before it")
         if slot is None:
             return NonFiniteLoss(f"{what} at {where} (epoch {self.state.epoch + 1}); {kept}")
-        from nnml.config.resolvers import number_like, typed_value
+        from nnml.engine.typed import number_like, typed_value
 
         lr = slot.lr
         like = typed_value("optimizer.lr")  # the hint in the notation the user typed (1e10 -> 1e9)

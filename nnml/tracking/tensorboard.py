@@ -105,9 +105,10 @@ class TensorBoardLogger(Callback):
             self.writer.add_image(tag, img, step, dataformats="CHW" if img.dim() == 3 else "HW")
         for tag, text in (artifacts.get("text") or {}).items():
             self.writer.add_text(tag, text, step)
-        for tag, (mat, metadata, label_img) in (artifacts.get("embeddings") or {}).items():
+        for tag, emb in (artifacts.get("embeddings") or {}).items():
+            mat, metadata, label_img, header = (*emb, None)[:4]  # (matrix, metadata, label_images[, header])
             self.writer.add_embedding(mat.detach().float().cpu(), metadata=metadata, label_img=label_img,
-                                      global_step=step, tag=tag)
+                                      global_step=step, tag=tag, metadata_header=header)
         self.writer.flush()
 
     def on_checkpoint(self, state, path) -> None:
@@ -130,7 +131,7 @@ class TensorBoardLogger(Callback):
         from tensorboard.plugins.hparams import plugin_data_pb2
         from torch.utils.tensorboard.summary import hparams as hparams_summary
 
-        from nnml.config.resolvers import swept_keys
+        from nnml.engine.typed import swept_keys
 
         exp, ssi, sei = hparams_summary(hparams, metrics)
         varied = set(swept_keys())
@@ -195,7 +196,7 @@ def hparams_of(cfg, choices: dict, override_keys=()) -> dict:
     same keys in every job). A key a run's config lacks (momentum under Adam) is logged as "-"."""
     from omegaconf import OmegaConf
 
-    from nnml.config.resolvers import swept_keys
+    from nnml.engine.typed import swept_keys
 
     common = ["seed", "optimizer.lr", "optimizer.weight_decay", "dataset.batch_size", "trainer.max_epochs",
               "trainer.precision", "model.hidden", "model.activation", "model.dropout"]

@@ -17,7 +17,6 @@ from nnml.config import config_dir
 from nnml.config.resolvers import fresh_dir, safe_name  # noqa: E402,F401
 from nnml.errors import NnmlError
 
-
 # What a run folder holds before training starts: Hydra's saved config, the log file and the error.
 _NOTHING_YET = {".hydra", "error.txt"}
 

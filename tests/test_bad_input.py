@@ -269,11 +269,10 @@ def test_debug_env_shows_the_traceback(workspace):
 def test_dataset_facts_match_the_builders():
     """The table of facts that the checks use instead of building the data says what each builder returns."""
     from nnml.config.build import instantiate
+    from nnml.config.catalog import options
     from nnml.config.facts import DATASETS, dataset_facts
     from nnml.data.base import LOADER_KEYS
     from tests.conftest import compose
-
-    from nnml.config.catalog import options
 
     checked = 0
     for name in options("dataset"):

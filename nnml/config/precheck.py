@@ -96,6 +96,8 @@ def precheck_train(args: list[str]) -> list[str]:
     if resume is not None and multirun:
         raise NnmlError(f"resume={resume} continues one run and cannot be combined with -m; drop -m")
     saved = _saved_overrides(resume) if resume else []
+    if resume:
+        _refuse_rerun_of_finished(resume, parsed)
     jobs = _job_variants(parsed) if multirun else [overrides]
 
     from hydra import initialize_config_dir
@@ -261,6 +263,41 @@ def _job_variants(parsed) -> list[list[str]]:
         for v in vals[1:]:
             jobs.append(sum(first[:i] + [v] + first[i + 1:], []))
     return jobs
+
+
+# Overrides that change where or how fast a run goes, not what it learns: they do not ask a finished run for more.
+_HOW_KEYS = ("resume", "trainer.device", "trainer.num_threads", "hydra.run.dir", "hydra.output_subdir")
+
+
+def _refuse_rerun_of_finished(resume: str, parsed) -> None:
+    """``nnml train resume=RUN`` on a run that finished would only rewrite its result (stop reason, wall time):
+    refused, with the way to train it further. With other overrides (more epochs, patience) it goes on."""
+    import json
+
+    from nnml.config.rundir import run_dir_of
+
+    try:
+        run_dir = run_dir_of(resume)
+    except NnmlError:
+        return
+    metrics = Path(run_dir) / "metrics.json"
+    if not metrics.is_file() or any(o.key_or_group.lstrip("+~") not in _HOW_KEYS for o in parsed):
+        return
+    try:
+        m = json.loads(metrics.read_text())
+    except ValueError:
+        return
+    monitor = m.get("monitor") or "val/loss"
+    result = f"{monitor} {m[monitor]:.4g}, " if isinstance(m.get(monitor), (int, float)) else ""
+    raise NothingToDo(f"{resume} already trained {m.get('epochs', '?')} epochs ({result}stopped by "
+                      f"{m.get('stop_reason', '?')}); its result is kept as it is. To train it further give more "
+                      f"epochs: nnml train resume={resume} trainer.max_epochs={int(m.get('epochs') or 0) + 10}")
+
+
+class NothingToDo(NnmlError):
+    """The command asks for nothing new (resuming a finished run): say so and exit 0, writing nothing."""
+
+    exit_code = 0
 
 
 def _saved_overrides(resume: str) -> list[str]:

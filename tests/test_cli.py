@@ -223,7 +223,7 @@ def test_summary_lists_layers_shapes_and_params(workdir):
 
 
 def test_header_and_piped_epoch_lines(train_in_process):
-    result, run = train_in_process("dataset=moons")
+    result, run = train_in_process("dataset=moons", "trainer.num_threads=auto")
     assert result.exit_code == 0, result.output
     out = result.output
     assert "1 thread (auto:" in out and "MFLOP per step" in out  # the thread choice and why

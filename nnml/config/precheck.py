@@ -89,7 +89,13 @@ def precheck_train(args: list[str]) -> list[str]:
             raise NnmlError(f"-cd {opts['config_dir']}: no such folder; -cd names a folder of your own configs "
                             f"(group folders with option files, e.g. DIR/optimizer/mine.yaml)")
         set_user_dirs([folder])
-        base = [f"hydra.searchpath=[file://{folder.resolve()}]"]
+        # The folder holding the primary config (-cn NAME, e.g. tune's best.yaml, or the packaged train.yaml) is
+        # the one Hydra is initialized on; the other goes on the search path for group options.
+        from nnml.config import config_dir as shipped_dir
+
+        own = (folder / f"{opts['config_name'] or 'train'}.yaml").is_file()
+        other = shipped_dir() if own else str(folder.resolve())
+        base = [f"hydra.searchpath=[file://{other}]"]
     _CTX.update(name=opts["config_name"] or "train", base=base)
     parsed = parse_overrides(overrides)
     resume = next((str(o.value()) for o in parsed if o.key_or_group == "resume" and o.value() is not None), None)
@@ -109,7 +115,9 @@ def precheck_train(args: list[str]) -> list[str]:
     from nnml.config.validate import validate
 
     extra: list[str] = []
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+    own = opts["config_dir"] and (Path(opts["config_dir"]).expanduser() / f"{_CTX['name']}.yaml").is_file()
+    primary = str(Path(opts["config_dir"]).expanduser().resolve()) if own else config_dir()
+    with initialize_config_dir(config_dir=primary, version_base="1.3"):
         for n, job in enumerate(jobs[:MAX_COMPOSES]):
             _check_optional_groups(job, multirun)
             cfg, choices = compose_with_choices(saved + job)

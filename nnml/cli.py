@@ -52,8 +52,21 @@ def train(
 
     flags, rest = split_hydra_flags(list(overrides or []))  # Hydra's flags go first, wherever they were typed
     args = [*flags, *rest]
+    from nnml.checks.precheck import NothingToDo
+
     extra: list[str] = []
-    run_cli_guarded(lambda: extra.extend(precheck_train(args)))  # bad input: one line, exit 2, nothing written
+    done: list[str] = []
+
+    def check():
+        try:
+            extra.extend(precheck_train(args))
+        except NothingToDo as e:  # a finished run resumed as it was: its result is never rewritten
+            done.append(str(e))
+
+    run_cli_guarded(check)  # bad input: one line, exit 2, nothing written
+    if done:
+        typer.echo(done[0])
+        return
     summary.reset()
     call_hydra(train_app, "nnml train", _with_resume([*args, *extra]))
     if summary.failed_jobs():  # a sweep finished but some of its jobs failed (see its summary table)

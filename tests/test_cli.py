@@ -132,9 +132,11 @@ def test_resume_extends_a_finished_run_in_its_own_folder(train_in_process, workd
 def test_resuming_a_finished_run_keeps_its_metrics_and_says_so(train_in_process, workdir):
     result, run = train_in_process()
     before = read_metrics(run)
+    saved = (run / "metrics.json").read_bytes()
     r = runner.invoke(app, ["train", f"resume={run}"])
     assert r.exit_code == 0, r.output
     assert "already trained 2 epochs" in r.output
+    assert (run / "metrics.json").read_bytes() == saved, "a finished run's result is never rewritten"
     after = read_metrics(run)
     assert {k: after[k] for k in before if k.startswith(("train/", "test/"))} == \
         {k: before[k] for k in before if k.startswith(("train/", "test/"))}
@@ -196,3 +198,34 @@ def test_cli_module_imports_no_torch(workdir):
     code = "import sys, nnml.cli; print(sorted(m for m in ('torch', 'tensorboard', 'hydra') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_typed_group_choice_wins_over_an_experiment_preset(workdir, capsys):
+    from nnml.checks.precheck import precheck_train
+
+    assert precheck_train(["trainer=fast", "experiment=moons_tanh"]) == ["trainer.max_epochs=3"]
+    assert "trainer.max_epochs=3 (the preset sets 40)" in capsys.readouterr().err
+    assert precheck_train(["trainer=fast", "experiment=moons_tanh", "trainer.max_epochs=7"]) == []
+    assert precheck_train(["experiment=moons_tanh"]) == []
+
+
+def test_hydra_flags_anywhere(workdir):
+    r = runner.invoke(app, ["train", "dataset=moons", "--cfg", "job", "optimizer=sgd"])
+    assert r.exit_code == 0, r.output
+    assert "_target_: torch.optim.SGD" in r.output and "nnml.data.synthetic.moons" in r.output
+
+
+def test_summary_lists_layers_shapes_and_params(workdir):
+    r = runner.invoke(app, ["summary", "model=cnn"])
+    assert r.exit_code == 0, r.output
+    for text in ("Conv2d", "2x16x8x8", "MaxPool2d", "2x10", "4,640", "22,602 parameters (22,602 trainable, 0 frozen)"):
+        assert text in r.output, (text, r.output)
+
+
+def test_header_and_piped_epoch_lines(train_in_process):
+    result, run = train_in_process("dataset=moons", "trainer.num_threads=auto")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "1 thread (auto:" in out and "MFLOP per step" in out  # the thread choice and why
+    assert "Linear" in out and "trainable" in out  # the layer table
+    assert " left)" in out and "loss auto (cross_entropy)" in out  # epoch time and time left in piped output

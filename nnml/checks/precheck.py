@@ -89,13 +89,21 @@ def precheck_train(args: list[str]) -> list[str]:
             raise NnmlError(f"-cd {opts['config_dir']}: no such folder; -cd names a folder of your own configs "
                             f"(group folders with option files, e.g. DIR/optimizer/mine.yaml)")
         set_user_dirs([folder])
-        base = [f"hydra.searchpath=[file://{folder.resolve()}]"]
+        # The folder holding the primary config (-cn NAME, e.g. tune's best.yaml, or the packaged train.yaml) is
+        # the one Hydra is initialized on; the other goes on the search path for group options.
+        from nnml.config import config_dir as shipped_dir
+
+        own = (folder / f"{opts['config_name'] or 'train'}.yaml").is_file()
+        other = shipped_dir() if own else str(folder.resolve())
+        base = [f"hydra.searchpath=[file://{other}]"]
     _CTX.update(name=opts["config_name"] or "train", base=base)
     parsed = parse_overrides(overrides)
     resume = next((str(o.value()) for o in parsed if o.key_or_group == "resume" and o.value() is not None), None)
     if resume is not None and multirun:
         raise NnmlError(f"resume={resume} continues one run and cannot be combined with -m; drop -m")
     saved = _saved_overrides(resume) if resume else []
+    if resume:
+        _refuse_rerun_of_finished(resume, parsed)
     jobs = _job_variants(parsed) if multirun else [overrides]
 
     from hydra import initialize_config_dir
@@ -107,7 +115,9 @@ def precheck_train(args: list[str]) -> list[str]:
     from nnml.config.validate import validate
 
     extra: list[str] = []
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+    own = opts["config_dir"] and (Path(opts["config_dir"]).expanduser() / f"{_CTX['name']}.yaml").is_file()
+    primary = str(Path(opts["config_dir"]).expanduser().resolve()) if own else config_dir()
+    with initialize_config_dir(config_dir=primary, version_base="1.3"):
         for n, job in enumerate(jobs[:MAX_COMPOSES]):
             _check_optional_groups(job, multirun)
             cfg, choices = compose_with_choices(saved + job)
@@ -261,6 +271,41 @@ def _job_variants(parsed) -> list[list[str]]:
         for v in vals[1:]:
             jobs.append(sum(first[:i] + [v] + first[i + 1:], []))
     return jobs
+
+
+# Overrides that change where or how fast a run goes, not what it learns: they do not ask a finished run for more.
+_HOW_KEYS = ("resume", "trainer.device", "trainer.num_threads", "hydra.run.dir", "hydra.output_subdir")
+
+
+def _refuse_rerun_of_finished(resume: str, parsed) -> None:
+    """``nnml train resume=RUN`` on a run that finished would only rewrite its result (stop reason, wall time):
+    refused, with the way to train it further. With other overrides (more epochs, patience) it goes on."""
+    import json
+
+    from nnml.config.rundir import run_dir_of
+
+    try:
+        run_dir = run_dir_of(resume)
+    except NnmlError:
+        return
+    metrics = Path(run_dir) / "metrics.json"
+    if not metrics.is_file() or any(o.key_or_group.lstrip("+~") not in _HOW_KEYS for o in parsed):
+        return
+    try:
+        m = json.loads(metrics.read_text())
+    except ValueError:
+        return
+    monitor = m.get("monitor") or "val/loss"
+    result = f"{monitor} {m[monitor]:.4g}, " if isinstance(m.get(monitor), (int, float)) else ""
+    raise NothingToDo(f"{resume} already trained {m.get('epochs', '?')} epochs ({result}stopped by "
+                      f"{m.get('stop_reason', '?')}); its result is kept as it is. To train it further give more "
+                      f"epochs: nnml train resume={resume} trainer.max_epochs={int(m.get('epochs') or 0) + 10}")
+
+
+class NothingToDo(NnmlError):
+    """The command asks for nothing new (resuming a finished run): say so and exit 0, writing nothing."""
+
+    exit_code = 0
 
 
 def _saved_overrides(resume: str) -> list[str]:

@@ -162,6 +162,40 @@ def write_trial_files(trial_dir: Path, cfg, choices: dict, overrides: list[str])
 
 # ---------------------------------------------------------------- one trial
 
+class TrialProgress(Callback):
+    """A trial's epochs while it runs (``nnml tune`` prints one line per trial only when it ends): on a terminal
+    one line rewritten in place, in a log about five lines per trial."""
+
+    def __init__(self, number: int, metric: str):
+        import sys
+
+        self.number, self.metric = number, metric
+        self.live = sys.stderr.isatty()
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, state, metrics) -> None:
+        import sys
+
+        every = max(1, -(-state.max_epochs // 5))
+        value = metrics.get(self.metric)
+        shown = f"{self.metric} {value:.4f}" if isinstance(value, float) else ""
+        line = (f"  trial {self.number:>3}  epoch {state.epoch}/{state.max_epochs}  {shown}  "
+                f"({time.perf_counter() - self.t0:.1f} s)")
+        if self.live:
+            end = "\n" if state.epoch >= state.max_epochs else ""
+            sys.stderr.write("\r" + line.ljust(70) + end)
+            sys.stderr.flush()
+        elif state.epoch % every == 0 or state.epoch >= state.max_epochs:
+            print(line, file=sys.stderr, flush=True)
+
+    def on_fit_end(self, state) -> None:
+        import sys
+
+        if self.live:
+            sys.stderr.write("\r" + " " * 70 + "\r")
+            sys.stderr.flush()
+
+
 def run_trial(spec: dict, study=None) -> dict:
     """Train one trial into its folder; returns {status: complete|pruned|fail, value, error, epochs}.
 
@@ -174,6 +208,12 @@ def run_trial(spec: dict, study=None) -> dict:
 
     if spec.get("parallel_jobs"):
         os.environ["NNML_PARALLEL_JOBS"] = str(spec["parallel_jobs"])
+    import json
+
+    from nnml.notation import SWEEP_ENV
+
+    # The study's keys lead the HParams columns, as a sweep's do (nnml/tracking/tensorboard.py).
+    os.environ[SWEEP_ENV] = json.dumps({k: {} for k in spec["keys"]})
     if study is None:
         study = optuna.load_study(study_name=spec["study_name"], storage=spec["storage"],
                                   pruner=make_pruner(spec["pruner"], spec["startup_trials"]))
@@ -183,8 +223,9 @@ def run_trial(spec: dict, study=None) -> dict:
     pruning = OptunaPruning(trial, spec["metric"]) if spec["pruner"] != "none" else None
     (trial_dir / "error.txt").unlink(missing_ok=True)
     try:
+        progress = TrialProgress(trial.number, spec["metric"])
         metrics = train(cfg, trial_dir, choices=spec["choices"], override_keys=spec["keys"],
-                        callbacks=[pruning] if pruning else [], quiet=True)
+                        callbacks=[c for c in (pruning, progress) if c], quiet=True)
     except Exception as e:  # a crashing trial is one failed point, not the end of the search
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         _write_error(trial_dir, f"{type(e).__name__}: {first}")

@@ -32,6 +32,8 @@ def test_tune_prunes_bad_trials_and_best_config_reproduces(tmp_path):
             "search.optimizer.lr.low=1e-6", "trainer.max_epochs=3", *TINY]
     proc = run_cli(args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # Each trial's epochs while it runs (piped: a line per epoch here, 3 epochs), before its result line
+    assert "  trial   0  epoch 1/3  val/acc" in proc.stderr and "  trial   0  epoch 3/3" in proc.stderr
     study_dir = tmp_path / "outputs" / "tune" / "lr_wd"
     study = _study(study_dir)
     states = [t.state.name for t in study.trials]

@@ -2,8 +2,9 @@
 features (and whose predictions give the sample class histogram).
 
 ``task.feature_net``:
-- ``auto``: nnml trains one (the LeNet-style CNN of ``nnml.models.cnn`` for images, an MLP otherwise; Adam,
-  ``EPOCHS`` epochs on the train split, seeded) the first time and caches it in ``<cache>/feature_nets/`` as
+- ``auto``: nnml trains one (an MLP of two hidden layers of 256, dropout 0.2, Adam at 1e-3 for ``EPOCHS``
+  epochs on the train split, seeded; on digits 96.7% test accuracy, the classifier of the reference numbers in
+  docs/homework4.md) the first time and caches it in ``<cache>/feature_nets/`` as
   ``<dataset>-<hash of the dataset config and seed>.pt`` (``<cache>``: ``$NNML_CACHE``, default
   ``~/.cache/nnml``); later runs on the same data load it.
 - a run folder of ``nnml train`` on the same dataset (a classification run): its best checkpoint.
@@ -24,8 +25,8 @@ from torch import nn
 
 from nnml.errors import NnmlError
 
-EPOCHS = 30
-VERSION = 1  # bump when the recipe changes: old cache entries are then not reused
+EPOCHS = 20
+VERSION = 2  # bump when the recipe changes: old cache entries are then not reused
 
 
 class FeatureNet(nn.Module):
@@ -60,11 +61,10 @@ class Identity(nn.Module):
 
 
 def _classifier(data) -> nn.Module:
-    from nnml.models.cnn import CNN
+    # An MLP rather than the CNN: its logits are on the scale of the issue's reference space (train vs test 0.31
+    # here, 0.35 there); a CNN of 97.8% gave logits twice as spread, and every distance about twice as large.
     from nnml.models.mlp import MLP
 
-    if len(data.input_shape) == 3 and min(data.input_shape[1:]) >= 4:
-        return CNN(data.input_shape, data.num_outputs, channels=(16, 32), hidden=128, dropout=0.3)
     return MLP(data.input_shape, data.num_outputs, hidden=[256, 256], dropout=0.2)
 
 
@@ -75,7 +75,7 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 10
     return hits / max(1, len(x))
 
 
-def train_classifier(data, seed: int, epochs: int = EPOCHS, batch_size: int = 64, lr: float = 3e-3) -> nn.Module:
+def train_classifier(data, seed: int, epochs: int = EPOCHS, batch_size: int = 64, lr: float = 1e-3) -> nn.Module:
     """A classifier of ``data`` trained with Adam and a cosine schedule; every random choice follows ``seed``."""
     g = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
@@ -144,8 +144,6 @@ def run_feature_net(run_dir: str, data, dataset_cfg: dict) -> FeatureNet:
         if theirs.get(key) != dataset_cfg.get(key):
             raise NnmlError(f"task.feature_net={run_dir} was trained with dataset.{key}={theirs.get(key)}, this run "
                             f"has {dataset_cfg.get(key)}: the feature classifier must see the same data")
-    if int(cfg.seed) != int(restored.seed if hasattr(restored, "seed") else cfg.seed):
-        pass
     model = restored.task.modules[restored.task.primary]
     acc = accuracy(model, data.x_test.to(next(model.parameters()).device), data.y_test.to(next(model.parameters()).device))
     return FeatureNet(model, data.num_outputs, acc, str(run))

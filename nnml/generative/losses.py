@@ -51,11 +51,15 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.square() + logvar.exp() - 1 - logvar).sum(1)
 
 
-def vae_terms(vae, x: torch.Tensor, y=None) -> dict[str, torch.Tensor]:
+def _randn(shape, like: torch.Tensor, generator=None) -> torch.Tensor:
+    return torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
+
+
+def vae_terms(vae, x: torch.Tensor, y=None, generator=None) -> dict[str, torch.Tensor]:
     """One-sample estimate of the reconstruction term -log p(x|z), z ~ q(z|x) (reparameterised), and the exact KL,
-    per sample. ``nelbo = rec + kl``."""
+    per sample. ``nelbo = rec + kl``. Noise from ``generator`` (default: torch's global RNG)."""
     mu, logvar = vae.encode(x, y)
-    z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+    z = mu + (0.5 * logvar).exp() * _randn(mu.shape, mu, generator)
     rec = -vae.log_likelihood(vae.decode(z, y), x)
     kl = gaussian_kl(mu, logvar)
     return {"rec": rec, "kl": kl, "nelbo": rec + kl, "mu": mu}
@@ -66,7 +70,8 @@ def _log_normal(z, mu, logvar):
 
 
 @torch.no_grad()
-def importance_weighted_nll(vae, x: torch.Tensor, y=None, k: int = 64, chunk_values: int = 2**23) -> torch.Tensor:
+def importance_weighted_nll(vae, x: torch.Tensor, y=None, k: int = 64, chunk_values: int = 2**23,
+                            generator=None) -> torch.Tensor:
     """-log p(x) estimated per sample as -log (1/k sum_i p(x|z_i) p(z_i) / q(z_i|x)), z_i ~ q(z|x). The k
     samples are decoded in chunks of at most ``chunk_values`` data values (memory, not results, depends on it)."""
     mu, logvar = vae.encode(x, y)
@@ -75,7 +80,7 @@ def importance_weighted_nll(vae, x: torch.Tensor, y=None, k: int = 64, chunk_val
     log_w = []
     for start in range(0, k, per):
         m = min(per, k - start)
-        z = mu + (0.5 * logvar).exp() * torch.randn(m, n, d, device=x.device, dtype=mu.dtype)
+        z = mu + (0.5 * logvar).exp() * _randn((m, n, d), mu, generator)
         xr = x.unsqueeze(0).expand(m, *x.shape).reshape(m * n, *x.shape[1:])
         yr = None if y is None else y.unsqueeze(0).expand(m, n).reshape(m * n)
         log_px_z = vae.log_likelihood(vae.decode(z.reshape(m * n, d), yr), xr).view(m, n)

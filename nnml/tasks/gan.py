@@ -102,9 +102,17 @@ class GANTask(Task):
         g = private_generator("cpu", self.seed + 17)
         self.fixed_z = torch.randn(self.grid_samples, self.latent_dim, generator=g).to(device)
         self.fixed_y = balanced_labels(self.grid_samples, self.num_classes, device)
-        dataset_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
-        self.features = builder_feature_net(self.feature_net_spec, data, dataset_cfg, self.seed).to(device)
+        self._dataset_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
+        self._features_net = None  # built on first use: nnml sample never needs it
         self._real_stats = {}
+
+    @property
+    def features(self):
+        """The feature network of the Frechet distance (``nnml.generative.features``), frozen, on the device."""
+        if self._features_net is None:
+            self._features_net = builder_feature_net(self.feature_net_spec, self.data, self._dataset_cfg,
+                                                     self.seed).to(self.device)
+        return self._features_net
 
     # ------------------------------------------------------------------ metrics
     def metric_directions(self) -> dict[str, str]:

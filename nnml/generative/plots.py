@@ -18,8 +18,10 @@ def to_unit(x: torch.Tensor, value_range=None) -> torch.Tensor:
     return ((x - lo) / max(hi - lo, 1e-8)).clamp(0, 1)
 
 
-def image_grid(images: torch.Tensor, nrow: int | None = None, value_range=None, pad: int = 1) -> torch.Tensor:
-    """N x C x H x W -> one C x H' x W' image with ``nrow`` images a row (default: a square), a pad of 1 between."""
+def image_grid(images: torch.Tensor, nrow: int | None = None, value_range=None, pad: int = 1,
+               min_side: int = 32) -> torch.Tensor:
+    """N x C x H x W -> one C x H' x W' image with ``nrow`` images a row (default: a square), a pad of 1 between;
+    images smaller than ``min_side`` are enlarged by an integer factor (pixels as blocks: 8x8 digits are tiny)."""
     x = to_unit(images, value_range)
     n, c, h, w = x.shape
     nrow = nrow or math.ceil(math.sqrt(n))
@@ -28,14 +30,14 @@ def image_grid(images: torch.Tensor, nrow: int | None = None, value_range=None, 
     for i in range(n):
         r, col = divmod(i, nrow)
         grid[:, pad + r * (h + pad) : pad + r * (h + pad) + h, pad + col * (w + pad) : pad + col * (w + pad) + w] = x[i]
-    return grid
+    scale = max(1, -(-min_side // min(h, w)))
+    return grid.repeat_interleave(scale, 1).repeat_interleave(scale, 2) if scale > 1 else grid
 
 
-def save_image(grid: torch.Tensor, path, scale: int = 4) -> None:
-    """A CHW grid in [0, 1] as a PNG, each pixel drawn as ``scale`` x ``scale`` (8x8 digits are tiny)."""
+def save_image(img: torch.Tensor, path) -> None:
+    """A CHW grid in [0, 1] as a PNG."""
     import matplotlib.pyplot as plt
 
-    img = grid.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
     arr = img[0].numpy() if img.shape[0] == 1 else img.permute(1, 2, 0).numpy()
     plt.imsave(str(path), arr, cmap="gray" if img.shape[0] == 1 else None, vmin=0, vmax=1)
 

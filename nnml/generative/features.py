@@ -135,21 +135,22 @@ def auto_feature_net(data, dataset_cfg: dict, seed: int, log=print) -> FeatureNe
 
 
 def run_feature_net(run_dir: str, data, dataset_cfg: dict) -> FeatureNet:
-    """The best model of a finished classification run on the same dataset."""
+    """The best model of a finished classification run on the same dataset (same builder and keys)."""
     from omegaconf import OmegaConf
 
     from nnml.evaluate import restore_run
 
     run = Path(run_dir).expanduser()
-    restored = restore_run(run)
-    cfg = restored.cfg
-    theirs = OmegaConf.to_container(cfg.dataset, resolve=True)
+    restored = restore_run(run, device="cpu")
+    theirs = OmegaConf.to_container(restored.cfg.dataset, resolve=True)
     for key in ("_target_", "standardize", "val_fraction", "test_fraction", "n_samples"):
         if theirs.get(key) != dataset_cfg.get(key):
             raise NnmlError(f"task.feature_net={run_dir} was trained with dataset.{key}={theirs.get(key)}, this run "
-                            f"has {dataset_cfg.get(key)}: the feature classifier must see the same data")
+                            f"has dataset.{key}={dataset_cfg.get(key)}: the feature classifier must see the same data")
+    if restored.data.task != "classification":
+        raise NnmlError(f"task.feature_net={run_dir} is a {restored.data.task} run; it must be a classifier")
     model = restored.task.modules[restored.task.primary]
-    acc = accuracy(model, data.x_test.to(next(model.parameters()).device), data.y_test.to(next(model.parameters()).device))
+    acc = accuracy(model, data.x_test, data.y_test)
     return FeatureNet(model, data.num_outputs, acc, str(run))
 
 

@@ -1,0 +1,32 @@
+"""A beta-VAE sweep through the real CLI, then ``nnml compare`` on it: the runs' metrics side by side, best
+first by the monitored -ELBO, with the differing beta as a column and each run's final sample grid on disk."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_compare_over_a_beta_sweep(tmp_path):
+    r = run_cli(["train", "-m", "experiment=compare_vae_betas", "task.beta=0.5,4", "trainer.max_epochs=2",
+                 "model.hidden=[32]", "trainer.num_threads=1", "trainer.device=cpu", "task.iw_samples=4",
+                 "task.every_n_epochs=0"], tmp_path)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    (sweep,) = (tmp_path / "outputs" / "compare_vae_betas" / "multiruns").iterdir()
+    r = run_cli(["compare", str(sweep), "--format", "json"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert [row["task.beta"] for row in rows] == [0.5, 4.0]  # the smaller beta fits better by -ELBO
+    assert rows[0]["val/nelbo"] < rows[1]["val/nelbo"] and "test/nelbo" in rows[0]
+    for row in rows:
+        grid = sweep / row["run"] / "figures" / "final_samples.png"
+        assert grid.is_file()
+        if "samples" in row:  # the grid's path as a column, where nnml compare shows it
+            assert row["samples"].endswith("final_samples.png")
+    r = run_cli(["compare", str(sweep)], tmp_path)
+    assert "task.beta" in r.stdout and "val/nelbo" in r.stdout

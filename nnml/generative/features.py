@@ -134,22 +134,43 @@ def auto_feature_net(data, dataset_cfg: dict, seed: int, log=print) -> FeatureNe
     return FeatureNet(model, data.num_outputs, acc, str(path))
 
 
+TRUSTED = ("torch.", "nnml.")
+
+
 def run_feature_net(run_dir: str, data, dataset_cfg: dict) -> FeatureNet:
-    """The best model of a finished classification run on the same dataset (same builder and keys)."""
+    """The best model of a finished classification run on the same dataset (same builder and keys), rebuilt from
+    the run's saved config and checkpoint. Read from disk, so its model target must be one of nnml's or torch's."""
+    import inspect
+
+    from hydra.utils import get_method, instantiate
     from omegaconf import OmegaConf
 
-    from nnml.evaluate import restore_run
-
     run = Path(run_dir).expanduser()
-    restored = restore_run(run, device="cpu")
-    theirs = OmegaConf.to_container(restored.cfg.dataset, resolve=True)
+    cfg_path, ckpt_path = run / ".hydra" / "config.yaml", run / "checkpoints" / "best.pt"
+    if not ckpt_path.is_file():
+        ckpt_path = run / "checkpoints" / "last.pt"
+    if not cfg_path.is_file() or not ckpt_path.is_file():
+        raise NnmlError(f"task.feature_net={run_dir} is not a finished nnml run (needs .hydra/config.yaml and "
+                        f"checkpoints/best.pt)")
+    cfg = OmegaConf.to_container(OmegaConf.load(cfg_path), resolve=False)
+    theirs = cfg.get("dataset") or {}
     for key in ("_target_", "standardize", "val_fraction", "test_fraction", "n_samples"):
         if theirs.get(key) != dataset_cfg.get(key):
             raise NnmlError(f"task.feature_net={run_dir} was trained with dataset.{key}={theirs.get(key)}, this run "
                             f"has dataset.{key}={dataset_cfg.get(key)}: the feature classifier must see the same data")
-    if restored.data.task != "classification":
-        raise NnmlError(f"task.feature_net={run_dir} is a {restored.data.task} run; it must be a classifier")
-    model = restored.task.modules[restored.task.primary]
+    task = (cfg.get("task") or {}).get("_target_", "nnml.tasks.supervised.SupervisedTask")
+    if task != "nnml.tasks.supervised.SupervisedTask" or data.task != "classification":
+        raise NnmlError(f"task.feature_net={run_dir} is a run of {task}; it must be a classification run (task=auto)")
+    node = dict(cfg["model"])
+    target = str(node.get("_target_", ""))
+    if not target.startswith(TRUSTED):
+        raise NnmlError(f"task.feature_net={run_dir}: model._target_={target} is not trusted (torch. or nnml. only)")
+    params = inspect.signature(get_method(target)).parameters
+    facts = {k: v for k, v in data.facts().items() if k in params and k not in node}
+    model = instantiate(node, **facts)
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    modules = ckpt.get("modules") or {"model": ckpt["model"]}
+    model.load_state_dict(modules.get("model") or next(iter(modules.values())))
     acc = accuracy(model, data.x_test, data.y_test)
     return FeatureNet(model, data.num_outputs, acc, str(run))
 

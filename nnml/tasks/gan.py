@@ -261,6 +261,11 @@ class GANTask(Task):
         return plots.image_grid(self.sample(0, z=z, y=y), nrow=steps, value_range=self.value_range)
 
     # ------------------------------------------------------------------ state
+    def extra_metrics(self) -> dict:
+        """Where the final sample grid is (``nnml compare --metric samples``) and which features measured fd."""
+        name = "final_samples.png"
+        return {"samples": f"figures/{name}", "feature_net": self.features.source}
+
     def state_dict(self) -> dict:
         return {"fixed_z": self.fixed_z.detach().cpu(), "fixed_y": self.fixed_y.detach().cpu()}
 

@@ -166,6 +166,10 @@ class VAETask(Task):
             out["images"]["interpolations"] = self._grid(self.sample(0, z=z, y=yi), nrow=steps)
         return out
 
+    def extra_metrics(self) -> dict:
+        """Where the final sample grid is (``nnml compare --metric samples``)."""
+        return {"samples": "figures/final_samples.png"}
+
     def state_dict(self) -> dict:
         return {"fixed_z": self.fixed_z.detach().cpu(), "fixed_y": self.fixed_y.detach().cpu()}
 

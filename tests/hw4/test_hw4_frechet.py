@@ -9,8 +9,14 @@ import pytest
 import torch
 from torch import nn
 
-from nnml.generative.frechet import (GaussianStats, class_histogram, frechet_distance, frechet_from_stats,
-                                     histogram_summary, trace_sqrt_product)
+from nnml.generative.frechet import (
+    GaussianStats,
+    class_histogram,
+    frechet_distance,
+    frechet_from_stats,
+    histogram_summary,
+    trace_sqrt_product,
+)
 
 
 def _spd(d, seed):

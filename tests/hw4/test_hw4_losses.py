@@ -10,8 +10,13 @@ import torch
 from torch import nn
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from nnml.generative.losses import (discriminator_loss, generator_loss, gradient_penalty, importance_weighted_nll,
-                                    vae_terms)
+from nnml.generative.losses import (
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+    importance_weighted_nll,
+    vae_terms,
+)
 from nnml.generative.vae_nets import VAE
 
 

@@ -4,8 +4,8 @@ bad keys answer one line."""
 
 from __future__ import annotations
 
-import torch
 import pytest
+import torch
 
 from tests.conftest import read_metrics, run_cli, run_dirs
 

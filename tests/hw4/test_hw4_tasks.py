@@ -23,6 +23,16 @@ def _ok(r):
     return r
 
 
+def _cli(args):
+    """The command in this process (no interpreter start-up): exit code and all it printed."""
+    from typer.testing import CliRunner
+
+    from nnml.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output + (getattr(result, "stderr", "") or "")
+
+
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     return {"NNML_CACHE": str(tmp_path_factory.mktemp("cache"))}
@@ -44,7 +54,7 @@ def gan_run(tmp_path_factory, cache):
     return run
 
 
-def test_vae_metrics_pictures_and_eval(vae_run, cache):
+def test_vae_metrics_pictures_and_eval(vae_run, cache, monkeypatch):
     m = read_metrics(vae_run)
     for split in ("val", "test"):
         assert m[f"{split}/nelbo"] == pytest.approx(m[f"{split}/rec"] + m[f"{split}/kl"], rel=1e-6)
@@ -55,10 +65,11 @@ def test_vae_metrics_pictures_and_eval(vae_run, cache):
     assert {"final_samples.png", "reconstructions.png", "interpolations.png", "latent_scatter.png",
             "samples_epoch002.png"} <= figs
     # Evaluation noise comes from a generator seeded per split: nnml eval gives the same numbers.
-    r = _ok(run_cli(["eval", str(vae_run), "--json"], vae_run, env=cache, timeout=900))
     import json
 
-    got = json.loads(r.stdout.strip().splitlines()[-1])
+    code, out = _cli(["eval", str(vae_run), "--json"])
+    assert code == 0, out
+    got = json.loads(out.strip().splitlines()[-1])
     assert got["test/nelbo"] == pytest.approx(m["test/nelbo"], rel=1e-6)
     assert got["test/iw_nll"] == pytest.approx(m["test/iw_nll"], rel=1e-6)
 
@@ -78,17 +89,18 @@ def test_gan_metrics_checkpoint_and_pictures(gan_run):
             "interpolations.png"} <= figs
 
 
-def test_sample_command(gan_run, vae_run, cache, tmp_path):
+def test_sample_command(gan_run, vae_run, cache, tmp_path, monkeypatch):
     import matplotlib.image
 
+    monkeypatch.setenv("NNML_CACHE", cache["NNML_CACHE"])
     out = tmp_path / "g.png"
-    r = _ok(run_cli(["sample", str(gan_run), "--n", "16", "--out", str(out)], tmp_path, env=cache, timeout=900))
-    assert "16 samples" in r.stdout and out.is_file()
+    code, text = _cli(["sample", str(gan_run), "--n", "16", "--out", str(out)])
+    assert code == 0 and "16 samples" in text and out.is_file(), text
     assert matplotlib.image.imread(out).shape[:2] == (4 * 37, 4 * 37)  # 4x4 grid of 8x8 with 1 px pads, x4
-    _ok(run_cli(["sample", str(vae_run), "--n", "5"], tmp_path, env=cache, timeout=900))
-    assert (vae_run / "samples.png").is_file()
-    r = run_cli(["sample", str(gan_run), "--label", "3"], tmp_path, env=cache, timeout=900)
-    assert r.returncode == 2 and "--label needs a conditional model" in r.stderr and "Traceback" not in r.stderr
+    code, text = _cli(["sample", str(vae_run), "--n", "5"])
+    assert code == 0 and (vae_run / "samples.png").is_file(), text
+    code, text = _cli(["sample", str(gan_run), "--label", "3"])
+    assert code == 2 and "--label needs a conditional model" in text and "Traceback" not in text
 
 
 def test_discriminator_with_lr_zero_stays_unchanged(workdir, monkeypatch, train_in_process):
@@ -126,7 +138,7 @@ def test_bad_keys_answer_one_line(args, message, workdir):
 
     from nnml.cli import app
 
-    result = CliRunner().invoke(app, ["train", *BASE, "trainer.max_epochs=1", "logger=none", *args])
+    result = CliRunner().invoke(app, ["train", *BASE[:2], "trainer.max_epochs=1", "logger=none", *args])
     assert result.exit_code == 2, result.output
     text = result.output + (getattr(result, "stderr", "") or "")
     assert message in text and "Traceback" not in text

@@ -262,9 +262,9 @@ class GANTask(Task):
 
     # ------------------------------------------------------------------ state
     def extra_metrics(self) -> dict:
-        """Where the final sample grid is (``nnml compare --metric samples``) and which features measured fd."""
+        """Where the final sample grid is (``nnml compare --metric figures/samples``) and which features measured fd."""
         name = "final_samples.png"
-        return {"samples": f"figures/{name}", "feature_net": self.features.source}
+        return {"figures/samples": f"figures/{name}", "feature_net": self.features.source}
 
     def state_dict(self) -> dict:
         return {"fixed_z": self.fixed_z.detach().cpu(), "fixed_y": self.fixed_y.detach().cpu()}

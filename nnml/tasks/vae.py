@@ -167,8 +167,8 @@ class VAETask(Task):
         return out
 
     def extra_metrics(self) -> dict:
-        """Where the final sample grid is (``nnml compare --metric samples``)."""
-        return {"samples": "figures/final_samples.png"}
+        """Where the final sample grid is (``nnml compare --metric figures/samples``)."""
+        return {"figures/samples": "figures/final_samples.png"}
 
     def state_dict(self) -> dict:
         return {"fixed_z": self.fixed_z.detach().cpu(), "fixed_y": self.fixed_y.detach().cpu()}

@@ -19,13 +19,13 @@ def test_compare_over_a_beta_sweep(tmp_path):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     (sweep,) = (tmp_path / "outputs" / "compare_vae_betas" / "multiruns").iterdir()
     r = run_cli(["compare", str(sweep), "--format", "json", "--metric", "val/nelbo", "--metric", "test/nelbo",
-                 "--metric", "samples"], tmp_path)
+                 "--metric", "figures/samples"], tmp_path)
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
     assert [row["task.beta"] for row in rows] == [0.5, 4.0]  # the smaller beta fits better by -ELBO
     assert rows[0]["val/nelbo"] < rows[1]["val/nelbo"] and "test/nelbo" in rows[0]
     for row in rows:  # the grid's path (in the run folder) as a column
-        assert row["samples"] == "figures/final_samples.png"
-        assert (sweep / row["run"] / row["samples"]).is_file()
-    r = run_cli(["compare", str(sweep), "--metric", "val/nelbo", "--metric", "samples"], tmp_path)
+        assert row["figures/samples"] == "figures/final_samples.png"
+        assert (sweep / row["run"] / row["figures/samples"]).is_file()
+    r = run_cli(["compare", str(sweep), "--metric", "val/nelbo", "--metric", "figures/samples"], tmp_path)
     assert "task.beta" in r.stdout and "final_samples.png" in r.stdout

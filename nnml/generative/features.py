@@ -114,7 +114,8 @@ def cache_path(data, dataset_cfg: dict, seed: int) -> Path:
 def auto_feature_net(data, dataset_cfg: dict, seed: int, log=print) -> FeatureNet:
     """The cached classifier of this dataset config and seed, trained and saved on first use."""
     path = cache_path(data, dataset_cfg, seed)
-    model = _classifier(data)
+    with torch.random.fork_rng(devices=[]):  # building it draws initial weights: keep the caller's RNG as it was
+        model = _classifier(data)
     if path.is_file():
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)

@@ -46,6 +46,12 @@ class VAE(nn.Module):
     def decode(self, z, y=None):
         return self.decoder(self._cond(z, y))
 
+    def forward(self, x, y=None):
+        """The decoder's output at the posterior mean (a deterministic reconstruction; logits for Bernoulli)."""
+        if self.num_classes and y is None:
+            y = torch.zeros(len(x), dtype=torch.long, device=x.device)
+        return self.decode(self.encode(x, y)[0], y)
+
     def mean(self, out: torch.Tensor) -> torch.Tensor:
         """The mean of p(x|z) from the decoder's output (what samples and reconstructions show)."""
         return torch.sigmoid(out) if self.likelihood == "bernoulli" else out

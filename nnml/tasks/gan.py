@@ -67,6 +67,11 @@ class GANTask(Task):
         self.grid_samples = int(grid_samples)
         self.grad_clip = grad_clip or {}
 
+    @property
+    def primary(self) -> str:
+        # The module the run header summarises with a data batch: the discriminator is the one that takes data.
+        return "discriminator"
+
     # ------------------------------------------------------------------ building
     def setup(self, builder) -> None:
         from omegaconf import OmegaConf

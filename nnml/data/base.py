@@ -85,7 +85,9 @@ def split_and_standardize(
 ) -> DataSplits:
     """Split (stratified for classification) with ``seed`` and standardize with the train split's statistics only.
 
-    ``standardize``: ``feature`` (per input feature), ``global`` (one mean and std, for images) or ``none``.
+    ``standardize``: ``feature`` (per input feature), ``global`` (one mean and std, for images), ``unit`` (the
+    train split's range mapped to [0, 1] and clipped there: pixels as probabilities, for Bernoulli likelihoods and
+    sigmoid outputs; ``meta["value_range"]`` says so) or ``none``.
     ``fixed_test_rows``: the last rows form the test split as they are (an official test set), and only the rest
     is split into train and val.
     ``train_fraction`` / ``n_train``: keep only that share (or that many) of the train split, seeded and stratified,
@@ -125,13 +127,18 @@ def split_and_standardize(
     elif standardize == "global":
         mean = flat[train_idx].mean()
         std = flat[train_idx].std()
+    elif standardize == "unit":
+        mean = flat[train_idx].min()
+        std = flat[train_idx].max() - mean
     elif standardize == "none":
         mean, std = 0.0, 1.0
     else:
-        raise NnmlError(f"dataset.standardize={standardize} is not valid; choose one of: feature, global, none")
+        raise NnmlError(f"dataset.standardize={standardize} is not valid; choose one of: feature, global, none, unit")
     # Constant features (e.g. border pixels of digits) have std 0: leave them centred, not divided by zero.
     std = np.where(np.asarray(std) < 1e-8, 1.0, std)
     flat = ((flat - mean) / std).astype(np.float32)
+    if standardize == "unit":
+        flat = np.clip(flat, 0.0, 1.0)
     shape = tuple(input_shape) if input_shape else (flat.shape[1],)
     xt = torch.from_numpy(flat.reshape(n, *shape))
 
@@ -152,5 +159,6 @@ def split_and_standardize(
         return xt[ix].contiguous(), yt[ix].contiguous()
 
     (xtr, ytr), (xva, yva), (xte, yte) = take(train_idx), take(val_idx), take(test_idx)
-    return DataSplits(name, task, xtr, ytr, xva, yva, xte, yte, shape, num_outputs, names)
+    meta = {"value_range": [0.0, 1.0]} if standardize == "unit" else {}
+    return DataSplits(name, task, xtr, ytr, xva, yva, xte, yte, shape, num_outputs, names, meta)
 

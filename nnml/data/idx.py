@@ -101,7 +101,8 @@ def ensure_files(name: str, root: Path, download: bool = True) -> Path:
     return folder
 
 
-def _load(name: str, seed: int, root: str, download: bool, val_fraction: float, n_samples: int | None) -> DataSplits:
+def _load(name: str, seed: int, root: str, download: bool, val_fraction: float, n_samples: int | None,
+          standardize: str = "global") -> DataSplits:
     folder = ensure_files(name, Path(root), download)
     xtr, ytr = read_idx(folder / FILES[0]), read_idx(folder / FILES[1])
     xte, yte = read_idx(folder / FILES[2]), read_idx(folder / FILES[3])
@@ -118,15 +119,17 @@ def _load(name: str, seed: int, root: str, download: bool, val_fraction: float, 
     return split_and_standardize(
         name, x, y, "classification", seed=seed, val_fraction=val_fraction * len(xtr) / len(x),
         test_fraction=0.0, input_shape=(1, 28, 28), class_names=SOURCES[name]["classes"],
-        standardize="global", fixed_test_rows=len(xte),
+        standardize=standardize, fixed_test_rows=len(xte),
     )
 
 
-def mnist(seed: int, root: str = "data", download: bool = True, val_fraction: float = 0.1, n_samples: int | None = None) -> DataSplits:
+def mnist(seed: int, root: str = "data", download: bool = True, val_fraction: float = 0.1, n_samples: int | None = None,
+          standardize: str = "global") -> DataSplits:
     """MNIST handwritten digits, 28x28, 60k train (val taken from it) and the official 10k test."""
-    return _load("mnist", seed, root, download, val_fraction, n_samples)
+    return _load("mnist", seed, root, download, val_fraction, n_samples, standardize)
 
 
-def fashion_mnist(seed: int, root: str = "data", download: bool = True, val_fraction: float = 0.1, n_samples: int | None = None) -> DataSplits:
+def fashion_mnist(seed: int, root: str = "data", download: bool = True, val_fraction: float = 0.1, n_samples: int | None = None,
+                  standardize: str = "global") -> DataSplits:
     """Zalando's Fashion-MNIST, 28x28 clothing images in 10 classes, same layout as MNIST."""
-    return _load("fashion_mnist", seed, root, download, val_fraction, n_samples)
+    return _load("fashion_mnist", seed, root, download, val_fraction, n_samples, standardize)

@@ -63,10 +63,13 @@ def strip_head(model: nn.Module, input_shape, name: str = "model") -> Encoder:
                         f"method, so it cannot be used as an encoder; end it with an nn.Linear head or define encode")
     parent_name, _, attr = linears[-1].rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
-    if parent is model and not parent_name and isinstance(model, nn.Linear):
-        raise NnmlError(f"{name} is a single linear layer: nothing is left once its head is dropped; "
-                        f"use model=mlp, cnn or cnn1d as the encoder")
-    setattr(parent, attr, nn.Identity())
+    if not parent_name and not attr:  # the model is itself one nn.Linear
+        parent, attr = None, None
+    else:
+        setattr(parent, attr, nn.Identity())
+    if parent is None or not any(True for _ in model.parameters()):
+        raise NnmlError(f"{name} ({type(model).__name__}) is a single linear layer: nothing is left once its head "
+                        f"is dropped; use model=mlp, cnn or cnn1d as the encoder")
     return Encoder(model, input_shape)
 
 

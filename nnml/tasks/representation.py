@@ -52,7 +52,7 @@ class RepresentationTask(Task):
             raise bad_choice("task.embeddings.plot", self.emb_plot, ["pca", "tsne", "none"])
         self._baseline_scores: dict[str, dict[str, float]] = {}
         self._last_probe: dict[str, dict[str, float]] = {}
-        self._evals = 0
+        self._training_epoch: int | None = None  # the epoch index of the last training step
 
     # ------------------------------------------------------------------ building
     def setup(self, builder) -> None:
@@ -108,6 +108,7 @@ class RepresentationTask(Task):
         raise NotImplementedError
 
     def training_step(self, batch, ctx, metrics):
+        self._training_epoch = ctx.epoch
         x = self.inputs(batch)
         loss, terms = self.ssl_loss(x, ctx, training=True)
         n = x.shape[0]
@@ -139,7 +140,9 @@ class RepresentationTask(Task):
         return out
 
     def _probe_due(self, ctx) -> bool:
-        done = int(ctx.epoch)  # epochs finished when validation runs
+        if self._training_epoch != ctx.epoch:
+            return True  # not the validation of the epoch just trained: the final one (best weights), or eval
+        done = int(ctx.epoch) + 1  # the loop validates before it counts the epoch as finished
         last = done >= int(ctx.max_epochs)
         return last or (self.probe_every > 0 and done % self.probe_every == 0) or "val" not in self._last_probe
 

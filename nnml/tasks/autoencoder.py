@@ -61,6 +61,9 @@ class AutoencoderTask(RepresentationTask):
     def loss_terms(self) -> tuple[str, ...]:
         return ("recon", "code_l1")
 
+    def describe(self) -> str:
+        return f"autoencoder ({self.kind})"
+
     def corrupt(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind != "denoising":
             return x

@@ -81,6 +81,9 @@ class ContrastiveTask(RepresentationTask):
     def loss_terms(self) -> tuple[str, ...]:
         return ("invariance", "variance", "covariance") if self.method == "vicreg" else ()
 
+    def describe(self) -> str:
+        return f"contrastive ({self.method})"
+
     def ssl_loss(self, x, ctx, training: bool):
         v1, v2 = self.views.pair(x)
         n = x.shape[0]

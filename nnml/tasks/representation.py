@@ -61,6 +61,9 @@ class RepresentationTask(Task):
         self.num_classes = int(data.num_outputs) if data.y_train is not None and data.task == "classification" else 0
         if not self.num_classes:
             self.probe_enabled = False  # no labels: the probe has nothing to score (the loss is still logged)
+        # The run's seed fixes the initial weights here too (nnml train seeds just before setup; nnml eval may
+        # not): the random-encoder baseline is then the same network in training and in a later evaluation.
+        torch.manual_seed(builder.seed)
         model = builder.model()
         self.encoder_facts = {k: (list(v) if isinstance(v, tuple) else v) for k, v in data.facts().items()
                               if isinstance(v, (int, float, str, bool, tuple, list))}
@@ -76,6 +79,10 @@ class RepresentationTask(Task):
 
     def build_heads(self, builder, embedding_dim: int) -> dict:
         return {}
+
+    def describe(self) -> str:
+        """A few words for figure titles, e.g. "contrastive (simclr)"."""
+        return type(self).__name__
 
     @property
     def primary(self) -> str:
@@ -190,7 +197,7 @@ class RepresentationTask(Task):
         out: dict = {"embeddings": {f"{tag}/embeddings": (z, labels, sprite_images(x[:n]))}}
         if self.emb_plot != "none":
             out["figures"] = {f"{tag}/embeddings_{self.emb_plot}": embedding_figure(
-                z, y[:n] if y is not None else None, self.emb_plot, f"{self.data.name} {split}: {type(self).__name__}",
+                z, y[:n] if y is not None else None, self.emb_plot, f"{self.data.name} {split}: {self.describe()}",
                 self.data.class_names)}
         return out
 

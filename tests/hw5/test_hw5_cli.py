@@ -93,9 +93,12 @@ def test_projector_embeddings_sprite_and_figure(pretrained):
 
 
 def test_downstream_pretrained_scratch_and_frozen(root, pretrained):
-    result, run = _train(root, "model=pretrained", f"model.encoder={pretrained}", "dataset=digits")
+    result, run = _train(root, "task=finetune", "model=pretrained", f"model.encoder={pretrained}", "dataset=digits",
+                         "model.encoder_lr=0.5", "optimizer.lr=0.002")
     assert result.exit_code == 0, result.output
     assert read_metrics(run)["test/acc"] > 0.5
+    groups = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["slots"]["model"]["optimizer"]["param_groups"]
+    assert [(g["name"], g["lr"]) for g in groups] == [("head", 0.002), ("encoder", pytest.approx(0.001))]
     result, frozen = _train(root, "model=pretrained", f"model.encoder={pretrained}", "dataset=digits",
                             "model.freeze=true")
     assert result.exit_code == 0, result.output

@@ -15,6 +15,9 @@ from typer.testing import CliRunner
 from nnml.cli import app
 from tests.conftest import TINY, read_metrics, run_dirs
 
+# About 35 s of CPU in all (11 tiny runs sharing one pretraining run); the unit tests beside it cover the parts.
+pytestmark = pytest.mark.slow
+
 PRETRAIN = ["task=contrastive", "dataset=digits", "model=mlp", "model.hidden=[48]", "model.dropout=0",
             "task.probe.every_n_epochs=1", "task.embeddings.max_points=300", "task.projection_dim=16"]
 

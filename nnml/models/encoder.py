@@ -164,13 +164,16 @@ class PretrainedClassifier(nn.Module):
       the control of a label-efficiency comparison);
     - ``freeze``: keep the encoder's weights fixed (batch norm statistics too) and train the head only;
     - ``encoder_lr``: the encoder's learning rate as a multiple of the optimizer's (``param_groups``; 0 freezes);
+    - ``head_norm``: batch norm without affine parameters between the encoder and the head (standardized
+      embeddings, as the probe sees them);
     - ``head``: null for ``nn.Linear(embedding size, classes)``, or a module config whose ``in_features`` and
       ``out_features`` are filled in when left out (``{_target_: torch.nn.Linear}``), or ``hidden`` sizes of an
       MLP head (``head_hidden: [128]``).
     """
 
     def __init__(self, input_shape, num_outputs: int, encoder: str | None = None, init: str = "pretrained",
-                 freeze: bool = False, encoder_lr: float = 1.0, head=None, head_hidden=(), checkpoint: str = "best"):
+                 freeze: bool = False, encoder_lr: float = 1.0, head=None, head_hidden=(), head_norm: bool = True,
+                 checkpoint: str = "best"):
         super().__init__()
         if init not in ("pretrained", "scratch"):
             raise bad_choice("model.init", init, ["pretrained", "scratch"])
@@ -187,6 +190,10 @@ class PretrainedClassifier(nn.Module):
         self.freeze = bool(freeze) or float(encoder_lr) == 0
         self.encoder_lr = float(encoder_lr)
         self.head = _build_head(head, head_hidden, enc.out_dim, num_outputs, encoder)
+        # A pretrained encoder's outputs have no particular scale (SimCLR's projector starts with batch norm, which
+        # undoes any); batch norm without affine parameters standardizes them for the new head, as the linear
+        # probe does (and as MAE's linear probing does).
+        self.norm = nn.BatchNorm1d(enc.out_dim, affine=False) if head_norm else nn.Identity()
         if self.freeze:
             for p in self.encoder.parameters():
                 p.requires_grad_(False)
@@ -203,7 +210,7 @@ class PretrainedClassifier(nn.Module):
                 z = self.encoder(x)
         else:
             z = self.encoder(x)
-        return self.head(z)
+        return self.head(self.norm(z))
 
     def param_groups(self, lr: float) -> list[dict]:
         """Optimizer parameter groups: the head at ``lr``, the encoder at ``encoder_lr * lr`` (none when frozen)."""

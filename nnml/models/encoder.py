@@ -212,12 +212,17 @@ class PretrainedClassifier(nn.Module):
             z = self.encoder(x)
         return self.head(self.norm(z))
 
-    def param_groups(self, lr: float) -> list[dict]:
-        """Optimizer parameter groups: the head at ``lr``, the encoder at ``encoder_lr * lr`` (none when frozen)."""
-        groups = [{"params": list(self.head.parameters()), "lr": lr, "name": "head"}]
-        if not self.freeze:
-            groups.append({"params": list(self.encoder.parameters()), "lr": lr * self.encoder_lr, "name": "encoder"})
-        return groups
+    def param_groups(self, lr: float | None = None) -> list[dict]:
+        """Optimizer parameter groups: the head at ``lr``, the encoder at ``encoder_lr * lr`` (none when frozen).
+        Without ``lr`` (``task=auto`` does not pass one) both take the optimizer's own, so ``encoder_lr`` must be 1."""
+        if lr is None and self.encoder_lr != 1 and not self.freeze:
+            raise NnmlError(f"model.encoder_lr={self.encoder_lr:g} needs task=finetune (it knows optimizer.lr); "
+                            f"task=auto trains the encoder at optimizer.lr")
+        head = {"params": list(self.head.parameters()), "name": "head"}
+        encoder = {"params": list(self.encoder.parameters()), "name": "encoder"}
+        if lr is not None:
+            head["lr"], encoder["lr"] = lr, lr * self.encoder_lr
+        return [head] if self.freeze else [head, encoder]
 
 
 def _build_head(head, hidden, in_dim: int, num_outputs: int, encoder) -> nn.Module:

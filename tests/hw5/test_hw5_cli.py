@@ -121,10 +121,13 @@ def test_encoder_lr_makes_param_groups(pretrained):
 
     model = PretrainedClassifier((1, 8, 8), 10, encoder=str(pretrained), encoder_lr=0.1)
     groups = model.param_groups(0.01)
+    with pytest.raises(Exception, match="model.encoder_lr=0.1 needs task=finetune"):
+        model.param_groups()  # task=auto's call: no learning rate to scale
     assert [g["lr"] for g in groups] == [0.01, pytest.approx(0.001)]
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
     frozen = PretrainedClassifier((1, 8, 8), 10, encoder=str(pretrained), freeze=True).train()
     assert [g["name"] for g in frozen.param_groups(0.01)] == ["head"] and not frozen.encoder.training
+    assert [g["name"] for g in frozen.param_groups()] == ["head"] and "lr" not in frozen.param_groups()[0]
 
 
 def _fails(root, *overrides) -> str:

@@ -9,13 +9,19 @@ trains exactly as under ``task=auto``::
 
 from __future__ import annotations
 
+from nnml.engine.losses import make_criterion
 from nnml.tasks.supervised import SupervisedTask
 
 
 class FinetuneTask(SupervisedTask):
     def setup(self, builder) -> None:
-        super().setup(builder)
-        model = self.modules["model"]
+        # SupervisedTask.setup, with the optimizer's learning rate handed to the model's groups
+        kind, data = self.kind, builder.data
+        model = builder.model()
+        self.modules = {"model": model}
+        self.criterion = make_criterion(builder.loss(), kind, data.num_outputs, builder.choices.get("loss", ""))
         if callable(getattr(model, "param_groups", None)):
-            lr = float(builder.cfg.optimizer.get("lr", 1e-3))
-            self.slots = {"model": builder.optimizer(model.param_groups(lr))}
+            params = model.param_groups(float(builder.cfg.optimizer.get("lr", 1e-3)))
+        else:
+            params = [p for p in model.parameters() if p.requires_grad]
+        self.slots = {"model": builder.optimizer(params)}

@@ -98,20 +98,19 @@ def load_encoder(run_dir, key: str = "model.encoder", checkpoint: str = "best", 
     """The encoder of a pretraining run, rebuilt from its config and ``checkpoint`` (``best`` or ``last``), on the
     CPU, and what the run says about it (``input_shape``, ``dataset``, ``task``). ``weights=False``: the same
     network at a fresh random initialisation (the from-scratch control)."""
-    from nnml.config.build import check_targets, instantiate
     from nnml.engine.checkpoint import load_checkpoint
 
     run_dir = Path(str(run_dir)).expanduser()
     cfg = _run_config(run_dir, key)
-    check_targets(cfg, list(cfg.get("allowed_targets") or []) + list(allowed))
+    trusted = list(cfg.get("allowed_targets") or []) + list(allowed)
+    _check_targets(cfg.model, trusted, f"{key} (the run's model)")
     ckpt_path = run_dir / "checkpoints" / f"{checkpoint}.pt"
     if not ckpt_path.is_file():
         raise NnmlError(f"{key}={run_dir} has no checkpoints/{checkpoint}.pt: the run did not finish its first "
                         f"epoch; train it again or give another run")
     ckpt = load_checkpoint(ckpt_path)
     facts = _encoder_facts(ckpt, ckpt_path)
-    model = instantiate(cfg.model, key=f"{key} (the run's model)", allowed=list(allowed) +
-                        list(cfg.get("allowed_targets") or []), **_accepted(cfg.model, facts))
+    model = _instantiate(cfg.model, f"{key} (the run's model)", **_accepted(cfg.model, facts))
     encoder = strip_head(model, facts["input_shape"], name=f"the model of {run_dir}")
     if weights:
         state = _module_state(ckpt, "encoder", ckpt_path)
@@ -123,6 +122,40 @@ def load_encoder(run_dir, key: str = "model.encoder", checkpoint: str = "best", 
     info = {"input_shape": tuple(facts["input_shape"]), "dataset": facts.get("dataset", ""),
             "task": str(cfg.task._target_), "out_dim": encoder.out_dim}
     return encoder, info
+
+
+def _check_targets(node, trusted, key: str) -> None:
+    """A config read from a run folder is data: refuse any ``_target_`` outside torch., nnml. and the trusted
+    prefixes (the same rule as nnml.config.build, which this layer may not import)."""
+    from omegaconf import OmegaConf
+
+    allowed = ("torch.", "nnml.", *map(str, trusted))
+    stack = [OmegaConf.to_container(node, resolve=False) if OmegaConf.is_config(node) else node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            target = item.get("_target_")
+            if target is not None and not str(target).startswith(allowed):
+                raise NnmlError(f"{key}: _target_={target} is not an allowed target; allowed prefixes: "
+                                f"{', '.join(allowed)}")
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _instantiate(node, key: str, **kwargs):
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(node, **kwargs)
+    except NnmlError:
+        raise
+    except Exception as e:
+        cause = e.__cause__ or e
+        if isinstance(cause, NnmlError):
+            raise cause from None
+        lines = str(cause).strip().splitlines()
+        raise NnmlError(f"{key}: could not build {node.get('_target_')}: {lines[-1] if lines else type(cause).__name__}") from None
 
 
 def _encoder_facts(ckpt: dict, path: Path) -> dict:
@@ -236,8 +269,6 @@ def _build_head(head, hidden, in_dim: int, num_outputs: int, encoder) -> nn.Modu
         return nn.Sequential(*layers) if len(layers) > 1 else layers[0]
     from omegaconf import OmegaConf
 
-    from nnml.config.build import instantiate
-
     if isinstance(head, nn.Module):
         return head
     node = OmegaConf.create(OmegaConf.to_container(OmegaConf.create(head), resolve=True))
@@ -250,7 +281,8 @@ def _build_head(head, hidden, in_dim: int, num_outputs: int, encoder) -> nn.Modu
         extra["in_features"] = in_dim
     if "out_features" not in node:
         extra["out_features"] = num_outputs
-    module = instantiate(node, key="model.head", **extra)
+    _check_targets(node, [], "model.head")
+    module = _instantiate(node, "model.head", **extra)
     with torch.no_grad():
         try:
             out = module(torch.zeros(2, in_dim))

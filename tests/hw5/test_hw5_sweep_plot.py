@@ -1,0 +1,42 @@
+"""nnml sweep-plot: a metric against one key, a line per value of another, averaged over repeats."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from nnml.cli import app
+
+
+def _run(root, name, fraction, init, acc):
+    d = root / name
+    (d / ".hydra").mkdir(parents=True)
+    (d / ".hydra" / "config.yaml").write_text(f"dataset:\n  train_fraction: {fraction}\nmodel:\n  init: {init}\n")
+    (d / "metrics.json").write_text(json.dumps({"test/acc": acc, "val/acc": acc}))
+
+
+def test_sweep_plot_table_and_png(tmp_path):
+    from nnml.commands.sweep_plot import collect
+
+    for i, (f, init, acc) in enumerate([(0.01, "pretrained", 0.3), (0.01, "scratch", 0.2), (1.0, "pretrained", 0.9),
+                                        (1.0, "scratch", 0.85), (1.0, "scratch", 0.95)]):
+        _run(tmp_path, f"job{i}", f, init, acc)
+    table = collect([tmp_path], "dataset.train_fraction", "model.init", "test/acc")
+    assert table == {"pretrained": {0.01: [0.3], 1.0: [0.9]}, "scratch": {0.01: [0.2], 1.0: [0.85, 0.95]}}
+    out = tmp_path / "plot.png"
+    r = CliRunner().invoke(app, ["sweep-plot", str(tmp_path), "--x", "dataset.train_fraction", "--hue", "model.init",
+                                 "--logx", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert out.stat().st_size > 5000
+    assert "0.9000 ± 0.0707" in r.output and "0.3000" in r.output
+
+
+def test_sweep_plot_bad_keys(tmp_path):
+    from nnml.commands.sweep_plot import collect
+    from nnml.errors import NnmlError
+
+    _run(tmp_path, "job", 0.1, "scratch", 0.5)
+    with pytest.raises(NnmlError, match=r"--x=dataset.fraction is not valid \(did you mean .dataset.train_fraction.\?\)"):
+        collect([tmp_path], "dataset.fraction", None, "test/acc")
+    with pytest.raises(NnmlError, match="--metric=test/ac is not valid"):
+        collect([tmp_path], "dataset.train_fraction", None, "test/ac")

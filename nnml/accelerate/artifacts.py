@@ -1,0 +1,68 @@
+"""Each variant's artifact folder ``RUN_DIR/accelerated/<variant>/``: ``variant.json`` (what made it) beside its
+weights (``model.pt``, a state dict that loads with ``weights_only=True``) or ``model.onnx``; and
+:func:`load_variant`, which rebuilds a runnable module from such a folder and a fresh float model of the run
+(``nnml eval RUN_DIR --checkpoint accelerated/<variant>``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from nnml.errors import NnmlError
+
+META = "variant.json"
+
+
+def is_variant_dir(path: Path) -> bool:
+    return Path(path).is_dir() and (Path(path) / META).is_file()
+
+
+def write_meta(folder: Path, method: str, **info) -> None:
+    (Path(folder) / META).write_text(json.dumps({"method": method, **info}, indent=2, default=str) + "\n")
+
+
+def load_variant(folder: Path, model: nn.Module, example: torch.Tensor | None = None) -> nn.Module:
+    """The variant saved in ``folder``, rebuilt around ``model`` (the run's float model, fresh from its config;
+    its weights are replaced). Quantized and ONNX variants run on the CPU."""
+    folder = Path(folder)
+    meta = json.loads((folder / META).read_text())
+    method = meta.get("method")
+    model = model.cpu().eval()
+    if method == "onnx":
+        from nnml.accelerate.onnx_export import OrtModule
+
+        return OrtModule(folder / "model.onnx", threads=torch.get_num_threads())
+    if method == "compile":
+        raise NnmlError(f"{folder} (compile) has no artifact of its own: torch.compile keeps the original weights; "
+                        f"evaluate --checkpoint best")
+    weights = folder / "model.pt"
+    if not weights.is_file():
+        raise NnmlError(f"{folder} has no model.pt; run nnml accelerate again")
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    if method in ("original", "prune_unstructured"):
+        model.load_state_dict(state)
+        return model
+    if method == "prune_structured":
+        from nnml.accelerate.prune import resize_to
+
+        return resize_to(model, state).eval()
+    if method == "int8_dynamic":
+        from nnml.accelerate.quantize import rebuild_dynamic
+
+        return rebuild_dynamic(model, state)
+    if method == "int8_static":
+        from nnml.accelerate.quantize import rebuild_static
+
+        if example is None:
+            raise NnmlError(f"{folder}: rebuilding a static int8 model needs an example input")
+        return rebuild_static(model, state, example)
+    if method == "bf16":
+        from nnml.accelerate.compiled import Bf16Module
+
+        module = Bf16Module(model)
+        module.model.load_state_dict(state)
+        return module
+    raise NnmlError(f"{folder}/{META} names method={method}, which this nnml cannot rebuild")

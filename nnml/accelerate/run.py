@@ -49,7 +49,7 @@ def accelerate_run(run_dir: Path, methods: str | None = None, threads: int = 1, 
     from nnml.evaluate import restore_run
     from nnml.tracking.console import make_console
 
-    console = make_console(stderr=as_json) if "stderr" in make_console.__code__.co_varnames else make_console()
+    console = make_console(stderr=as_json)  # --json keeps stdout for the JSON alone
     restored = restore_run(run_dir, checkpoint, device="cpu")
     task = restored.task
     name = task.primary

@@ -41,7 +41,11 @@ def load_variant(folder: Path, model: nn.Module, example: torch.Tensor | None = 
     weights = folder / "model.pt"
     if not weights.is_file():
         raise NnmlError(f"{folder} has no model.pt; run nnml accelerate again")
-    state = torch.load(weights, map_location="cpu", weights_only=True)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # quantized tensors load through torch's deprecated TypedStorage path
+        state = torch.load(weights, map_location="cpu", weights_only=True)
     if method in ("original", "prune_unstructured"):
         model.load_state_dict(state)
         return model
@@ -66,3 +70,31 @@ def load_variant(folder: Path, model: nn.Module, example: torch.Tensor | None = 
         module.model.load_state_dict(state)
         return module
     raise NnmlError(f"{folder}/{META} names method={method}, which this nnml cannot rebuild")
+
+
+def variant_folder(run_dir: Path, checkpoint: str) -> Path | None:
+    """The variant folder ``checkpoint`` names (``accelerated/<variant>``, relative to the run folder or the
+    current one), or None when it names an ordinary checkpoint."""
+    if checkpoint in ("best", "last"):
+        return None
+    for candidate in (Path(run_dir) / checkpoint, Path(checkpoint)):
+        if is_variant_dir(candidate):
+            return candidate
+    if Path(checkpoint).parts[:1] == ("accelerated",) and not Path(checkpoint).is_file():
+        choices = sorted(p.name for p in (Path(run_dir) / "accelerated").glob("*") if is_variant_dir(p))
+        raise NnmlError(f"--checkpoint {checkpoint} is not a variant of {run_dir}; choose one of: "
+                        f"{', '.join(f'accelerated/{c}' for c in choices) or '(none: run nnml accelerate first)'}")
+    return None
+
+
+def evaluate_variant(run_dir: Path, folder: Path, split: str = "test", overrides=()) -> dict:
+    """``nnml eval RUN_DIR --checkpoint accelerated/<variant>``: the run's own evaluation of the rebuilt variant
+    (on the CPU, where int8 kernels and ONNX Runtime run)."""
+    from nnml.accelerate.run import evaluate_with
+    from nnml.evaluate import restore_run
+
+    restored = restore_run(run_dir, "best", list(overrides), device="cpu", load_weights=False)
+    task = restored.task
+    x_train = restored.data.split("train")[0]
+    module = load_variant(folder, task.modules[task.primary], example=x_train[:64])
+    return evaluate_with(restored, module, split)

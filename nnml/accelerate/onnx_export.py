@@ -11,6 +11,7 @@ import contextlib
 import copy
 import io
 import logging
+import warnings
 from pathlib import Path
 
 import torch
@@ -53,7 +54,8 @@ def export(model: nn.Module, example: torch.Tensor, path: Path) -> list[Path]:
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
+        with contextlib.redirect_stdout(io.StringIO()), torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pytree deprecations inside the exporter, not ours to act on
             torch.onnx.export(model, (example,), str(path), dynamo=True, dynamic_shapes=({0: batch},),
                               external_data=big, verbose=False)
     finally:

@@ -9,7 +9,8 @@ classes (which digits look alike) carry signal; the ``T^2`` keeps the soft term'
 hard term's as ``T`` changes. The teacher is restored from its run folder (``nnml.evaluate.restore_run``), frozen,
 kept in eval mode and not saved in the student's checkpoints; it must have been trained on the same data (the
 same dataset config and seed), which is checked before training. Evaluation is the supervised task's, on the
-student alone.
+student alone; ``train/loss`` is the student's cross-entropy on the labels (as for a student trained alone), while
+the mixed loss it optimizes is logged as ``train/step_loss``.
 """
 
 from __future__ import annotations
@@ -95,5 +96,7 @@ class DistillTask(SupervisedTask):
             hard = self.criterion(out.float(), yb)
             soft = distillation_loss(out.float(), soft_targets, self.temperature)
             loss = self.alpha * soft + (1.0 - self.alpha) * hard
-        metrics.update(out.detach().float(), yb, loss.detach())
+        # train/loss stays the cross-entropy on the labels, comparable with val/loss and with the same student
+        # trained alone; the loss optimized (and logged as train/step_loss) is the mix
+        metrics.update(out.detach().float(), yb, hard.detach())
         return loss

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import accuracy
+from tests.accel.helpers import accuracy
 
 from nnml.accelerate import quantize
 from nnml.accelerate.artifacts import load_variant, write_meta

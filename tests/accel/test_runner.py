@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import torch
-from conftest import accuracy, train
+from tests.accel.helpers import accuracy, train
 
 from nnml.accelerate import report
 from nnml.accelerate.artifacts import load_variant

@@ -131,7 +131,7 @@ def finetune_model(model, x, y, criterion, epochs: int, batch_size: int = 64, se
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
             n += len(idx)
     model.eval()
     return {"summary": f"Adam lr {lr:g}, last epoch's train loss {total / max(n, 1):.4f}"}

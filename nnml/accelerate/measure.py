@@ -2,7 +2,10 @@
 
 Latency on a shared machine is noisy, so :func:`latencies` times all variants in interleaved rounds (each round
 runs every variant a few times, so a burst of load hits all of them alike), after warm-up calls, with the thread
-count fixed, and reports the median, the 95th percentile and the spread (min, max, interquartile range).
+count fixed, and reports the median, the 95th percentile and the spread (min, max, interquartile range) of the
+wall-clock time. It also records the median CPU time of the process per call (``time.process_time``): on a
+machine shared with other jobs, wall-clock times of calls longer than a scheduler slice grow with the load, while
+CPU time stays close to what the call costs.
 """
 
 from __future__ import annotations
@@ -58,14 +61,17 @@ def latencies(runners: dict[str, Callable[[], object]], repeats: int = 50, warmu
             for _ in range(warmup):
                 fn()
         times: dict[str, list[float]] = {k: [] for k in runners}
+        cpu: dict[str, list[float]] = {k: [] for k in runners}
         per_round = max(1, -(-repeats // rounds))
         for _ in range(rounds):
             for name, fn in runners.items():
                 for _ in range(per_round):
-                    t0 = time.perf_counter()
+                    c0, t0 = time.process_time(), time.perf_counter()
                     fn()
                     times[name].append((time.perf_counter() - t0) * 1000.0)
-    return {k: _stats(v[:max(repeats, 2)]) for k, v in times.items()}
+                    cpu[name].append((time.process_time() - c0) * 1000.0)
+    n = max(repeats, 2)
+    return {k: {**_stats(v[:n]), "cpu_median_ms": statistics.median(cpu[k][:n])} for k, v in times.items()}
 
 
 def batch_of(x: torch.Tensor, size: int) -> torch.Tensor:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 COLUMNS = ["variant", "status", "size", "x smaller", "params", "MACs", "x fewer MACs", "b1 ms (p95)",
-           "bN ms (p95)", "throughput/s", "metric", "change", "notes"]
+           "bN ms (p95)", "bN CPU ms", "throughput/s", "metric", "change", "notes"]
 
 
 def _num(n) -> str:
@@ -30,9 +30,13 @@ def _lat(s) -> str:
     return f"{s['median_ms']:.3f} ({s['p95_ms']:.3f})" if s else "-"
 
 
+def _cpu(s) -> str:
+    return f"{s['cpu_median_ms']:.3f}" if s and "cpu_median_ms" in s else "-"
+
+
 def cells(row: dict, batch: int) -> list[str]:
     if row["status"] != "ok":
-        return [row["variant"], row["status"], *["-"] * 10, row.get("reason", "")]
+        return [row["variant"], row["status"], *["-"] * 11, row.get("reason", "")]
     params = _num(row.get("params"))
     if row.get("nonzero") is not None and row.get("params") and row["nonzero"] < 0.95 * row["params"]:
         params += f" ({_num(row['nonzero'])} nonzero)"
@@ -41,7 +45,8 @@ def cells(row: dict, batch: int) -> list[str]:
     return [row["variant"], "ok", _size(row.get("size_bytes")),
             f"{row['size_ratio']:.2f}" if row.get("size_ratio") else "-", params, _num(row.get("macs")),
             f"{row['macs_ratio']:.2f}" if row.get("macs_ratio") else "-", _lat(row.get("latency_b1")),
-            _lat(row.get(f"latency_b{batch}")), f"{row['throughput']:.0f}" if row.get("throughput") else "-",
+            _lat(row.get(f"latency_b{batch}")), _cpu(row.get(f"latency_b{batch}")),
+            f"{row['throughput']:.0f}" if row.get("throughput") else "-",
             "-" if metric is None else f"{metric:.4f}", "-" if change is None else f"{change:+.4f}",
             row.get("notes", "")]
 
@@ -50,8 +55,9 @@ def header(report: dict) -> list[str]:
     b = report["batch"]
     cols = list(COLUMNS)
     cols[8] = f"b{b} ms (p95)"
-    cols[9] = f"throughput/s (b{b})"
-    cols[10] = f"test {report['metric']}"
+    cols[9] = f"b{b} CPU ms"
+    cols[10] = f"throughput/s (b{b})"
+    cols[11] = f"test {report['metric']}"
     return cols
 
 
@@ -59,7 +65,7 @@ def caption(report: dict) -> str:
     m = report["machine"]
     return (f"{m['threads']} thread(s) of {m['cpus']} CPUs ({m['cpu']}), load average {m['load_1min_before']} "
             f"before / {m['load_1min']} after; latency: median and p95 of {report['repeats']} runs after "
-            f"{report['warmup']} warm-up, interleaved; MACs per sample; size: the artifact on disk; torch "
+            f"{report['warmup']} warm-up, interleaved; CPU ms: median process CPU time per call; MACs per sample; size: the artifact on disk; torch "
             f"{m['torch']}")
 
 

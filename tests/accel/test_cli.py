@@ -41,14 +41,18 @@ def test_accelerate_a_cnn_run_then_eval_its_variant(cnn_run):
 
 
 def test_bad_input_gets_one_line(cnn_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from nnml.cli import app
+
     root, run = cnn_run
     bare = tmp_path / "no_ckpt"
     shutil.copytree(run, bare, ignore=shutil.ignore_patterns("checkpoints", "accelerated"))
-    r = run_cli(["accelerate", str(bare)], root)
-    assert r.returncode == 2 and "has no checkpoint best.pt" in r.stderr and "Traceback" not in r.stderr
+    r = CliRunner().invoke(app, ["accelerate", str(bare)])
+    assert r.exit_code == 2 and "has no checkpoint best.pt" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
-    r = run_cli(["accelerate", str(run), "--methods", "int8,onnx"], root)
-    assert r.returncode == 2 and "--methods=int8 is not valid" in r.stderr and "int8_dynamic" in r.stderr
+    r = CliRunner().invoke(app, ["accelerate", str(run), "--methods", "int8,onnx"])
+    assert r.exit_code == 2 and "--methods=int8 is not valid" in r.stderr and "int8_dynamic" in r.stderr
 
 
 def test_distilled_student_and_the_student_alone(cnn_run):

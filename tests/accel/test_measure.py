@@ -31,6 +31,7 @@ def test_latency_statistics_are_ordered_and_counted():
     assert calls == {"a": 23, "b": 23}
     for s in stats.values():
         assert s["n"] == 20 and s["min_ms"] <= s["median_ms"] <= s["p95_ms"] <= s["max_ms"]
+        assert s["cpu_median_ms"] >= 0
 
 
 def test_batch_of_repeats_rows_when_short():

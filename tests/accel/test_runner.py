@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 
 import torch
-from tests.accel.helpers import accuracy, train
 
 from nnml.accelerate import report
 from nnml.accelerate.artifacts import load_variant
 from nnml.accelerate.runner import accelerate
+from tests.accel.helpers import accuracy, train
 
 
 def test_runner_reports_every_variant_and_skips_with_a_reason(mlp, digits_data, tmp_path):

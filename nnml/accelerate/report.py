@@ -111,14 +111,15 @@ def tradeoff_figure(report: dict):
         if row["status"] != "ok" or not lat or row.get("metric") is None:
             continue
         med = lat["median_ms"]
+        # a legend rather than labels at the points: variants of equal accuracy sit on one line and overlap
         ax.errorbar([med], [row["metric"]], xerr=[[med - lat["min_ms"]], [lat["p95_ms"] - med]], fmt="o",
-                    capsize=3)
-        ax.annotate(row["variant"], (med, row["metric"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+                    capsize=3, label=row["variant"], alpha=0.85)
     ax.set_xscale("log")
     ax.set_xlabel(f"latency at batch {b}, ms (median; bars: min to p95), {report['machine']['threads']} thread(s)")
     ax.set_ylabel(f"test {report['metric']}")
     ax.set_title("accuracy / latency trade-off")
     ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     return fig
 

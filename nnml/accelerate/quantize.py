@@ -102,7 +102,14 @@ def _prepared(model: nn.Module) -> nn.Module:
     if groups:
         torch.ao.quantization.fuse_modules(float_copy, groups, inplace=True)
     wrapped = torch.ao.quantization.QuantWrapper(float_copy)
-    wrapped.qconfig = torch.ao.quantization.get_default_qconfig(_engine())
+    qconfig = torch.ao.quantization.get_default_qconfig(_engine())
+    wrapped.qconfig = qconfig
+    # per-channel weight observers are not supported for transposed convs (a U-Net's upsampling): per tensor
+    per_tensor = torch.ao.quantization.QConfig(activation=qconfig.activation,
+                                               weight=torch.ao.quantization.default_weight_observer)
+    for m in float_copy.modules():
+        if isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
+            m.qconfig = per_tensor
     return torch.ao.quantization.prepare(wrapped, inplace=False)
 
 

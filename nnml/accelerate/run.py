@@ -95,23 +95,7 @@ def accelerate_run(run_dir: Path, methods: str | None = None, threads: int = 1, 
 
 def evaluate_with(restored, module, split: str = "test") -> dict:
     """The run's own evaluation of ``split`` with ``module`` standing in for the task's primary module."""
-    task = restored.task
-    name = task.primary
-    original = task.modules[name]
-    trainer = restored.trainer
-    caches = [c for c in (getattr(trainer, "_forward", None), getattr(trainer, "_eval_forward", None),
-                          getattr(trainer, "_train_forward", None)) if isinstance(c, dict)]
-    saved = [dict(c) for c in caches]
-    task.modules[name] = module
-    for c in caches:
-        c[name] = module
-    try:
-        return restored.evaluate(split)
-    finally:
-        task.modules[name] = original
-        for c, s in zip(caches, saved):
-            c.clear()
-            c.update(s)
+    return restored.evaluate(split, module=module)
 
 
 def finetune_model(model, x, y, criterion, epochs: int, batch_size: int = 64, seed: int = 0, lr: float = 1e-3) -> dict:

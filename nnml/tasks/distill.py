@@ -6,7 +6,7 @@ student (any ``model=...``) learns from a trained teacher run's soft targets as 
 The loss mixes the two: ``alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * CE``.
 A temperature ``T`` above 1 softens both distributions so that the teacher's small probabilities for wrong
 classes (which digits look alike) carry signal; the ``T^2`` keeps the soft term's gradients on the scale of the
-hard term's as ``T`` changes. The teacher is restored from its run folder (``nnml.evaluate.restore_run``), frozen,
+hard term's as ``T`` changes. The teacher is rebuilt from its run folder (its saved model config and checkpoint), frozen,
 kept in eval mode and not saved in the student's checkpoints; it must have been trained on the same data (the
 same dataset config and seed), which is checked before training. Evaluation is the supervised task's, on the
 student alone; ``train/loss`` is the student's cross-entropy on the labels (as for a student trained alone), while
@@ -57,17 +57,25 @@ class DistillTask(SupervisedTask):
         self.teacher = self._restore_teacher(builder)
 
     def _restore_teacher(self, builder):
+        """The teacher's model from its run folder: its saved model config built by ``builder.model`` (the
+        student's data gives the sizes: it is the teacher's data, checked here) and its checkpoint's weights."""
         from pathlib import Path
 
         from omegaconf import OmegaConf
 
-        from nnml.evaluate import checkpoint_path, load_run_config, restore_run
+        from nnml.engine.checkpoint import load_checkpoint, load_model_weights
 
         run = Path(self.teacher_dir)
-        cfg = load_run_config(run)  # one line if it is not a run folder
-        if not checkpoint_path(run, self.teacher_checkpoint).is_file():
-            raise NnmlError(f"task.teacher={run} has no checkpoint {self.teacher_checkpoint}; train the teacher "
-                            f"first (nnml train ...) or set task.teacher_checkpoint")
+        cfg_path = run / ".hydra" / "config.yaml"
+        if not cfg_path.is_file():
+            raise NnmlError(f"task.teacher={run} is not an nnml run folder (no .hydra/config.yaml); give the "
+                            f"teacher's folder under outputs/train/runs/")
+        ckpt_path = (run / "checkpoints" / f"{self.teacher_checkpoint}.pt"
+                     if self.teacher_checkpoint in ("best", "last") else Path(self.teacher_checkpoint))
+        if not ckpt_path.is_file():
+            raise NnmlError(f"task.teacher={run} has no checkpoint {ckpt_path.name}; train the teacher first "
+                            f"(nnml train ...) or set task.teacher_checkpoint")
+        cfg = OmegaConf.load(cfg_path)
         mine = OmegaConf.to_container(builder.cfg.dataset, resolve=True)
         theirs = OmegaConf.to_container(cfg.dataset, resolve=True)
         diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k) and k not in (
@@ -77,11 +85,11 @@ class DistillTask(SupervisedTask):
                              + ([f"seed: {cfg.seed} vs {builder.seed}"] if int(cfg.seed) != int(builder.seed) else []))
             raise NnmlError(f"task.teacher={run} was trained on other data ({what}); the student must use the "
                             f"teacher's dataset and seed, or its test split would overlap the teacher's training")
-        # The teacher's rebuild draws random numbers (its own init); fork so the student's run matches a run
-        # of the same student without a teacher, seed for seed.
+        # Building the teacher draws random numbers (its initial weights); fork so the student's run matches a
+        # run of the same student without a teacher, seed for seed.
         with torch.random.fork_rng(devices=[]):
-            restored = restore_run(run, self.teacher_checkpoint, device=str(builder.device))
-        teacher = restored.task.modules[restored.task.primary]
+            teacher = builder.model(cfg.model, key="task.teacher's model")
+        load_model_weights(teacher, load_checkpoint(ckpt_path), ckpt_path)
         teacher.eval().requires_grad_(False)
         return teacher.to(builder.device)
 

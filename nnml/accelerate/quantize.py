@@ -132,12 +132,17 @@ def int8_static(model: nn.Module, ctx: MethodContext) -> Variant:
     batches = ctx.calibration()
     try:
         q = static_quantize(model, batches)
-        with torch.inference_mode():
+        with torch.inference_mode(), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             q(ctx.example)
     except (RuntimeError, NotImplementedError, AssertionError) as e:
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise Skip(f"eager int8 quantization cannot run this model ({first}); functional ops need "
                    f"FloatFunctional or a model written as modules") from None
+    if any("cat operator must share the same quantization parameters" in str(w.message) for w in caught):
+        # torch.cat of int8 tensors with different scales runs but is badly wrong (a U-Net's skip joins)
+        raise Skip("the model concatenates with torch.cat, which eager int8 cannot do accurately (its inputs have "
+                   "different scales); write it with torch.ao.nn.quantized.FloatFunctional().cat")
     path = ctx.out_dir / "model.pt"
     torch.save(q.state_dict(), path)
     n = sum(len(x) for x in batches)

@@ -1,20 +1,23 @@
 """The methods on an encoder-decoder with BatchNorm, a transposed conv and a concatenated skip (the shape of a
-U-Net): they run, keep the output shape, and the pruned one rebuilds from its state dict."""
+U-Net): they run, keep the output shape, and the pruned one rebuilds from its state dict; static int8 refuses a
+plain torch.cat (its int8 inputs have different scales: badly wrong outputs) and converts FloatFunctional's."""
 
 from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 from torch import nn
 
 from nnml.accelerate import prune, quantize
-from nnml.accelerate.variant import MethodContext
+from nnml.accelerate.variant import MethodContext, Skip
 
 
 class TinyUNet(nn.Module):
-    def __init__(self, c: int = 3, k: int = 4, w: int = 8):
+    def __init__(self, c: int = 3, k: int = 4, w: int = 8, float_functional: bool = False):
         super().__init__()
+        self.join = nn.quantized.FloatFunctional() if float_functional else None
         self.down = nn.Sequential(nn.Conv2d(c, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU())
         self.pool = nn.MaxPool2d(2)
         self.mid = nn.Sequential(nn.Conv2d(w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU())
@@ -24,7 +27,9 @@ class TinyUNet(nn.Module):
 
     def forward(self, x):
         a = self.down(x)
-        return self.out(self.dec(torch.cat([self.up(self.mid(self.pool(a))), a], 1)))
+        parts = [self.up(self.mid(self.pool(a))), a]
+        joined = self.join.cat(parts, 1) if self.join is not None else torch.cat(parts, 1)
+        return self.out(self.dec(joined))
 
 
 def test_methods_run_on_a_unet_like_model(tmp_path):
@@ -33,15 +38,28 @@ def test_methods_run_on_a_unet_like_model(tmp_path):
     x = torch.randn(8, 3, 16, 16)
     ctx = MethodContext(example=x, calibration=lambda: [x], out_dir=tmp_path, num_outputs=4,
                         options={"finetune_epochs": 0})
-    with torch.inference_mode():
-        ref = model(x)
-    static = quantize.int8_static(model, ctx)  # transposed conv: per-tensor weights
     assert quantize.fusion_groups(model) == [["down.0", "down.1", "down.2"], ["mid.0", "mid.1", "mid.2"],
                                              ["dec.0", "dec.1", "dec.2"]]
+    with pytest.raises(Skip, match="concatenates with torch.cat"):
+        quantize.int8_static(model, ctx)
     pruned = prune.prune_structured(model, ctx)
     assert pruned.module.up.out_channels == 4 and pruned.module.out.out_channels == 4
     with torch.inference_mode():
-        assert static.module(x).shape == ref.shape
-        assert (static.module(x).argmax(1) == ref.argmax(1)).float().mean() > 0.8
+        assert pruned.module(x).shape == (8, 4, 16, 16)
         rebuilt = prune.resize_to(copy.deepcopy(model), torch.load(pruned.files[0], weights_only=True)).eval()
         assert torch.equal(rebuilt(x), pruned.module(x))
+
+
+def test_static_int8_quantizes_a_float_functional_join(tmp_path):
+    torch.manual_seed(0)
+    model = TinyUNet(float_functional=True).eval()
+    x = torch.randn(8, 3, 16, 16)
+    ctx = MethodContext(example=x, calibration=lambda: [x], out_dir=tmp_path, num_outputs=4)
+    static = quantize.int8_static(model, ctx)  # transposed conv: per-tensor weights
+    import torch.ao.nn.quantized as nnq
+
+    assert isinstance(static.module.module.up, nnq.ConvTranspose2d)
+    assert isinstance(static.module.module.join, nnq.QFunctional)
+    with torch.inference_mode():
+        assert static.module(x).shape == model(x).shape
+    # how close its outputs are is the run's test metric to say (an untrained random net is no judge)

@@ -15,8 +15,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def cnn_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("accel_cli")
-    r = run_cli(["train", *TINY, "experiment=digits_cnn", "logger=none", "model.channels=[8,16]",
-                 "model.hidden=32"], root)
+    r = run_cli(["train", *TINY, "experiment=digits_cnn", "logger=none"], root)
     assert r.returncode == 0, r.stderr
     return root, run_dirs(root)[-1]
 

@@ -55,8 +55,8 @@ def test_bad_input_gets_one_line(cnn_run, tmp_path):
 
 def test_distilled_student_and_the_student_alone(cnn_run):
     root, teacher = cnn_run
-    student = ["experiment=digits_distill", *TINY, "logger=none"]
-    r = run_cli(["train", *student, "task=distill", f"task.teacher={teacher}"], root)
+    student = ["experiment=digits_distill", *TINY]
+    r = run_cli(["train", *student, f"task.teacher={teacher}"], root)
     assert r.returncode == 0, r.stderr
     distilled = run_dirs(root)[-1]
     r = run_cli(["train", *student, "task=auto"], root)
@@ -72,6 +72,6 @@ def test_distilled_student_and_the_student_alone(cnn_run):
 
     from nnml.cli import app
 
-    r = CliRunner().invoke(app, ["train", *student, "task=distill", f"task.teacher={teacher}", "seed=1",
+    r = CliRunner().invoke(app, ["train", *student, f"task.teacher={teacher}", "seed=1",
                                  f"hydra.run.dir={root / 'refused'}"])
     assert r.exit_code == 2 and "was trained on other data (seed: 42 vs 1)" in r.stderr

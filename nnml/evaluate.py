@@ -151,6 +151,11 @@ def _saved_choices(run_dir: Path) -> dict:
 def evaluate_run(run_dir: Path, checkpoint: str = "best", split: str = "test", overrides: list[str] = ()) -> dict:
     if split not in ("test", "val", "train"):
         raise NnmlError(f"--split {split} is not valid; choose one of: test, train, val")
+    from nnml.accelerate.artifacts import evaluate_variant, variant_folder
+
+    variant = variant_folder(run_dir, checkpoint)  # accelerated/<variant>, written by nnml accelerate
+    if variant is not None:
+        return {f"{split}/{k}": v for k, v in evaluate_variant(run_dir, variant, split, overrides).items()}
     restored = restore_run(run_dir, checkpoint, overrides)
     return {f"{split}/{k}": v for k, v in restored.evaluate(split).items()}
 

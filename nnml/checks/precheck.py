@@ -172,7 +172,9 @@ def typed_choices_over_preset(overrides: list[str], parsed) -> list[str]:
                     and not o.is_sweep_override() and o.value() is not None]
     if not typed_groups:
         return []
-    pairs = [(t, o) for t, o in zip(overrides, parsed) if o not in exp]
+    # Only group choices are composed without the preset: a key override may exist only under the preset's
+    # options (experiment=digits_cnn model.channels=[8,16]), and typed keys are the user's anyway.
+    pairs = [(t, o) for t, o in zip(overrides, parsed) if o not in exp and o.key_or_group in gs]
     without = [t for t, _ in pairs]
     mine = OmegaConf.to_container(compose_or_explain(without), resolve=False)
     final = OmegaConf.to_container(compose_or_explain(overrides), resolve=False)

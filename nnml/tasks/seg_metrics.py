@@ -21,10 +21,13 @@ import torch
 
 
 class SegMetrics:
-    """Accumulator with ``update(logits, targets, loss)``, ``state()``, ``compute()`` and ``reset()``."""
+    """Accumulator with ``update(logits, targets, loss)``, ``state()``, ``compute()`` and ``reset()``;
+    ``per_class``: whether ``compute()`` also reports ``iou/<class>`` and ``dice/<class>``."""
 
-    def __init__(self, num_classes: int, class_names=None, ignore_index: int = 255, device=None):
+    def __init__(self, num_classes: int, class_names=None, ignore_index: int = 255, device=None,
+                 per_class: bool = True):
         self.k = int(num_classes)
+        self.report_per_class = per_class
         self.names = list(class_names) if class_names else [str(i) for i in range(self.k)]
         self.ignore_index = ignore_index
         self.device = device
@@ -82,7 +85,8 @@ class SegMetrics:
         out["pixel_acc"] = float(np.trace(cm) / total) if total else float("nan")
         out["miou"] = float(np.nanmean(iou)) if any_present else float("nan")
         out["mdice"] = float(np.nanmean(dice)) if any_present else float("nan")
-        for name, i, d in zip(self.names, iou, dice):
-            out[f"iou/{name}"] = float(i)
-            out[f"dice/{name}"] = float(d)
+        if self.report_per_class:
+            for name, i, d in zip(self.names, iou, dice):
+                out[f"iou/{name}"] = float(i)
+                out[f"dice/{name}"] = float(d)
         return out

@@ -69,6 +69,7 @@ class SegmentationTask(Task):
         self.image_mean = list(meta.get("image_mean", [0.0] * self.input_shape[0]))
         self.image_std = list(meta.get("image_std", [1.0] * self.input_shape[0]))
         self.augment.ignore_index = self.ignore_index
+        self.run_dir = builder.run_dir
         model = builder.model()
         self.modules = {"model": model}
         loss = builder.loss()
@@ -92,7 +93,8 @@ class SegmentationTask(Task):
         return d
 
     def eval_metrics(self, split: str) -> SegMetrics:
-        return SegMetrics(self.k, self.class_names, self.ignore_index, self.device)
+        # Per-class values for the test split only: a line per epoch stays readable, the final report complete.
+        return SegMetrics(self.k, self.class_names, self.ignore_index, self.device, per_class=split == "test")
 
     # ------------------------------------------------------------------ steps
     def training_step(self, batch, ctx, metrics):
@@ -178,7 +180,7 @@ class SegmentationTask(Task):
         if not inputs:
             raise NnmlError("nnml predict needs image files for task=segmentation, e.g. nnml predict RUN_DIR a.png")
         out_opt = options.get("out")
-        run_dir = options.get("run_dir")
+        run_dir = getattr(self, "run_dir", None)
         if out_opt and len(inputs) == 1 and Path(out_opt).suffix:
             targets = [Path(out_opt)]
         else:

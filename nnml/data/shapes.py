@@ -52,8 +52,8 @@ def _shape_masks(kind: str, xs, ys, cx, cy, r, theta, aspect) -> np.ndarray:
     raise bad_choice("dataset.classes", kind, SHAPES)
 
 
-def make_shapes(seed: int, n_images: int, image_size: int = 32, objects=(1, 4), classes=("circle", "rectangle", "triangle"),
-                size=(0.12, 0.3), noise: float = 0.08, texture: float = 0.3, channels: int = 3,
+def make_shapes(seed: int, n_images: int, image_size: int = 32, objects=(1, 3), classes=("circle", "rectangle", "triangle"),
+                size=(0.18, 0.35), noise: float = 0.08, texture: float = 0.3, channels: int = 3,
                 min_contrast: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, C, S, S) float32 in [0, 1] and masks (N, S, S) uint8 (0 = background, i + 1 = classes[i])."""
     for c in classes:
@@ -104,8 +104,8 @@ def make_shapes(seed: int, n_images: int, image_size: int = 32, objects=(1, 4), 
     return np.clip(img, 0, 1).astype(np.float32), mask
 
 
-def shapes(seed: int, n_images: int = 3000, image_size: int = 32, objects=(1, 4),
-           classes=("circle", "rectangle", "triangle"), size=(0.12, 0.3), noise: float = 0.08, texture: float = 0.3,
+def shapes(seed: int, n_images: int = 3000, image_size: int = 32, objects=(1, 3),
+           classes=("circle", "rectangle", "triangle"), size=(0.18, 0.35), noise: float = 0.08, texture: float = 0.3,
            channels: int = 3, min_contrast: float = 0.25, val_fraction: float = 0.1,
            test_fraction: float = 0.15) -> DataSplits:
     """Procedural shapes segmentation: ``1 + len(classes)`` classes (background first)."""

@@ -82,7 +82,9 @@ def make_shapes(seed: int, n_images: int, image_size: int = 32, objects=(1, 3), 
     for slot in range(hi_obj):  # one vectorized pass per object slot, over all images at once
         kind = rng.integers(0, len(classes), n)
         r = rng.uniform(lo_size, hi_size, n)
-        cx, cy = rng.uniform(0.1, 0.9, n), rng.uniform(0.1, 0.9, n)
+        # Centres keep at least 70% of the radius inside the image: a shape cut by the border is not mistaken
+        # for another (a halved circle is not a rectangle's corner).
+        cx, cy = rng.uniform(0.7 * r, 1 - 0.7 * r), rng.uniform(0.7 * r, 1 - 0.7 * r)
         theta = rng.uniform(0, 2 * np.pi, n)
         aspect = rng.uniform(0.55, 1.0, n)
         colour = rng.uniform(0, 1, (n, channels))

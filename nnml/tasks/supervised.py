@@ -16,10 +16,16 @@ KINDS = ("classification", "regression")
 
 
 class SupervisedTask(Task):
-    def __init__(self):
+    def __init__(self, augment=None, mixup_alpha: float = 0.0, l1: float = 0.0, l1_mode: str = "penalty",
+                 max_norm: float | None = None):
         super().__init__()
         self.data = None
         self.criterion = None
+        # Regularizers acting on the step (nnml/tasks/regularize.py); all off by default, and then the step below
+        # is the plain one.
+        self.regularization_keys = dict(augment=augment, mixup_alpha=mixup_alpha, l1=l1, l1_mode=l1_mode,
+                                        max_norm=max_norm)
+        self.regularization = None
 
     @property
     def kind(self) -> str:
@@ -42,7 +48,16 @@ class SupervisedTask(Task):
         model = builder.model()
         self.modules = {"model": model}
         self.criterion = make_criterion(builder.loss(), kind, data.num_outputs, builder.choices.get("loss", ""))
-        self.slots = {"model": builder.optimizer(model.parameters())}
+        # A model may bring its own parameter groups (a pretrained encoder with its own learning rate); frozen
+        # parameters are left out.
+        params = model.param_groups() if hasattr(model, "param_groups") else \
+            [p for p in model.parameters() if p.requires_grad]
+        self.slots = {"model": builder.optimizer(params)}
+        from nnml.tasks.regularize import Regularization
+
+        self.regularization = Regularization.from_keys(**self.regularization_keys, allowed=builder.allowed)
+        if self.regularization is not None:
+            self.regularization.attach(model, self.slots["model"].optimizer)
 
     def train_metrics(self):
         return MetricState(self.kind, self.data.num_outputs, self.device)
@@ -51,6 +66,8 @@ class SupervisedTask(Task):
         return MetricState(self.kind, self.data.num_outputs, self.device)
 
     def training_step(self, batch, ctx, metrics):
+        if self.regularization is not None:
+            return self.regularization.training_step(self, batch, ctx, metrics)
         xb, yb = batch
         with ctx.autocast():
             out = ctx.forward()(xb)
@@ -65,15 +82,16 @@ class SupervisedTask(Task):
         metrics.update(out.float(), yb, loss)
 
     def final_artifacts(self, ctx) -> dict:
-        """The test confusion matrix and, for 2-D inputs, the decision boundary."""
+        """The test confusion matrix (an image and its counts as a table) and, for 2-D inputs, the decision
+        boundary; drawn with NumPy, so that a default run never imports matplotlib."""
         if self.kind != "classification":
             return {}
         from nnml.tasks import figures as figs
 
         data, model = self.data, self.modules["model"]
         cm = figs.confusion_matrix(model, ctx.batches("test"), ctx.device, ctx.autocast, data.num_outputs)
-        out = {"test/confusion_matrix": figs.confusion_figure(cm, data.class_names)}
+        images = {"test/confusion_matrix": figs.confusion_image(cm)}
         if tuple(data.input_shape) == (2,):
-            out["test/decision_boundary"] = figs.decision_boundary_figure(
-                model, data.x_test, data.y_test, ctx.device, f"{data.name}: test points")
-        return {"figures": out}
+            images["test/decision_boundary"] = figs.decision_boundary_image(model, data.x_test, data.y_test,
+                                                                            ctx.device)
+        return {"images": images, "text": {"test/confusion_matrix": figs.confusion_markdown(cm, data.class_names)}}

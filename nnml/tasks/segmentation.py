@@ -73,6 +73,10 @@ class SegmentationTask(Task):
         model = builder.model()
         self.modules = {"model": model}
         loss = builder.loss()
+        from nnml.engine.losses import AutoLoss
+
+        if isinstance(loss, AutoLoss):  # loss=auto (the default): per-pixel cross-entropy
+            loss = nn.CrossEntropyLoss()
         if not isinstance(loss, (nn.CrossEntropyLoss, DiceLoss, FocalLoss, CEDiceLoss)):
             raise NnmlError(f"loss={type(loss).__name__} does not fit task=segmentation; choose one of: {LOSS_CHOICES}")
         _set_ignore_index(loss, self.ignore_index)

@@ -66,7 +66,6 @@ def test_train_metrics_equal_references_and_predict_writes_masks(train_in_proces
 @pytest.mark.parametrize("overrides, message", [
     (["task=segmentation", "dataset=iris"], "task=segmentation needs per-pixel masks"),
     (["experiment=shapes_unet", "loss=mse"], "does not fit task=segmentation"),
-    (["experiment=shapes_unet", "loss=seg_cross_entropy", "loss.weight=[1,2]"], "4 classes"),
     (["experiment=shapes_unet", "+task.augment.shear=3"], "task.augment has an unknown key"),
 ])
 def test_bad_combinations_get_one_line(train_in_process, overrides, message):

@@ -31,6 +31,15 @@ def split_words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
+_NO_SPACE_BEFORE = re.compile(r" ([,.!?;:%)\]}»])")
+_NO_SPACE_AFTER = re.compile(r"([(\[{«]) ")
+
+
+def detokenize(words: list[str]) -> str:
+    """Words joined by spaces, without a space before closing punctuation or after an opening bracket."""
+    return _NO_SPACE_AFTER.sub(r"\1", _NO_SPACE_BEFORE.sub(r"\1", " ".join(words)))
+
+
 class Tokenizer:
     """Base: a vocabulary list whose first four entries are the specials."""
 
@@ -136,7 +145,7 @@ class WordTokenizer(Tokenizer):
         return split_words(text)
 
     def decode(self, ids) -> str:
-        return " ".join(self.vocab[i] for i in self._strip(ids))
+        return detokenize([self.vocab[i] for i in self._strip(ids)])
 
 
 class HFTokenizer(Tokenizer):

@@ -1,8 +1,9 @@
-"""From config to objects: the one place that turns the composed config into data, model, loss, optimizer,
-scheduler, batch sources and loggers, passing in the sizes the data decides.
+"""From config to objects: the one place that turns the composed config into data, a task with its modules and
+optimizer slots, schedulers, batch sources and loggers, passing in the sizes the data decides.
 
 Everything goes through :func:`nnml.config.build.instantiate` (allowed targets checked). ``train``, ``eval``,
-``tune`` and the benchmark build through here; the data, model and engine packages never read configs themselves.
+``tune`` and the benchmark build through here; the data, model, task and engine packages never read configs
+themselves: a task's ``setup`` receives a :class:`Builder` and asks it for models, losses and optimizers.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from nnml.engine.losses import make_criterion
 from nnml.engine.metrics import metric_names, monitor_default
 from nnml.errors import NnmlError
 
+_DEFAULT = object()  # "the config's own node" for Builder.optimizer's scheduler and grad_clip
+
 
 def build_data(cfg_dataset, seed: int, allowed=()) -> DataSplits:
     """The dataset builder named by ``dataset._target_``, called with everything but the loader keys."""
@@ -28,9 +31,37 @@ def build_data(cfg_dataset, seed: int, allowed=()) -> DataSplits:
     return instantiate(params, key="dataset", allowed=allowed, seed=seed)
 
 
-def build_model(cfg_model, data: DataSplits, allowed=()) -> torch.nn.Module:
-    return instantiate(cfg_model, key="model", allowed=allowed, input_shape=tuple(data.input_shape),
-                       num_outputs=data.num_outputs)
+def build_model(cfg_model, data: DataSplits, allowed=(), key: str = "model", **extra) -> torch.nn.Module:
+    """Instantiate a model config, passing the data's facts (``input_shape``, ``num_outputs`` and every
+    ``data.meta`` key) that its constructor names, plus ``extra``. A constructor with none of them works too."""
+    facts = {**data.facts(), **extra}
+    return instantiate(cfg_model, key=key, allowed=allowed, **accepted_kwargs(cfg_model, facts, allowed))
+
+
+def accepted_kwargs(node, facts: dict, allowed=()) -> dict:
+    """The entries of ``facts`` that the ``_target_`` of ``node`` takes by name (all of them if it takes
+    ``**kwargs``), leaving out keys the config sets itself."""
+    from hydra.utils import get_method
+
+    from nnml.config.build import check_targets
+
+    target = node.get("_target_") if hasattr(node, "get") else None
+    if not target:
+        return {}
+    check_targets(node, allowed)
+    try:
+        obj = get_method(str(target))
+    except Exception:
+        return dict(facts)  # let instantiate report the bad target
+    try:
+        params = inspect.signature(obj).parameters
+    except (TypeError, ValueError):
+        return {}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        names = set(facts)
+    else:
+        names = set(params)
+    return {k: v for k, v in facts.items() if k in names and k not in node}
 
 
 def build_criterion(cfg_loss, data: DataSplits, loss_name: str = "", allowed=()):
@@ -45,29 +76,48 @@ def build_optimizer(cfg_optimizer, model: torch.nn.Module, allowed=()) -> torch.
     return optimizer(model.parameters())
 
 
+def tensor_batches(tensors, cfg_dataset, *, train: bool, seed: int, device, batch_size: int | None = None,
+                   shuffle: bool | None = None):
+    """A batch source over a tuple or dict of equal-length tensors: training batches of ``dataset.batch_size``,
+    evaluation batches of ``eval_batch_size`` (default max(batch_size, 1024))."""
+    if batch_size is None:
+        batch_size = int(cfg_dataset.batch_size) if train else (
+            cfg_dataset.get("eval_batch_size") or max(int(cfg_dataset.batch_size), 1024))
+    return make_batches(tensors, batch_size=int(batch_size), shuffle=train if shuffle is None else shuffle,
+                        seed=seed if train else 0, device=device, loader=cfg_dataset.get("loader", "auto"),
+                        num_workers=cfg_dataset.get("num_workers", 2))
+
+
 def train_batches(data: DataSplits, cfg_dataset, seed: int, device):
-    return make_batches(*data.split("train"), batch_size=int(cfg_dataset.batch_size), shuffle=True, seed=seed,
+    return make_batches(data.split("train"), batch_size=int(cfg_dataset.batch_size), shuffle=True, seed=seed,
                         device=device, loader=cfg_dataset.get("loader", "auto"),
                         num_workers=cfg_dataset.get("num_workers", 2))
 
 
 def eval_batches(data: DataSplits, split: str, cfg_dataset, device):
     """Evaluation needs no gradients, so it takes larger batches (``eval_batch_size``, default max(batch, 1024))."""
-    x, y = data.split(split)
     bs = cfg_dataset.get("eval_batch_size") or max(int(cfg_dataset.batch_size), 1024)
-    return make_batches(x, y, batch_size=bs, shuffle=False, seed=0, device=device,
+    return make_batches(data.split(split), batch_size=bs, shuffle=False, seed=0, device=device,
                         loader=cfg_dataset.get("loader", "auto"), num_workers=cfg_dataset.get("num_workers", 2))
 
 
-def resolve_monitor(cfg_trainer, task: str) -> tuple[str, str]:
-    """(metric, mode) that picks the best epoch: ``auto`` follows the task; an explicit metric must exist."""
+def resolve_monitor(cfg_trainer, task) -> tuple[str, str]:
+    """(metric, mode) that picks the best epoch: ``auto`` follows the task (its ``default_monitor`` and the
+    direction it states for that metric); an explicit metric must be one the task reports. ``task`` is a
+    :class:`~nnml.tasks.base.Task` (or, as before, the data's kind: ``classification`` / ``regression``)."""
+    if isinstance(task, str):
+        default_monitor, default_mode = monitor_default(task)
+        directions = {n: ("max" if n in ("acc", "f1", "r2") else "min") for n in metric_names(task)}
+    else:
+        directions = task.metric_directions()
+        default_monitor = task.default_monitor
+        default_mode = directions.get(default_monitor.split("/", 1)[-1], "min")
     monitor, mode = str(cfg_trainer.get("monitor", "auto")), str(cfg_trainer.get("mode", "auto"))
-    default_monitor, default_mode = monitor_default(task)
     if monitor == "auto":
         monitor, mode = default_monitor, default_mode if mode == "auto" else mode
     elif mode == "auto":
-        mode = "max" if monitor.split("/")[-1] in ("acc", "f1", "r2") else "min"
-    check_monitor(monitor, [f"{s}/{n}" for s in ("val", "train") for n in metric_names(task)])
+        mode = directions.get(monitor.split("/", 1)[-1], "min")
+    check_monitor(monitor, [f"{s}/{n}" for s in ("val", "train") for n in directions])
     return monitor, mode
 
 
@@ -97,6 +147,81 @@ def build_scheduler(cfg, optimizer, *, steps_per_epoch: int, max_epochs: int, mo
     if params.get("mode") == "auto":
         params["mode"] = monitor_mode
     return instantiate(params, key="scheduler", allowed=allowed, optimizer=optimizer, **extra), interval
+
+
+def build_task(cfg, data, allowed=()):
+    """The task of ``cfg.task`` (``auto`` when a config has none: run folders from before tasks existed), bound to
+    the data it will learn from (its metrics may depend on the data's kind)."""
+    node = cfg.get("task") if hasattr(cfg, "get") else None
+    if node is None or "_target_" not in node:
+        node = OmegaConf.create({"_target_": "nnml.tasks.supervised.SupervisedTask"})
+    task = instantiate(node, key="task", allowed=allowed)
+    from nnml.tasks.base import Task
+
+    if not isinstance(task, Task):
+        raise NnmlError(f"task._target_={node._target_} built a {type(task).__name__}, not a task; it must name a "
+                        f"subclass of nnml.tasks.base.Task (docs/your_own_code.md)")
+    task.data = data
+    return task
+
+
+class Builder:
+    """What a task's ``setup`` builds with: the config, the data, the device, and factories for models, losses,
+    optimizer slots and batch sources. See :mod:`nnml.tasks.base`."""
+
+    def __init__(self, cfg, data, device, *, seed: int, allowed=(), run_dir: Path | None = None,
+                 steps_per_epoch: int = 1, monitor_mode: str = "min"):
+        self.cfg = cfg
+        self.data = data
+        self.device = torch.device(device)
+        self.seed = int(seed)
+        self.allowed = list(allowed)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.steps_per_epoch = steps_per_epoch  # known once the train batches exist (train.py sets it)
+        self.monitor_mode = monitor_mode
+        self.choices: dict = {}  # group -> option as chosen (for messages)
+        self.evaluating = False  # a restored run (nnml eval, predict): every split in order, evaluation batches
+
+    @property
+    def precision(self) -> str:
+        return str(self.cfg.trainer.get("precision", "32"))
+
+    def model(self, node=None, key: str = "model", **extra) -> torch.nn.Module:
+        """A module from ``node`` (default ``cfg.model``) with the data's facts its constructor names, on the
+        device (channels-last for image models on CUDA)."""
+        node = self.cfg.model if node is None else node
+        module = build_model(node, self.data, self.allowed, key=key, **extra).to(self.device)
+        if self.device.type == "cuda" and len(self.data.input_shape) == 3:
+            module = module.to(memory_format=torch.channels_last)
+        return module
+
+    def loss(self, node=None, key: str = "loss"):
+        return instantiate(self.cfg.loss if node is None else node, key=key, allowed=self.allowed)
+
+    def optimizer(self, params, node=None, scheduler=_DEFAULT, grad_clip=_DEFAULT, key: str = "optimizer"):
+        """An :class:`~nnml.engine.step.OptimizerSlot`: the optimizer of ``node`` (default ``cfg.optimizer``) over
+        ``params``, its scheduler (default ``cfg.scheduler`` when ``node`` is the default), gradient clipping
+        (default ``trainer.grad_clip``) and, under ``trainer.precision=16``, a GradScaler of its own."""
+        from nnml.engine.step import OptimizerSlot
+
+        default = node is None
+        node = self.cfg.optimizer if default else node
+        params = list(params)
+        optimizer = instantiate(node, key=key, allowed=self.allowed)
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            optimizer = optimizer(params)
+        if scheduler is _DEFAULT:
+            scheduler = self.cfg.get("scheduler") if default else None
+        sched, interval = build_scheduler(scheduler, optimizer, steps_per_epoch=self.steps_per_epoch,
+                                          max_epochs=int(self.cfg.trainer.max_epochs),
+                                          monitor_mode=self.monitor_mode, allowed=self.allowed)
+        clip = self.cfg.trainer.get("grad_clip") if grad_clip is _DEFAULT else grad_clip
+        scaler = torch.amp.GradScaler("cuda") if self.precision == "16" else None
+        return OptimizerSlot(optimizer, sched, interval, float(clip) if clip else None, scaler)
+
+    def tensor_batches(self, split: str, tensors, batch_size: int | None = None, shuffle: bool | None = None):
+        return tensor_batches(tensors, self.cfg.dataset, train=split == "train" and not self.evaluating, seed=self.seed,
+                              device=self.device, batch_size=batch_size, shuffle=shuffle)
 
 
 def build_loggers(cfg_logger, run_dir: Path, allowed=()) -> list:

@@ -279,6 +279,16 @@ def board(
     run_cli_guarded(job)
 
 
+def _register_commands() -> None:
+    """Commands in their own modules (nnml/commands/: predict, summary, accelerate, sample, recommend, ...)."""
+    from nnml.commands import register_all
+
+    register_all(app)
+
+
+_register_commands()
+
+
 def main() -> None:
     app()
 

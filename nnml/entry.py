@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -13,30 +12,10 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from nnml.config import config_dir
+
+# The resolvers (nnml_fresh_dir, nnml_safe) live in the config layer; importing it registers them.
+from nnml.config.resolvers import fresh_dir, safe_name  # noqa: E402,F401
 from nnml.errors import NnmlError
-
-
-def fresh_dir(path: str) -> str:
-    """``path``, or ``path-1``, ``path-2``, ... whichever does not exist yet; created at once so that two runs
-    started in the same second never share a folder and nothing written before is overwritten."""
-    candidate, i = path, 0
-    while True:
-        try:
-            os.makedirs(candidate, exist_ok=False)
-            return candidate
-        except FileExistsError:
-            i += 1
-            candidate = f"{path}-{i}"
-
-
-def safe_name(text: str) -> str:
-    """A folder name from a sweep job's overrides: no path separators, no characters shells or TensorBoard mind."""
-    text = text.replace("/", "_").replace(os.sep, "_")
-    return re.sub(r"[^A-Za-z0-9_.,=+\-\[\]]", "_", text)[:200] or "job"
-
-
-OmegaConf.register_new_resolver("nnml_fresh_dir", fresh_dir, use_cache=True, replace=True)
-OmegaConf.register_new_resolver("nnml_safe", safe_name, replace=True)
 
 
 def debug() -> bool:
@@ -134,9 +113,32 @@ def train_app(cfg: DictConfig):
         if cfg.get("resume"):
             job_cfg = resumed_config(cfg, list(HydraConfig.get().overrides.task))
             record_resumed_config(run_dir, job_cfg)
+        else:
+            job_cfg = trust_own_targets(cfg, run_dir)
         return run_train(job_cfg, run_dir, choices=choices, override_keys=override_keys)
 
     return run_guarded(job, run_dir, multirun)
+
+
+def trust_own_targets(cfg, run_dir: Path):
+    """A new run's config is the user's own (command line, ``-cd`` folder, packaged configs): its targets beyond
+    torch./nnml. are trusted, and their prefixes are recorded in ``allowed_targets`` of the saved config, which is
+    all that a later eval or resume of this folder will trust (nnml/config/build.py)."""
+    from nnml.config.build import user_prefixes
+
+    extra = user_prefixes(cfg, list(cfg.get("allowed_targets") or []))
+    if not extra:
+        return cfg
+    from omegaconf import open_dict
+
+    with open_dict(cfg):
+        cfg.allowed_targets = [*list(cfg.get("allowed_targets") or []), *extra]
+    saved = Path(run_dir) / ".hydra" / "config.yaml"
+    if saved.is_file():
+        from nnml.files import atomic_write_text
+
+        atomic_write_text(saved, OmegaConf.to_yaml(cfg))
+    return cfg
 
 
 def call_hydra(app, prog: str, args: list[str]) -> None:

@@ -1,4 +1,5 @@
-"""``nnml eval``: rebuild a finished run's data and model from its saved config, load a checkpoint, evaluate a split.
+"""``nnml eval``: rebuild a finished run's data and task from its saved config, load a checkpoint, evaluate a split
+(:func:`restore_run` is the same rebuild for every command that reads a run).
 
 The config comes from disk, so its targets are checked against the allowed prefixes before anything is built.
 On the same split and checkpoint the numbers equal the ``test/*`` metrics that training wrote.
@@ -7,6 +8,7 @@ On the same split and checkpoint the numbers equal the ``test/*`` metrics that t
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from nnml.errors import NnmlError
@@ -38,38 +40,95 @@ def checkpoint_path(run_dir: Path, checkpoint: str) -> Path:
     return Path(checkpoint)
 
 
-def evaluate_run(run_dir: Path, checkpoint: str = "best", split: str = "test", overrides: list[str] = ()) -> dict:
+@dataclass
+class RestoredRun:
+    """A finished run rebuilt from its folder: its config, data, task (modules loaded from a checkpoint, in eval
+    mode, on ``device``) and a trainer that evaluates it. What ``nnml eval``, ``nnml predict`` and the other
+    commands that read a run (accelerate, sample, recommend) start from."""
+
+    run_dir: Path
+    cfg: object
+    data: object
+    task: object
+    device: object
+    trainer: object
+    checkpoint: Path
+
+    def evaluate(self, split: str) -> dict:
+        return self.trainer.evaluate(split)
+
+
+def restore_run(run_dir: Path, checkpoint: str = "best", overrides: list[str] = (), device: str | None = None,
+                load_weights: bool = True) -> RestoredRun:
+    """Rebuild ``run_dir``'s data and task from its saved config (targets checked first: it is data from disk) and
+    load ``checkpoint`` (``best``, ``last`` or a path) into the task's modules."""
     from nnml.config.build import check_targets
 
-    if split not in ("test", "val", "train"):
-        raise NnmlError(f"--split {split} is not valid; choose one of: test, train, val")
+    run_dir = Path(run_dir)
     cfg = load_run_config(run_dir, overrides)
     allowed = list(cfg.get("allowed_targets") or [])
     check_targets(cfg, allowed)
+    path = checkpoint_path(run_dir, checkpoint)
 
-    import torch
-
-    from nnml.build import build_criterion, build_data, build_model, eval_batches
+    from nnml.build import Builder, build_data, build_task, resolve_monitor
     from nnml.config.validate import validate
-    from nnml.engine.checkpoint import load_checkpoint, load_model_weights
+    from nnml.engine.checkpoint import load_checkpoint
     from nnml.engine.device import autocast_context, configure_threads, resolve_device
-    from nnml.engine.loop import Trainer
+    from nnml.engine.loop import LoopConfig, Trainer, load_task_modules
 
     validate(cfg)
     configure_threads(cfg.trainer.get("num_threads"))
-    device = resolve_device(cfg.trainer.device)
-    path = checkpoint_path(run_dir, checkpoint)
-    ckpt = load_checkpoint(path)
+    dev = resolve_device(device or cfg.trainer.device)
+    ckpt = load_checkpoint(path) if load_weights else None
     data = build_data(cfg.dataset, seed=int(cfg.seed), allowed=allowed)
-    model = build_model(cfg.model, data, allowed)
-    load_model_weights(model, ckpt, path)
-    model.to(device)
-    criterion = build_criterion(cfg.loss, data, "", allowed)
-    batches = eval_batches(data, split, cfg.dataset, device)
-    runner = Trainer(model, criterion, torch.optim.SGD(model.parameters(), lr=0.0), None, batches, batches,
-                     task=data.task, num_outputs=data.num_outputs, device=device,
-                     precision_ctx=autocast_context(device, str(cfg.trainer.precision)), max_epochs=1)
-    return {f"{split}/{k}": v for k, v in runner.evaluate(batches).items()}
+    task = build_task(cfg, data, allowed)
+    monitor, mode = resolve_monitor(cfg.trainer, task)
+    builder = Builder(cfg, data, dev, seed=int(cfg.seed), allowed=allowed, run_dir=run_dir, monitor_mode=mode)
+    builder.choices = _saved_choices(run_dir)
+    builder.evaluating = True
+    task.setup(builder)
+    if ckpt is not None:
+        load_task_modules(task, ckpt, path)
+        task.load_state_dict(ckpt.get("task") or {})
+    for m in task.modules.values():
+        m.to(dev).eval()
+    sources = {s: (lambda s=s: task.batches(s, builder)) for s in ("train", "val", "test")}
+    trainer = Trainer(task, _NoBatches(), sources, LoopConfig(monitor=monitor, mode=mode), device=dev,
+                      autocast=autocast_context(dev, str(cfg.trainer.precision)), run_dir=run_dir)
+    return RestoredRun(run_dir, cfg, data, task, dev, trainer, path)
+
+
+class _NoBatches:
+    """The training source of a restored run: it is evaluated, never trained."""
+
+    num_samples = 0
+
+    def batches_per_epoch(self, world: int = 1) -> int:
+        return 0
+
+    def epoch(self, epoch: int, start_batch: int = 0, shard=(0, 1)):
+        return iter(())
+
+
+def _saved_choices(run_dir: Path) -> dict:
+    """group -> option as the run was started (``.hydra/hydra.yaml``), for messages and task set-up."""
+    path = Path(run_dir) / ".hydra" / "hydra.yaml"
+    if not path.is_file():
+        return {}
+    from omegaconf import OmegaConf
+
+    try:
+        choices = OmegaConf.to_container(OmegaConf.load(path)).get("hydra", {}).get("runtime", {}).get("choices", {})
+    except Exception:
+        return {}
+    return {k: str(v) for k, v in (choices or {}).items() if not str(k).startswith("hydra/") and v is not None}
+
+
+def evaluate_run(run_dir: Path, checkpoint: str = "best", split: str = "test", overrides: list[str] = ()) -> dict:
+    if split not in ("test", "val", "train"):
+        raise NnmlError(f"--split {split} is not valid; choose one of: test, train, val")
+    restored = restore_run(run_dir, checkpoint, overrides)
+    return {f"{split}/{k}": v for k, v in restored.evaluate(split).items()}
 
 
 def print_eval(metrics: dict, run_dir, split: str, checkpoint: str, as_json: bool) -> None:

@@ -85,11 +85,11 @@ def resumed_config(cfg, overrides: list[str]):
 def record_resumed_config(run_dir: Path, cfg) -> None:
     """Keep the run folder's ``.hydra/config.yaml`` true to what the run now trains (``trainer.max_epochs=50``
     extending it, say); the config it was started with stays beside it as ``config.original.yaml``."""
-    import os
     import shutil
-    import tempfile
 
     from omegaconf import OmegaConf
+
+    from nnml.files import atomic_write_text
 
     current = Path(run_dir) / ".hydra" / "config.yaml"
     text = OmegaConf.to_yaml(cfg)
@@ -98,8 +98,4 @@ def record_resumed_config(run_dir: Path, cfg) -> None:
     original = current.with_name("config.original.yaml")
     if not original.exists():
         shutil.copy2(current, original)
-    fd, tmp = tempfile.mkstemp(dir=current.parent, prefix=".config.yaml.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, current)
+    atomic_write_text(current, text)

@@ -93,7 +93,7 @@ def cuda_peak_mb(device):
 def nnml_config(args):
     from hydra import compose, initialize_config_dir
 
-    import nnml.entry  # noqa: F401  (registers nnml's resolvers)
+    import nnml.config.resolvers  # noqa: F401
     from nnml.config import config_dir
 
     overrides = [f"dataset={args.dataset}", f"model={args.model}", f"dataset.batch_size={args.batch_size}",

@@ -22,14 +22,9 @@ TINY = ["trainer.max_epochs=2", "trainer.device=cpu", "trainer.num_threads=1"]
 
 def compose(overrides=(), config_name: str = "train"):
     """The real train config composed with the compose API (no run folder), for build-level tests."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+    from nnml.config.compose import compose_train
 
-    import nnml.entry  # noqa: F401  (registers the resolvers)
-    from nnml.config import config_dir
-
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return hydra_compose(config_name=config_name, overrides=list(overrides))
+    return compose_train(overrides, config_name=config_name)
 
 
 def run_cli(args, cwd: Path, env=None, timeout: float = 300, input_text=None) -> subprocess.CompletedProcess:

@@ -52,7 +52,7 @@ def test_two_ranks_match_one_process_with_the_same_global_batch(tmp_path):
 WORKER = textwrap.dedent("""
     import sys, torch
     sys.path.insert(0, {root!r})
-    import nnml.entry  # resolvers
+    import nnml.config.resolvers  # noqa: F401
     from hydra import compose, initialize_config_dir
     from nnml.config import config_dir
     from nnml.engine.callbacks import Callback

@@ -1,8 +1,13 @@
 """The single way nnml turns a config node into an object: Hydra's ``instantiate``, after checking every
 ``_target_`` against the allowed prefixes (torch, nnml, and those the user lists in ``allowed_targets``).
 
-A config read back from a run folder (``nnml eval``, resume) is data from disk: without this check a folder whose
-config names ``os.system`` would run it.
+The trust rule: what the user names on their own command line or in their own config folder (``-cd DIR``) is
+theirs to run, so a new run trusts every target of its composed config and records the prefixes beyond torch. and
+nnml. in its saved config's ``allowed_targets`` (:func:`user_prefixes`). A config read back from a run folder
+(``nnml eval``, resume, tune, predict) is data from disk: it may name only torch., nnml. and the prefixes it
+recorded, and the check runs before anything is imported, so a folder whose config names ``os.system`` (or a
+module lying in the current folder that the run never named) is refused without importing it.
+A user's module (``my_models.UNet``) is found in the current folder, as ``python train.py`` would find it.
 """
 
 from __future__ import annotations
@@ -41,6 +46,27 @@ def check_targets(cfg, extra: Iterable[str] = ()) -> None:
             )
 
 
+def user_prefixes(cfg, extra: Iterable[str] = ()) -> list[str]:
+    """The top-level module prefixes (``my_models.``) of targets outside torch., nnml. and ``extra``."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if isinstance(cfg, (DictConfig, ListConfig)):
+        cfg = OmegaConf.to_container(cfg, resolve=False)
+    allowed = tuple(DEFAULT_ALLOWED) + tuple(str(p) for p in extra)
+    return sorted({t.split(".", 1)[0] + "." for _, t in _targets(cfg) if not t.startswith(allowed)})
+
+
+def ensure_importable(target: str) -> None:
+    """A user's own module is looked for in the current folder too (appended: installed packages win)."""
+    import os
+    import sys
+
+    if not str(target).startswith(DEFAULT_ALLOWED):
+        cwd = os.getcwd()
+        if cwd not in sys.path and "" not in sys.path:
+            sys.path.append(cwd)
+
+
 def instantiate(node, *, key: str, allowed: Iterable[str] = (), **kwargs):
     """``hydra.utils.instantiate(node, **kwargs)`` with the target check and a one-line error naming ``key``."""
     from hydra.errors import InstantiationException
@@ -52,6 +78,8 @@ def instantiate(node, *, key: str, allowed: Iterable[str] = (), **kwargs):
         node = OmegaConf.create(dict(node))
     if "_target_" not in node:
         raise NnmlError(f"{key} has no _target_; it must name the class or function that builds it")
+    for _, target in _targets(OmegaConf.to_container(node, resolve=False)):
+        ensure_importable(target)
     try:
         return hydra_instantiate(node, **kwargs)
     except NnmlError:

@@ -35,7 +35,7 @@ def precheck_train(args: list[str]) -> None:
 
     from hydra import initialize_config_dir
 
-    import nnml.entry  # noqa: F401  (registers nnml's resolvers, as the real run does)
+    import nnml.config.resolvers  # noqa: F401  (as the real run does)
     from nnml.config import config_dir
     from nnml.config.build import check_targets
     from nnml.config.validate import validate
@@ -52,7 +52,8 @@ def precheck_train(args: list[str]) -> None:
                 cfg = resumed_config(OmegaConf.create({"resume": resume}), job)
                 resolve_resume(resume)
             validate(cfg)
-            check_targets(cfg, list(cfg.get("allowed_targets") or []))
+            if resume:  # read back from a run folder: only what that run recorded (a new run's are the user's own)
+                check_targets(cfg, list(cfg.get("allowed_targets") or []))
     if not resume:
         _check_output_dir(parsed, multirun)
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import shutil
 import struct
-import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import numpy as np
 
 from nnml.data.base import DataSplits, split_and_standardize
 from nnml.errors import NnmlError
+from nnml.files import atomic_write
 
 FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
@@ -67,15 +66,9 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def _download(url: str, dest: Path) -> None:
-    # Download into a temp file in the same folder and rename, so an interrupted download never looks complete.
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
-            shutil.copyfileobj(resp, out)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    # Into a temp file in the same folder, then renamed: an interrupted download never looks complete.
+    with urllib.request.urlopen(url, timeout=60) as resp:
+        atomic_write(dest, lambda out: shutil.copyfileobj(resp, out), suffix=".part")
 
 
 def ensure_files(name: str, root: Path, download: bool = True) -> Path:

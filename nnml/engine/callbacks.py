@@ -7,6 +7,10 @@ from __future__ import annotations
 class Callback:
     """Every method is optional. ``state`` is the loop's :class:`~nnml.engine.loop.LoopState`."""
 
+    #: True for callbacks that draw what a task shows (figures, images, text, embeddings): the loop asks the task
+    #: for artifacts only when some callback wants them, since drawing costs time
+    wants_artifacts: bool = False
+
     def on_fit_start(self, state) -> None: ...
 
     def on_train_log(self, state, scalars: dict[str, float]) -> None:
@@ -16,6 +20,10 @@ class Callback:
         """After training (and validation, when it ran) of an epoch: ``train/*``, ``val/*``, ``lr``, ``epoch``."""
 
     def on_checkpoint(self, state, path) -> None: ...
+
+    def on_artifacts(self, state, artifacts: dict) -> None:
+        """What a task shows after an epoch or at the end: ``{"figures": {tag: Figure}, "images": {tag: CHW
+        tensor}, "text": {tag: str}, "embeddings": {tag: (matrix, metadata, label_images)}}``."""
 
     def on_fit_end(self, state) -> None: ...
 
@@ -28,6 +36,10 @@ class Callback:
 class CallbackList(Callback):
     def __init__(self, callbacks):
         self.callbacks = [c for c in callbacks if c is not None]
+
+    @property
+    def wants_artifacts(self) -> bool:
+        return any(getattr(c, "wants_artifacts", False) for c in object.__getattribute__(self, "callbacks"))
 
     def __getattribute__(self, name):
         if name.startswith("on_") or name == "close":

@@ -8,43 +8,23 @@ checkpoint is data, and a pickle that wants to run code is refused.
 
 from __future__ import annotations
 
-import os
 import pickle
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from nnml.errors import NnmlError
+from nnml.files import atomic_write
 
 
 def atomic_save(obj, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: torch.save(obj, f))
     except OSError as e:
         raise NnmlError(f"could not write checkpoint {path}: {e.strerror or e}; free disk space or choose another "
                         f"output folder with hydra.run.dir=...", exit_code=1) from e
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    try:
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass  # some file systems cannot fsync a directory; the file itself is already durable
 
 
 def load_checkpoint(path: Path) -> dict:

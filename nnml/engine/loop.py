@@ -1,8 +1,10 @@
 """The training loop: fit with validation, early stopping, best-state tracking, checkpoints and interrupts.
 
-The hot path does one forward/backward/step per batch and accumulates the loss and metrics on the device; it reads
-them on the host only every ``log_every_n_steps`` steps and at the end of an epoch. Everything else (console,
-TensorBoard, files, tuners) hangs off :class:`~nnml.engine.callbacks.Callback` methods.
+The loop drives a task (:class:`nnml.tasks.base.Task`, known only through its methods): per batch it calls
+``task.training_step`` and, for tasks with automatic optimization, steps the task's optimizer slot; per epoch it
+calls ``task.evaluate("val")``. Losses and metrics accumulate on the device and are read on the host only every
+``log_every_n_steps`` steps and at the end of an epoch. Everything else (console, TensorBoard, files, tuners) hangs
+off :class:`~nnml.engine.callbacks.Callback` methods.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 from nnml import __version__
 from nnml.engine.callbacks import Callback, CallbackList, StopTraining
 from nnml.engine.checkpoint import atomic_save, load_model_weights, rng_state, set_rng_state
-from nnml.engine.metrics import MetricState
+from nnml.engine.step import StepContext
 from nnml.errors import NnmlError
 
 
@@ -55,12 +57,13 @@ class LoopState:
     checkpoint_time_s: float = 0.0
     compile_time_s: float = 0.0
     last_metrics: dict = field(default_factory=dict)
+    segments: list = field(default_factory=list)  # one record per training segment (a start or a resume)
     info: dict = field(default_factory=dict)  # run facts for callbacks: run_dir, device, sizes, params, ...
 
     def counters(self) -> dict:
         return {k: getattr(self, k) for k in ("epoch", "step_in_epoch", "global_step", "best_metric", "best_epoch",
                                               "bad_epochs", "train_time_s", "train_samples", "eval_time_s",
-                                              "checkpoint_time_s", "last_metrics")}
+                                              "checkpoint_time_s", "last_metrics", "segments")}
 
 
 class _SignalGuard:
@@ -88,73 +91,121 @@ class _SignalGuard:
             signal.signal(s, h)
 
 
+@dataclass
+class LoopConfig:
+    """The trainer keys the loop itself reads (``configs/trainer/default.yaml`` documents each)."""
+
+    max_epochs: int = 1
+    log_every_n_steps: int = 50
+    val_every_n_epochs: int = 1
+    monitor: str = "val/loss"
+    mode: str = "min"
+    patience: int | None = None
+    checkpoint_every_n_epochs: int = 0
+    checkpoint_every_s: float = 60.0
+
+    @classmethod
+    def from_trainer(cls, tr, monitor: str, mode: str) -> "LoopConfig":
+        """From the composed ``trainer`` node; monitor and mode as :func:`nnml.build.resolve_monitor` resolved them."""
+        return cls(max_epochs=int(tr.max_epochs), log_every_n_steps=int(tr.get("log_every_n_steps", 50)),
+                   val_every_n_epochs=int(tr.get("val_every_n_epochs", 1)), monitor=monitor, mode=mode,
+                   patience=tr.get("patience"), checkpoint_every_n_epochs=int(tr.get("checkpoint_every_n_epochs", 0)),
+                   checkpoint_every_s=float(tr.get("checkpoint_every_s", 60)))
+
+
 class Trainer:
-    def __init__(self, model, criterion, optimizer, scheduler, train_batches, val_batches, *, task: str,
-                 num_outputs: int, device, precision_ctx, scaler=None, max_epochs: int, sched_interval: str = "epoch",
-                 grad_clip: float | None = None, log_every_n_steps: int = 50, val_every_n_epochs: int = 1,
-                 monitor: str = "val/loss", mode: str = "min", patience: int | None = None,
-                 checkpoint_dir: Path | None = None, checkpoint_every_n_epochs: int = 0,
-                 checkpoint_every_s: float = 60.0, callbacks: list[Callback] = (), config: dict | None = None,
-                 seed: int = 0, compiled_model=None, dist=None, eval_model=None):
-        self.model = model  # the bare module: its state_dict is what checkpoints hold
-        self.forward_model = compiled_model or model  # what runs the batches (compiled, DDP-wrapped)
-        self.eval_model = eval_model or self.forward_model  # what evaluates (never DDP: no collectives there)
-        self.criterion = criterion
-        self.optimizer = optimizer
-        self.scheduler = scheduler
-        self.sched_interval = sched_interval
-        self.train_batches = train_batches
-        self.val_batches = val_batches
+    """Fits a task. ``train_batches`` is the training batch source; ``eval_sources`` maps a split to its batch
+    source or to a function that builds it when first asked (the test split is built only for the final test).
+    ``forward_modules`` replaces some of the task's modules for training batches (compiled, DDP-wrapped);
+    ``eval_modules`` for evaluation (compiled, never DDP: evaluation runs no collectives)."""
+
+    def __init__(self, task, train_batches, eval_sources: dict, loop: LoopConfig, *, device, autocast=None,
+                 checkpoint_dir: Path | None = None, callbacks: list[Callback] = (), config: dict | None = None,
+                 run_dir: Path | None = None, forward_modules: dict | None = None, eval_modules: dict | None = None,
+                 dist=None):
+        import contextlib
+
         self.task = task
-        self.num_outputs = num_outputs
+        self.train_batches = train_batches
+        self._eval_sources = dict(eval_sources)
+        self.loop = loop
         self.device = device
-        self.autocast = precision_ctx
-        self.scaler = scaler
-        self.grad_clip = grad_clip
-        self.log_every = max(1, int(log_every_n_steps))
-        self.val_every = max(1, int(val_every_n_epochs))
-        self.monitor, self.mode, self.patience = monitor, mode, patience
+        self.autocast = autocast or contextlib.nullcontext
         self.ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else None
-        self.ckpt_every_n = int(checkpoint_every_n_epochs or 0)
-        self.ckpt_every_s = float(checkpoint_every_s or 0)
         self.callbacks = CallbackList(callbacks)
         self.config = config or {}
-        self.seed = seed
+        self.run_dir = run_dir
         self.dist = dist  # nnml.engine.distributed.Dist or None
+        self._train_forward = {**task.modules, **(forward_modules or {})}
+        self._eval_forward = {**task.modules, **(eval_modules if eval_modules is not None else forward_modules or {})}
+        self._forward = self._train_forward
+        self.in_train_step = False
+        self._primary = task.primary
         world = dist.world_size if dist else 1
-        self.state = LoopState(max_epochs=max_epochs, steps_per_epoch=train_batches.batches_per_epoch(world))
+        self.state = LoopState(max_epochs=loop.max_epochs, steps_per_epoch=train_batches.batches_per_epoch(world))
         self.best_state: dict | None = None
-        self._train_metrics = MetricState(task, num_outputs, device)
+        self.ctx = StepContext(self)
+        self._train_metrics = None
         self._last_ckpt_time = time.monotonic()
-        self._params = [p for p in model.parameters() if p.requires_grad]
-        self._check_every_step = device.type == "cpu"  # a finiteness check is a host sync on CUDA
+        self._check_every_step = torch.device(device).type == "cpu"  # a finiteness check is a host sync on CUDA
+        self._compiled = any(m is not task.modules.get(n) for n, m in self._train_forward.items())
+
+    # ----------------------------------------------------------------- what a task's steps see
+    def forward_module(self, name: str | None = None):
+        return self._forward[name or self._primary]
+
+    def eval_batches_of(self, split: str):
+        """The batches of an evaluation split, this rank's shard under DDP."""
+        source = self._eval_sources.get(split)
+        if source is None:
+            raise NnmlError(f"split={split} has no batches; choose one of: {', '.join(sorted(self._eval_sources))}")
+        if callable(source) and not hasattr(source, "epoch"):
+            source = self._eval_sources[split] = source()
+        shard = (self.dist.rank, self.dist.world_size) if self.dist else (0, 1)
+        return source.epoch(0, shard=shard)
+
+    @property
+    def slots(self) -> dict:
+        return self.task.slots
+
+    @property
+    def _main_slot(self):
+        slots = self.task.slots
+        return slots.get(self._primary) or next(iter(slots.values()), None)
 
     # ----------------------------------------------------------------- evaluation
-    @torch.inference_mode()
-    def evaluate(self, batches) -> dict[str, float]:
-        was_training = self.eval_model.training
-        self.eval_model.eval()
-        ms = MetricState(self.task, self.num_outputs, self.device)
-        shard = (self.dist.rank, self.dist.world_size) if self.dist else (0, 1)
-        for xb, yb in batches.epoch(0, shard=shard):
-            with self.autocast():
-                out = self.eval_model(xb)
-                loss = self.criterion(out.float(), yb)
-            ms.update(out.float(), yb, loss)
-        if self.dist:
-            self.dist.reduce_metric_state(ms)
-        self.eval_model.train(was_training)
-        return ms.compute()
+    def evaluate(self, split: str) -> dict[str, float]:
+        """The task's metrics of ``split`` with every module in eval mode (restored after)."""
+        mods = list(self.task.modules.values()) + [m for m in self._eval_forward.values()]
+        modes = [m.training for m in mods]
+        for m in mods:
+            m.eval()
+        self._forward, self.in_train_step = self._eval_forward, False
+        try:
+            return self.task.evaluate(split, self.ctx)
+        finally:
+            for m, mode in zip(mods, modes):
+                m.train(mode)
+            self._forward = self._train_forward
 
     # ----------------------------------------------------------------- checkpoints
     def checkpoint_dict(self) -> dict:
+        modules = {name: m.state_dict() for name, m in self.task.modules.items()}
+        slots = {name: slot.state_dict() for name, slot in self.task.slots.items()}
+        main = slots.get(self._primary) or next(iter(slots.values()), {})
         return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "format": 2,
+            "modules": modules,
+            "slots": slots,
+            # the primary module and slot again, under the names of the format before tasks (tools that read one
+            # model and optimizer; torch.save stores shared tensors once)
+            "model": modules.get(self._primary, {}),
+            "optimizer": main.get("optimizer"),
+            "scheduler": main.get("scheduler"),
+            "scaler": main.get("scaler"),
+            "task": self.task.state_dict(),
             "loop": self.state.counters(),
-            "train_metrics": self._train_metrics.state(),
+            "train_metrics": self._train_metrics.state() if self._train_metrics is not None else {},
             "rng": rng_state(),
             "config": self.config,
             "nnml_version": __version__,
@@ -166,8 +217,9 @@ class Trainer:
             return None
         t0 = time.perf_counter()
         if self.best_state is not None and self.best_state.get("_dirty"):
-            best = {k: v for k, v in self.best_state.items() if k != "_dirty"}
-            atomic_save({"model": best["model"], "loop": best["loop"], "config": self.config,
+            best = self.best_state
+            atomic_save({"format": 2, "modules": best["modules"], "model": best["modules"].get(self._primary, {}),
+                         "task": best.get("task", {}), "loop": best["loop"], "config": self.config,
                          "nnml_version": __version__}, self.ckpt_dir / "best.pt")
             self.best_state["_dirty"] = False
         path = self.ckpt_dir / "last.pt"
@@ -178,153 +230,191 @@ class Trainer:
         return path
 
     def restore(self, ckpt: dict, best: dict | None, path) -> None:
-        """Continue from a checkpoint written by :meth:`checkpoint_dict`."""
-        load_model_weights(self.model, ckpt, path)
-        try:
-            self.optimizer.load_state_dict(ckpt["optimizer"])
-        except (ValueError, KeyError) as e:
-            raise NnmlError(f"checkpoint {path}: optimizer state does not fit the configured optimizer ({e})") from None
-        if self.scheduler is not None and ckpt.get("scheduler"):
-            self.scheduler.load_state_dict(ckpt["scheduler"])
-        if self.scaler is not None and ckpt.get("scaler"):
-            self.scaler.load_state_dict(ckpt["scaler"])
+        """Continue from a checkpoint written by :meth:`checkpoint_dict` (or by nnml before tasks existed)."""
+        load_task_modules(self.task, ckpt, path)
+        slots = ckpt.get("slots")
+        if slots is None:  # the format before tasks: one model, one optimizer
+            slots = {self._primary: {"optimizer": ckpt.get("optimizer"), "scheduler": ckpt.get("scheduler"),
+                                     "scaler": ckpt.get("scaler")}}
+        for name, slot in self.task.slots.items():
+            saved = slots.get(name)
+            if saved is None or saved.get("optimizer") is None:
+                raise NnmlError(f"checkpoint {path}: no optimizer state for {name!r}; it was saved by another task")
+            try:
+                slot.optimizer.load_state_dict(saved["optimizer"])
+            except (ValueError, KeyError) as e:
+                raise NnmlError(f"checkpoint {path}: optimizer state does not fit the configured optimizer "
+                                f"({e})") from None
+            if slot.scheduler is not None and saved.get("scheduler"):
+                slot.scheduler.load_state_dict(saved["scheduler"])
+            if slot.scaler is not None and saved.get("scaler"):
+                slot.scaler.load_state_dict(saved["scaler"])
+        self.task.load_state_dict(ckpt.get("task") or {})
         for k, v in ckpt["loop"].items():
             setattr(self.state, k, v)
-        for k, v in ckpt.get("train_metrics", {}).items():
-            setattr(self._train_metrics, k, v.to(self.device))
+        if ckpt.get("train_metrics"):
+            self._train_metrics = self.task.train_metrics()
+            self._train_metrics.load_state(ckpt["train_metrics"], self.device)
         if best is not None:
-            self.best_state = {"model": best["model"], "loop": best["loop"], "_dirty": False}
+            self.best_state = {"modules": best.get("modules") or {self._primary: best["model"]},
+                               "task": best.get("task", {}), "loop": best["loop"], "_dirty": False}
         set_rng_state(ckpt["rng"])
 
     def _is_better(self, value: float) -> bool:
         if not math.isfinite(value):
             return False
         best = self.state.best_metric
-        return best is None or (value > best if self.mode == "max" else value < best)
+        return best is None or (value > best if self.loop.mode == "max" else value < best)
 
     def _keep_best(self, epoch: int) -> None:
         self.best_state = {
-            "model": {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()},
+            "modules": {name: {k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()}
+                        for name, m in self.task.modules.items()},
+            "task": self.task.state_dict(),
             "loop": {"epoch": epoch, "best_metric": self.state.best_metric},
             "_dirty": True,
         }
 
     # ----------------------------------------------------------------- training
-    def _step(self, xb, yb):
-        with self.autocast():
-            out = self.forward_model(xb)
-            loss = self.criterion(out.float(), yb)
-        self.optimizer.zero_grad(set_to_none=True)
-        grad_norm = None
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-            if self.grad_clip:
-                self.scaler.unscale_(self.optimizer)
-                grad_norm = torch.nn.utils.clip_grad_norm_(self._params, self.grad_clip)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            loss.backward()
-            if self.grad_clip:
-                grad_norm = torch.nn.utils.clip_grad_norm_(self._params, self.grad_clip)
-            self.optimizer.step()
-        if self.scheduler is not None and self.sched_interval == "step":
-            self.scheduler.step()
-        return out, loss, grad_norm
-
-    def _grad_norm(self) -> float:
-        grads = [p.grad for p in self._params if p.grad is not None]
-        return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))) if grads else 0.0
-
     def _nonfinite(self, where: str, what: str = "loss became non-finite") -> NonFiniteLoss:
-        lr = self.optimizer.param_groups[0]["lr"]
+        slot = self._main_slot
         last = self.ckpt_dir / "last.pt" if self.ckpt_dir else None
         kept = (f"the last good checkpoint {last} is kept" if last is not None and last.is_file()
                 else "no checkpoint was written before it")
+        if slot is None:
+            return NonFiniteLoss(f"{what} at {where} (epoch {self.state.epoch + 1}); {kept}")
+        lr = slot.lr
         return NonFiniteLoss(
             f"{what} at {where} (epoch {self.state.epoch + 1}, lr {lr:g}); {kept}. Try a smaller learning rate "
             f"(e.g. optimizer.lr={lr / 10:g}), trainer.grad_clip=1.0, or trainer.detect_anomaly=true to find the "
             f"operation")
 
+    def _step(self, batch, metrics):
+        task, ctx = self.task, self.ctx
+        ctx.last_grad_norm = None
+        out = task.training_step(batch, ctx, metrics)
+        if task.automatic_optimization:
+            ctx.last_grad_norm = self._auto_slot.step(out)
+            return out, None
+        loss = out.get("loss", next(iter(out.values()))) if isinstance(out, dict) else out
+        return loss, out
+
     def _train_epoch(self, guard: _SignalGuard) -> None:
         st = self.state
         epoch = st.epoch
-        if st.step_in_epoch == 0:
+        if self._train_metrics is None:
+            self._train_metrics = self.task.train_metrics()
+        elif st.step_in_epoch == 0:
             self._train_metrics.reset()
+        metrics = self._train_metrics
         shard = (self.dist.rank, self.dist.world_size) if self.dist else (0, 1)
-        self.forward_model.train()
+        for m in self._train_forward.values():
+            m.train()
+        self._forward, self.in_train_step = self._train_forward, True
         t0 = time.perf_counter()
         samples = 0
-        for xb, yb in self.train_batches.epoch(epoch, start_batch=st.step_in_epoch, shard=shard):
-            if st.global_step == 0 and st.compile_time_s == 0 and self.forward_model is not self.model:
+        log_every = max(1, self.loop.log_every_n_steps)
+        for batch in self.train_batches.epoch(epoch, start_batch=st.step_in_epoch, shard=shard):
+            n = self.task.batch_size(batch)
+            if st.global_step == 0 and st.compile_time_s == 0 and self._compiled:
                 tc = time.perf_counter()
-                out, loss, grad_norm = self._step(xb, yb)
+                loss, logged = self._step(batch, metrics)
                 float(loss.detach())  # the first compiled step compiles; time it apart from throughput
                 st.compile_time_s = time.perf_counter() - tc
                 t0 += st.compile_time_s
-                samples -= yb.shape[0]  # ... and its samples apart too
+                samples -= n  # ... and its samples apart too
             else:
                 try:
-                    out, loss, grad_norm = self._step(xb, yb)
+                    loss, logged = self._step(batch, metrics)
                 except RuntimeError as e:  # trainer.detect_anomaly=true names the backward op that made a NaN
                     if "returned nan values" not in str(e):
                         raise
                     raise self._nonfinite(f"step {st.global_step + 1}", str(e).splitlines()[0].rstrip(".")) from None
-            self._train_metrics.update(out.detach().float(), yb, loss.detach())
-            samples += yb.shape[0]
+            samples += n
             st.global_step += 1
             st.step_in_epoch += 1
             if self._check_every_step and not math.isfinite(loss.item()):  # .item() is ~0.2 us on the CPU
                 raise self._nonfinite(f"step {st.global_step}")
-            if st.global_step % self.log_every == 0:
+            if st.global_step % log_every == 0:
                 loss_value = float(loss.detach())
                 if not math.isfinite(loss_value):
                     raise self._nonfinite(f"step {st.global_step} or shortly before")
-                gn = float(grad_norm) if grad_norm is not None else self._grad_norm()
-                self.callbacks.on_train_log(st, {"train/loss": loss_value, "grad_norm": gn,
-                                                 "lr": self.optimizer.param_groups[0]["lr"]})
+                self.callbacks.on_train_log(st, self._step_scalars(loss_value, logged))
             if guard.signum:
                 st.train_time_s += time.perf_counter() - t0
                 st.train_samples += samples
                 raise Interrupted(guard.signum, None)
+        self.in_train_step = False
         if self.dist:
-            self.dist.reduce_metric_state(self._train_metrics)
-        train = self._train_metrics.compute()  # host sync: the epoch's steps are done
+            self.dist.reduce_metric_state(metrics)
+        train = metrics.compute()  # host sync: the epoch's steps are done
         st.train_time_s += time.perf_counter() - t0
         st.train_samples += samples * (self.dist.world_size if self.dist else 1)
-        if not math.isfinite(train["loss"]):
+        if "loss" in train and not math.isfinite(train["loss"]):
             raise self._nonfinite(f"epoch {epoch + 1}")
         st.last_metrics = {f"train/{k}": v for k, v in train.items()}
 
+    def _step_scalars(self, loss_value: float, logged) -> dict:
+        scalars = {"train/loss": loss_value}
+        if logged:
+            scalars.update({f"train/step_{k}": float(v) for k, v in logged.items() if k != "loss"})
+        slot = self._main_slot
+        if slot is not None:
+            gn = self.ctx.last_grad_norm
+            scalars["grad_norm"] = float(gn) if gn is not None else slot.grad_norm()
+            scalars["lr"] = slot.lr
+        return scalars
+
+    def _lrs(self) -> dict:
+        slots = self.task.slots
+        if not slots:
+            return {}
+        out = {"lr": self._main_slot.lr}
+        if len(slots) > 1:
+            out.update({f"lr/{name}": slot.lr for name, slot in slots.items()})
+        return out
+
     def fit(self) -> LoopState:
         st = self.state
+        slots = self.task.slots
+        if self.task.automatic_optimization and len(slots) != 1:
+            raise NnmlError(f"task {type(self.task).__name__} has automatic_optimization but {len(slots)} optimizer "
+                            f"slots; it needs exactly one (or set automatic_optimization = False and call "
+                            f"ctx.optimize itself)")
+        self._auto_slot = next(iter(slots.values()), None)
         if st.epoch >= st.max_epochs and st.step_in_epoch == 0:
             # A resumed run that already has its epochs: nothing to train; the caller still tests the best weights.
             st.stop_reason = (f"already trained {st.epoch} epochs (trainer.max_epochs={st.max_epochs}); "
                               f"extend it with trainer.max_epochs=N")
         self.callbacks.on_fit_start(st)
         guard = _SignalGuard()
+        val_every = max(1, self.loop.val_every_n_epochs)
         try:
             with guard:
                 while st.epoch < st.max_epochs:
                     self._train_epoch(guard)
                     metrics = dict(st.last_metrics)
                     epoch = st.epoch + 1
-                    if epoch % self.val_every == 0 or epoch == st.max_epochs:
+                    if epoch % val_every == 0 or epoch == st.max_epochs:
                         t0 = time.perf_counter()
-                        metrics.update({f"val/{k}": v for k, v in self.evaluate(self.val_batches).items()})
+                        metrics.update({f"val/{k}": v for k, v in self.evaluate("val").items()})
                         st.eval_time_s += time.perf_counter() - t0
-                    metrics["lr"] = self.optimizer.param_groups[0]["lr"]
+                    metrics.update(self._lrs())
                     st.epoch, st.step_in_epoch = epoch, 0
                     self._after_epoch(epoch, metrics)
                     st.last_metrics = metrics
                     self.callbacks.on_epoch_end(st, metrics)
+                    if self.callbacks.wants_artifacts:
+                        artifacts = self.task.epoch_artifacts(epoch, self.ctx)
+                        if artifacts:
+                            self.callbacks.on_artifacts(st, {**artifacts, "epoch": epoch})
                     if st.stop_reason:
                         break
                     if guard.signum:
                         raise Interrupted(guard.signum, None)
-                    due = (self.ckpt_every_n and epoch % self.ckpt_every_n == 0) or (
-                        self.ckpt_every_s and time.monotonic() - self._last_ckpt_time >= self.ckpt_every_s)
+                    due = (self.loop.checkpoint_every_n_epochs and epoch % self.loop.checkpoint_every_n_epochs == 0) \
+                        or (self.loop.checkpoint_every_s and
+                            time.monotonic() - self._last_ckpt_time >= self.loop.checkpoint_every_s)
                     if due and epoch < st.max_epochs:
                         self.save_checkpoints()
         except Interrupted as e:
@@ -340,27 +430,45 @@ class Trainer:
 
     def _after_epoch(self, epoch: int, metrics: dict) -> None:
         st = self.state
-        value = metrics.get(self.monitor)
-        if self.scheduler is not None and self.sched_interval == "epoch":
-            if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                if value is not None:
-                    self.scheduler.step(value)
-            else:
-                self.scheduler.step()
+        monitor = self.loop.monitor
+        value = metrics.get(monitor)
+        for slot in self.task.slots.values():
+            if slot.scheduler is not None and slot.interval == "epoch":
+                if isinstance(slot.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                    if value is not None:
+                        slot.scheduler.step(value)
+                else:
+                    slot.scheduler.step()
         if value is None:
             return
         if not math.isfinite(value):
-            st.stop_reason = f"{self.monitor} is {value}"
+            st.stop_reason = f"{monitor} is {value}"
             return
         if self._is_better(value):
             st.best_metric, st.best_epoch, st.bad_epochs = value, epoch, 0
             self._keep_best(epoch)
         else:
             st.bad_epochs += 1
-            if self.patience is not None and st.bad_epochs >= self.patience:
-                st.stop_reason = f"early stopping: {self.monitor} did not improve for {self.patience} epochs"
+            patience = self.loop.patience
+            if patience is not None and st.bad_epochs >= patience:
+                st.stop_reason = f"early stopping: {monitor} did not improve for {patience} epochs"
 
     def load_best(self) -> None:
-        """Put the best weights into the model (for the final test); keeps the last ones if nothing was better."""
+        """Put the best weights into the modules (for the final test); keeps the last ones if nothing was better."""
         if self.best_state is not None:
-            self.model.load_state_dict(self.best_state["model"])
+            for name, state in self.best_state["modules"].items():
+                if name in self.task.modules:
+                    self.task.modules[name].load_state_dict(state)
+            if self.best_state.get("task"):
+                self.task.load_state_dict(self.best_state["task"])
+
+
+def load_task_modules(task, ckpt: dict, path) -> None:
+    """Load every module of ``task`` from a checkpoint (either format), with a clear message when they differ."""
+    modules = ckpt.get("modules") or {task.primary: ckpt["model"]}
+    missing = [name for name in task.modules if name not in modules]
+    if missing:
+        raise NnmlError(f"checkpoint {path} has no weights for {', '.join(missing)} (it holds "
+                        f"{', '.join(sorted(modules)) or 'none'}); it was saved by another task or model")
+    for name, module in task.modules.items():
+        load_model_weights(module, {"model": modules[name]}, path)

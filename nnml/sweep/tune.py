@@ -71,7 +71,7 @@ def compose(overrides: list[str]):
     from omegaconf import OmegaConf, open_dict
     from omegaconf.errors import OmegaConfBaseException
 
-    import nnml.entry  # noqa: F401  (registers nnml's resolvers)
+    import nnml.config.resolvers  # noqa: F401
     from nnml.config import config_dir
     from nnml.config.precheck import explain_composition
 
@@ -94,7 +94,7 @@ def precheck_overrides(overrides: list[str]) -> None:
     group option or bad value is one line with a close match and exit 2, before the study exists."""
     from hydra import initialize_config_dir
 
-    import nnml.entry  # noqa: F401  (registers nnml's resolvers)
+    import nnml.config.resolvers  # noqa: F401
     from nnml.config import config_dir
     from nnml.config.build import check_targets
     from nnml.config.precheck import compose_or_explain, parse_overrides

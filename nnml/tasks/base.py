@@ -131,6 +131,13 @@ class Task:
         """The same, once after the test evaluation on the best weights."""
         return {}
 
+    # ------------------------------------------------------------------ using a trained run
+    def predict(self, inputs: list[str], options: dict) -> list[dict]:
+        """``nnml predict RUN_DIR INPUT...``: one row per input (a dict of plain values). ``options`` holds what the
+        user gave: ``out`` (a path), ``beam`` (int), ``top`` (int). Called on a restored run, modules in eval
+        mode. Raise :class:`nnml.errors.NnmlError` with one line for input the task cannot read."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
         """Extra state a checkpoint must hold beyond modules, optimizers, schedulers and scalers (a fixed noise

@@ -21,7 +21,7 @@ EPOCH_FLUSH_EVERY_S = 2.0
 
 class TensorBoardLogger(Callback):
     def __init__(self, run_dir: str | Path, histograms_every_n_epochs: int = 0, figures: bool = True,
-                 flush_secs: int = 30):
+                 flush_secs: int = 30, png: bool = True):
         from torch.utils.tensorboard import SummaryWriter
 
         self.run_dir = Path(run_dir)
@@ -29,6 +29,7 @@ class TensorBoardLogger(Callback):
         self.writer = SummaryWriter(str(self.run_dir), flush_secs=flush_secs, purge_step=None)
         self.histograms_every = int(histograms_every_n_epochs or 0)
         self.figures = figures
+        self.png = png  # also save what tasks show as PNG files under RUN_DIR/figures/
         self.model = None
         self._last_flush = time.monotonic()
 
@@ -77,6 +78,31 @@ class TensorBoardLogger(Callback):
             self.writer.flush()
             self._last_flush = now
 
+    @property
+    def wants_artifacts(self) -> bool:
+        return bool(self.figures)
+
+    def on_artifacts(self, state, artifacts: dict) -> None:
+        """Figures, images, text and embeddings a task shows (after an epoch, or at the end of the run)."""
+        step = state.global_step
+        # after an epoch the loop adds "epoch": those files keep the epoch in their name; the final ones do not
+        suffix = f"_epoch{int(artifacts['epoch']):03d}" if "epoch" in artifacts else ""
+        for tag, fig in (artifacts.get("figures") or {}).items():
+            if self.png:
+                save_png(fig, self.run_dir / "figures" / f"{_file_tag(tag)}{suffix}.png")
+            self.writer.add_figure(tag, fig, step, close=True)
+        for tag, img in (artifacts.get("images") or {}).items():
+            img = img.detach().float().clamp(0, 1).cpu()
+            if self.png:
+                save_image_png(img, self.run_dir / "figures" / f"{_file_tag(tag)}{suffix}.png")
+            self.writer.add_image(tag, img, step, dataformats="CHW" if img.dim() == 3 else "HW")
+        for tag, text in (artifacts.get("text") or {}).items():
+            self.writer.add_text(tag, text, step)
+        for tag, (mat, metadata, label_img) in (artifacts.get("embeddings") or {}).items():
+            self.writer.add_embedding(mat.detach().float().cpu(), metadata=metadata, label_img=label_img,
+                                      global_step=step, tag=tag)
+        self.writer.flush()
+
     def on_checkpoint(self, state, path) -> None:
         self.writer.flush()  # what TensorBoard shows never lags the checkpoint a resume starts from
         self._last_flush = time.monotonic()
@@ -93,6 +119,29 @@ class TensorBoardLogger(Callback):
     def close(self) -> None:
         self.writer.flush()
         self.writer.close()
+
+
+def _file_tag(tag: str) -> str:
+    return tag.replace("/", "_").replace(" ", "_")
+
+
+def save_png(fig, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+
+
+def save_image_png(img, path: Path) -> None:
+    """A CHW (or HW) float tensor in [0, 1] as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arr = img.numpy()
+    if arr.ndim == 3:
+        arr = arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0)
+    plt.imsave(path, arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=1)
 
 
 def hparams_of(cfg, choices: dict, override_keys=()) -> dict:

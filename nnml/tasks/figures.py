@@ -1,4 +1,4 @@
-"""End-of-run figures: the confusion matrix (classification) and the decision boundary (2-D inputs)."""
+"""Figures of the supervised task: the confusion matrix (classification) and the decision boundary (2-D inputs)."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def decision_boundary_figure(model, x: torch.Tensor, y: torch.Tensor, device, ti
 def confusion_matrix(model, batches, device, autocast, num_classes: int) -> np.ndarray:
     model.eval()
     cm = torch.zeros(num_classes, num_classes, dtype=torch.long, device=device)
-    for xb, yb in batches.epoch(0):
+    for xb, yb in (batches.epoch(0) if hasattr(batches, "epoch") else batches):
         with autocast():
             pred = model(xb).argmax(1)
         cm += torch.bincount(yb * num_classes + pred, minlength=num_classes**2).view(num_classes, num_classes)

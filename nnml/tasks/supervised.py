@@ -1,0 +1,79 @@
+"""Supervised learning on ``(x, y)``: classification (accuracy, macro F1, confusion matrix) or regression (MSE,
+MAE, R^2), chosen by the data (``task=auto``, the default). One model, one loss, one optimizer.
+
+This is also the worked example of a task: ``setup`` builds the model with the data's facts, the loss fitted to
+the data's kind and one optimizer slot; ``training_step`` returns the loss and the loop steps the optimizer.
+"""
+
+from __future__ import annotations
+
+from nnml.engine.losses import make_criterion
+from nnml.engine.metrics import MetricState, directions, monitor_default
+from nnml.errors import NnmlError
+from nnml.tasks.base import Task
+
+KINDS = ("classification", "regression")
+
+
+class SupervisedTask(Task):
+    def __init__(self):
+        super().__init__()
+        self.data = None
+        self.criterion = None
+
+    @property
+    def kind(self) -> str:
+        kind = getattr(self.data, "task", "classification")
+        if kind not in KINDS:
+            raise NnmlError(f"task=auto trains classification or regression; dataset {self.data.name} gives {kind} "
+                            f"data: choose the task for it (nnml list task)")
+        return kind
+
+    @property
+    def default_monitor(self) -> str:
+        return monitor_default(self.kind)[0]
+
+    def metric_directions(self) -> dict[str, str]:
+        return directions(self.kind)
+
+    def setup(self, builder) -> None:
+        kind = self.kind
+        data = builder.data
+        model = builder.model()
+        self.modules = {"model": model}
+        self.criterion = make_criterion(builder.loss(), kind, data.num_outputs, builder.choices.get("loss", ""))
+        self.slots = {"model": builder.optimizer(model.parameters())}
+
+    def train_metrics(self):
+        return MetricState(self.kind, self.data.num_outputs, self.device)
+
+    def eval_metrics(self, split: str):
+        return MetricState(self.kind, self.data.num_outputs, self.device)
+
+    def training_step(self, batch, ctx, metrics):
+        xb, yb = batch
+        with ctx.autocast():
+            out = ctx.forward()(xb)
+            loss = self.criterion(out.float(), yb)
+        metrics.update(out.detach().float(), yb, loss.detach())
+        return loss
+
+    def validation_step(self, batch, ctx, metrics) -> None:
+        xb, yb = batch
+        out = ctx.forward()(xb)
+        loss = self.criterion(out.float(), yb)
+        metrics.update(out.float(), yb, loss)
+
+    def final_artifacts(self, ctx) -> dict:
+        """The test confusion matrix and, for 2-D inputs, the decision boundary."""
+        if self.kind != "classification":
+            return {}
+        from nnml.tasks import figures as figs
+
+        data, model = self.data, self.modules["model"]
+        cm = figs.confusion_matrix(model, ctx.batches("test"), ctx.device, ctx.autocast, data.num_outputs)
+        out = {"test/confusion_matrix": figs.confusion_figure(cm, data.class_names)}
+        if tuple(data.input_shape) == (2,):
+            out["test/decision_boundary"] = figs.decision_boundary_figure(
+                model, data.x_test, data.y_test, ctx.device, f"{data.name}: test points")
+        return {"figures": out}

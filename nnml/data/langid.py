@@ -45,8 +45,7 @@ def split_indices(y: np.ndarray, seed: int, val_fraction: float, test_fraction: 
 
 
 def langid(seed: int, languages=LANGUAGES, tokenizer: str = "char", min_freq: int = 2, vocab_size: int = 2000,
-           lowercase: bool = False, max_len: int = 256, val_fraction: float = 0.1, test_fraction: float = 0.1,
-           batch_size: int = 64, eval_batch_size: int | None = None) -> TextSplits:
+           lowercase: bool = False, max_len: int = 256, val_fraction: float = 0.1, test_fraction: float = 0.1) -> TextSplits:
     """Language ID: ``x`` token ids (padded), ``y`` the language; tokenizer trained on the train texts only."""
     languages = tuple(languages)
     texts, labels = langid_corpus(languages)
@@ -69,5 +68,5 @@ def langid(seed: int, languages=LANGUAGES, tokenizer: str = "char", min_freq: in
         input_shape=(max_len,), num_outputs=len(languages), class_names=list(languages),
         meta={"vocab_size": tok.vocab_size, "pad_id": tok.pad_id, "max_len": max_len},
         fields=fields, sort_key="x_len", trim={"x": "x_len"}, tuple_keys=("x", "y"), texts=raw, references=refs,
-        tokenizers={"x": tok}, batch_size=batch_size, eval_batch_size=eval_batch_size,
+        tokenizers={"x": tok},
     )

@@ -140,8 +140,7 @@ def faker_sentences(seed: int, sizes: dict[str, int], val_fraction: float = 0.2,
 
 
 def build_tagging(name: str, sents: dict[str, list], *, min_freq: int, lowercase: bool, max_len: int,
-                  max_word_len: int, batch_size: int, eval_batch_size: int | None,
-                  tag_names: list[str] | None = None) -> TextSplits:
+                  max_word_len: int, tag_names: list[str] | None = None) -> TextSplits:
     """TextSplits of tagged sentences: ``words`` ids, ``chars`` (N, L, C) ids, ``tags`` ids (-100 at padding)."""
     train = sents["train"]
     words = WordTokenizer.train_tokens([t for t, _ in train], min_freq=min_freq, lowercase=lowercase)
@@ -174,19 +173,18 @@ def build_tagging(name: str, sents: dict[str, list], *, min_freq: int, lowercase
         meta={"vocab_size": words.vocab_size, "char_vocab_size": chars.vocab_size, "num_tags": len(tag_names),
               "pad_id": words.pad_id, "max_len": max_len},
         fields=fields, sort_key="len", trim={"words": "len", "chars": "len", "tags": "len"}, texts=texts,
-        references=refs, tokenizers={"words": words, "chars": chars}, batch_size=batch_size,
-        eval_batch_size=eval_batch_size,
+        references=refs, tokenizers={"words": words, "chars": chars},
     )
 
 
 def faker_ner(seed: int, n_train: int = 4000, n_val: int = 500, n_test: int = 1000, val_fraction: float = 0.2,
               test_fraction: float = 0.2, min_freq: int = 2, lowercase: bool = False, max_len: int = 64,
-              max_word_len: int = 16, batch_size: int = 32, eval_batch_size: int | None = None) -> TextSplits:
+              max_word_len: int = 16) -> TextSplits:
     """Faker-template NER with templates held out between splits (see the module docstring)."""
     sents = faker_sentences(seed, {"train": n_train, "val": n_val, "test": n_test}, val_fraction, test_fraction)
     tag_names = ["O"] + [f"{p}-{k}" for k in ENTITY_TYPES for p in ("B", "I")]
     return build_tagging("faker_ner", sents, min_freq=min_freq, lowercase=lowercase, max_len=max_len,
-                         max_word_len=max_word_len, batch_size=batch_size, eval_batch_size=eval_batch_size,
+                         max_word_len=max_word_len,
                          tag_names=tag_names)
 
 
@@ -273,8 +271,8 @@ def ensure_conll(name: str, root: Path, download: bool = True) -> Path:
 
 
 def conll2003(seed: int, root: str = "data", download: bool = True, min_freq: int = 2, lowercase: bool = False,
-              max_len: int = 128, max_word_len: int = 16, batch_size: int = 32,
-              eval_batch_size: int | None = None, n_train: int | None = None) -> TextSplits:
+              max_len: int = 128, max_word_len: int = 16,
+              n_train: int | None = None) -> TextSplits:
     """CoNLL-2003 English NER (PER, LOC, ORG, MISC) from its published train/testa/testb files."""
     folder = ensure_conll("conll2003", Path(root), download)
     sents = {s: read_conll(folder / f) for s, f in zip(("train", "val", "test"), CONLL_FILES)}
@@ -282,4 +280,4 @@ def conll2003(seed: int, root: str = "data", download: bool = True, min_freq: in
         keep = np.sort(np.random.default_rng(seed).choice(len(sents["train"]), n_train, replace=False))
         sents["train"] = [sents["train"][i] for i in keep]
     return build_tagging("conll2003", sents, min_freq=min_freq, lowercase=lowercase, max_len=max_len,
-                         max_word_len=max_word_len, batch_size=batch_size, eval_batch_size=eval_batch_size)
+                         max_word_len=max_word_len)

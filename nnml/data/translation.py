@@ -14,7 +14,6 @@ Every split is tokenized by tokenizers trained on the train split's sources and 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from nnml.errors import NnmlError, bad_choice
 from nnml.text.batches import pad
@@ -26,8 +25,7 @@ SPLITS = ("random", "compositional")
 
 
 def build_pairs(name: str, pairs: dict[str, list[tuple[str, str]]], *, src_tokenizer: str, tgt_tokenizer: str,
-                min_freq: int, vocab_size: int, lowercase: bool, max_len: int, batch_size: int,
-                eval_batch_size: int | None) -> TextSplits:
+                min_freq: int, vocab_size: int, lowercase: bool, max_len: int) -> TextSplits:
     """TextSplits of (source, target) string pairs per split, with tokenizers trained on the train pairs."""
     if not pairs["train"]:
         raise NnmlError(f"dataset={name} has no training pairs")
@@ -53,7 +51,7 @@ def build_pairs(name: str, pairs: dict[str, list[tuple[str, str]]], *, src_token
         meta={"src_vocab_size": src_tok.vocab_size, "tgt_vocab_size": tgt_tok.vocab_size, "pad_id": src_tok.pad_id,
               "max_len": max_len, "max_target_len": longest},
         fields=fields, sort_key="src_len", trim={"src": "src_len", "tgt": "tgt_len"}, texts=texts, references=refs,
-        tokenizers={"src": src_tok, "tgt": tgt_tok}, batch_size=batch_size, eval_batch_size=eval_batch_size,
+        tokenizers={"src": src_tok, "tgt": tgt_tok},
     )
 
 
@@ -95,13 +93,12 @@ def numbers(seed: int, src_lang: str = "en", tgt_lang: str = "ru", max_number: i
             split: str = "compositional", held_out=(7000, 8000), held_out_val: float = 0.2,
             val_fraction: float = 0.1, test_fraction: float = 0.1, src_tokenizer: str = "word",
             tgt_tokenizer: str = "word", min_freq: int = 1, vocab_size: int = 1000, lowercase: bool = False,
-            max_len: int = 32, batch_size: int = 64, eval_batch_size: int | None = None) -> TextSplits:
+            max_len: int = 32) -> TextSplits:
     """Numbers in words, ``src_lang`` -> ``tgt_lang`` (any pair num2words writes)."""
     pairs = number_pairs(seed, src_lang, tgt_lang, max_number, split, held_out, held_out_val, val_fraction,
                          test_fraction)
     return build_pairs(f"numbers_{src_lang}_{tgt_lang}_{split}", pairs, src_tokenizer=src_tokenizer,
-                       tgt_tokenizer=tgt_tokenizer, min_freq=min_freq, vocab_size=vocab_size, lowercase=lowercase,
-                       max_len=max_len, batch_size=batch_size, eval_batch_size=eval_batch_size)
+                       tgt_tokenizer=tgt_tokenizer, min_freq=min_freq, vocab_size=vocab_size, lowercase=lowercase, max_len=max_len)
 
 
 def django_message_pairs(lang: str = "ru") -> list[tuple[str, str]]:
@@ -120,10 +117,8 @@ def django_message_pairs(lang: str = "ru") -> list[tuple[str, str]]:
 
 def django_messages(seed: int, lang: str = "ru", val_fraction: float = 0.1, test_fraction: float = 0.2,
                     src_tokenizer: str = "bpe", tgt_tokenizer: str = "bpe", min_freq: int = 2, vocab_size: int = 1000,
-                    lowercase: bool = False, max_len: int = 64, batch_size: int = 32,
-                    eval_batch_size: int | None = None) -> TextSplits:
+                    lowercase: bool = False, max_len: int = 64) -> TextSplits:
     """Real parallel text: Django's English UI messages and their human ``lang`` translations, split at random."""
     pairs = _random_split(django_message_pairs(lang), seed, val_fraction, test_fraction)
     return build_pairs(f"django_en_{lang}", pairs, src_tokenizer=src_tokenizer, tgt_tokenizer=tgt_tokenizer,
-                       min_freq=min_freq, vocab_size=vocab_size, lowercase=lowercase, max_len=max_len,
-                       batch_size=batch_size, eval_batch_size=eval_batch_size)
+                       min_freq=min_freq, vocab_size=vocab_size, lowercase=lowercase, max_len=max_len)

@@ -56,7 +56,7 @@ class Seq2SeqTask(TokenizerHolder, Task):
             raise NnmlError(f"task=seq2seq needs translation pairs; dataset={getattr(data, 'name', '?')} is "
                             f"{getattr(data, 'task', '?')} data (try dataset=numbers or dataset=django_messages)")
         self.data = data
-        self.set_tokenizers(data.tokenizers, getattr(builder, "run_dir", None))
+        self.set_tokenizers(data.tokenizers, None if getattr(builder, "evaluating", False) else builder.run_dir)
         model = builder.model()
         for method in ("encode", "step"):
             if not hasattr(model, method):
@@ -142,6 +142,18 @@ class Seq2SeqTask(TokenizerHolder, Task):
         if run_dir:
             Path(run_dir, "sacrebleu.json").write_text(json.dumps(self.signatures, indent=2))
 
+    def _record_signatures(self, ctx) -> None:
+        """Add sacrebleu's signatures to metrics.json (written by then), so the numbers say how they were made."""
+        run_dir = getattr(ctx, "run_dir", None)
+        path = Path(run_dir) / "metrics.json" if run_dir else None
+        if not self.signatures or path is None or not path.is_file():
+            return
+        from nnml.tracking.runfiles import write_json_atomic
+
+        metrics = json.loads(path.read_text())
+        metrics["sacrebleu"] = self.signatures
+        write_json_atomic(path, metrics)
+
     # ------------------------------------------------------------------ artifacts
     def _examples(self, split: str) -> str:
         last = getattr(self, "_last", None)
@@ -187,6 +199,7 @@ class Seq2SeqTask(TokenizerHolder, Task):
         return {"text": {"translations/val": self._examples("val")}, "figures": self._heatmaps("val")}
 
     def final_artifacts(self, ctx) -> dict:
+        self._record_signatures(ctx)
         text = {"sacrebleu/signatures": markdown_table(["metric", "signature"], sorted(self.signatures.items()))}
         ex = self._examples("test")
         if ex:
@@ -226,7 +239,5 @@ class Seq2SeqTask(TokenizerHolder, Task):
         model.eval()
         with torch.inference_mode():
             out = self.translate(src, beam=beam, max_len=int(options.get("max_len") or getattr(self, "decode_len", 64)))
-        for r, h in zip(rows, out):
-            r["translation"] = h
-            r["beam"] = beam
-        return rows
+        return [{"input": r["input"], "translation": h, "beam": beam, **{k: r[k] for k in ("unknown_tokens", "truncated")}}
+                for r, h in zip(rows, out)]

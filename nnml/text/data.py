@@ -37,7 +37,7 @@ class TextSplits(DataSplits):
     eval_batch_size: int | None = None
 
     def batches(self, split: str, builder):
-        if split == "train" and getattr(builder, "run_dir", None):
+        if split == "train" and getattr(builder, "run_dir", None) and not getattr(builder, "evaluating", False):
             self.save_tokenizers(Path(builder.run_dir))
         ds = builder.cfg.get("dataset", {}) if getattr(builder, "cfg", None) is not None else {}
         bs = int(ds.get("batch_size") or self.batch_size)

@@ -3,7 +3,8 @@
 Training: cross-entropy of every target token given the gold prefix (padding ignored, optional label
 smoothing). Evaluation decodes each split greedily and, with ``beam > 1``, by beam search, and scores the
 detokenized outputs against the raw references with sacrebleu (corpus BLEU and chrF, default tokenization) plus
-exact match: ``bleu``/``chrf``/``exact`` are greedy, ``bleu_beam``/``chrf_beam``/``exact_beam`` beam search.
+exact match: ``bleu``/``chrf``/``exact`` are greedy, ``bleu_beam``/``chrf_beam``/``exact_beam`` beam search of
+width ``beam`` (with ``beam=1`` the same as greedy, so every run reports the same keys).
 Early stopping follows ``val/bleu`` by default (``trainer.monitor=val/chrf`` or ``val/bleu_beam`` to change).
 Artifacts every ``every_n_epochs``: a source/reference/hypothesis table and attention heatmaps of a few val pairs
 (models that return attention: the GRU). The sacrebleu signatures go into ``RUN_DIR/sacrebleu.json`` and the
@@ -120,19 +121,17 @@ class Seq2SeqTask(TokenizerHolder, Task):
                 idx = batch["index"].tolist()
                 for i, h in zip(idx, self.translate(batch["src"])):
                     greedy[i] = h
-                if self.beam > 1:
-                    for i, h in zip(idx, self.translate(batch["src"], beam=self.beam)):
-                        beam[i] = h
+                for i, h in zip(idx, self.translate(batch["src"], beam=self.beam)):
+                    beam[i] = h  # width 1 is greedy again: the *_beam keys exist in every run of a sweep
         model.train(was_training)
         refs = self.data.references[split]
         done = [i for i in range(n) if greedy[i] is not None]  # a DDP rank scores its own shard
         g = translation_scores([greedy[i] for i in done], [refs[i] for i in done])
         self.signatures = g.pop("signatures")
         out = {"loss": loss_sum / max(len(done), 1), "token_acc": acc_sum / max(len(done), 1), **g}
-        if self.beam > 1:
-            b = translation_scores([beam[i] for i in done], [refs[i] for i in done])
-            b.pop("signatures")
-            out.update({f"{k}_beam": v for k, v in b.items()})
+        b = translation_scores([beam[i] for i in done], [refs[i] for i in done])
+        b.pop("signatures")
+        out.update({f"{k}_beam": v for k, v in b.items()})
         self._last = {"split": split, "greedy": greedy, "beam": beam}
         self._write_signatures(ctx)
         return out

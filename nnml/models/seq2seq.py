@@ -110,6 +110,8 @@ class TransformerSeq2Seq(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.transformer = nn.Transformer(d_model, nhead, num_encoder_layers, num_decoder_layers, dim_feedforward,
                                           dropout, batch_first=True)
+        # Nested tensors (a prototype fast path for padded batches) would warn on every evaluation.
+        self.transformer.encoder.enable_nested_tensor = self.transformer.encoder.use_nested_tensor = False
         self.out = nn.Linear(d_model, tgt_vocab_size)
 
     def encode(self, src: torch.Tensor) -> dict:

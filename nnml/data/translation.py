@@ -13,6 +13,8 @@ Every split is tokenized by tokenizers trained on the train split's sources and 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from nnml.errors import NnmlError, bad_choice
@@ -122,3 +124,80 @@ def django_messages(seed: int, lang: str = "ru", val_fraction: float = 0.1, test
     pairs = _random_split(django_message_pairs(lang), seed, val_fraction, test_fraction)
     return build_pairs(f"django_en_{lang}", pairs, src_tokenizer=src_tokenizer, tgt_tokenizer=tgt_tokenizer,
                        min_freq=min_freq, vocab_size=vocab_size, lowercase=lowercase, max_len=max_len)
+
+
+# ------------------------------------------------------------------------------------------------ Multi30k
+# Multi30k (Elliott et al., 2016): 29,000 / 1,014 / 1,000 English-German image descriptions, as the archives of the
+# WMT16 multimodal task. The mirror and SHA-256 sums are the ones torchtext 0.18 uses.
+MULTI30K = {
+    "mirror": "https://raw.githubusercontent.com/neychev/small_DL_repo/master/datasets/Multi30k/",
+    "archives": {"train": "training.tar.gz", "val": "validation.tar.gz", "test": "mmt16_task1_test.tar.gz"},
+    "prefix": {"train": "train", "val": "val", "test": "test"},
+    "sha256": {
+        "train": "20140d013d05dd9a72dfde46478663ba05737ce983f478f960c1123c6671be5e",
+        "val": "a7aa20e9ebd5ba5adce7909498b94410996040857154dab029851af3a866da8c",
+        "test": "6d1ca1dba99e2c5dd54cae1226ff11c2551e6ce63527ebb072a1f70f72a5cd36",
+    },
+}
+
+
+def ensure_multi30k(root: Path, download: bool = True) -> Path:
+    """The folder holding the three verified Multi30k archives, downloading what is missing."""
+    from nnml.data.idx import _download
+    from nnml.data.ner import sha256
+
+    folder = Path(root).expanduser() / "multi30k"
+    if download:
+        folder.mkdir(parents=True, exist_ok=True)
+    for split, name in MULTI30K["archives"].items():
+        path = folder / name
+        if not path.exists():
+            if not download:
+                raise NnmlError(f"dataset.root: {path} is missing and dataset.download=false; put the Multi30k "
+                                f"archives in {folder} or set dataset.download=true")
+            try:
+                _download(MULTI30K["mirror"] + name, path)
+            except OSError as e:
+                raise NnmlError(f"could not download {name} for dataset=multi30k ({e}); copy it into {folder} "
+                                f"by hand") from None
+        digest = sha256(path)
+        if digest != MULTI30K["sha256"][split]:
+            raise NnmlError(f"dataset.root: {path} has SHA-256 {digest}, expected {MULTI30K['sha256'][split]}: "
+                            f"the file is corrupt or incomplete; delete it so that it is downloaded again")
+    return folder
+
+
+def read_multi30k(archive: Path, prefix: str, src_lang: str, tgt_lang: str) -> list[tuple[str, str]]:
+    """Line-aligned pairs of ``<prefix>.<src_lang>`` and ``<prefix>.<tgt_lang>`` inside one archive (members are
+    read, never extracted to disk)."""
+    import tarfile
+
+    texts = {}
+    with tarfile.open(archive, "r:gz") as tar:
+        for m in tar.getmembers():
+            base = Path(m.name).name
+            for lang in (src_lang, tgt_lang):
+                if m.isfile() and base == f"{prefix}.{lang}":
+                    texts[lang] = tar.extractfile(m).read().decode("utf-8").splitlines()
+    missing = [lang for lang in (src_lang, tgt_lang) if lang not in texts]
+    if missing:
+        raise NnmlError(f"{archive} has no {prefix}.{missing[0]}; dataset.src_lang/tgt_lang: choose de or en")
+    src, tgt = texts[src_lang], texts[tgt_lang]
+    if len(src) != len(tgt):
+        raise NnmlError(f"{archive}: {prefix}.{src_lang} and {prefix}.{tgt_lang} differ in length")
+    return [(s.strip(), t.strip()) for s, t in zip(src, tgt) if s.strip() and t.strip()]
+
+
+def multi30k(seed: int, root: str = "data", download: bool = True, src_lang: str = "de", tgt_lang: str = "en",
+             n_train: int | None = None, src_tokenizer: str = "bpe", tgt_tokenizer: str = "bpe", min_freq: int = 2,
+             vocab_size: int = 8000, lowercase: bool = False, max_len: int = 64) -> TextSplits:
+    """Multi30k German-English (or English-German) with its official train/val/test splits."""
+    folder = ensure_multi30k(Path(root), download)
+    pairs = {s: read_multi30k(folder / a, MULTI30K["prefix"][s], src_lang, tgt_lang)
+             for s, a in MULTI30K["archives"].items()}
+    if n_train and n_train < len(pairs["train"]):
+        keep = np.sort(np.random.default_rng(seed).choice(len(pairs["train"]), n_train, replace=False))
+        pairs["train"] = [pairs["train"][i] for i in keep]
+    return build_pairs(f"multi30k_{src_lang}_{tgt_lang}", pairs, src_tokenizer=src_tokenizer,
+                       tgt_tokenizer=tgt_tokenizer, min_freq=min_freq, vocab_size=vocab_size, lowercase=lowercase,
+                       max_len=max_len)

@@ -98,3 +98,30 @@ def test_conll_loader_downloads_and_checks(tmp_path, monkeypatch):
         ner.conll2003(0, root=str(tmp_path / "data"))
     with pytest.raises(NnmlError, match="download=false"):
         ner.conll2003(0, root=str(tmp_path / "elsewhere"), download=False)
+
+
+def test_multi30k_loader_reads_archives_and_checks(tmp_path, monkeypatch):
+    import io
+    import tarfile
+
+    served = tmp_path / "served"
+    served.mkdir()
+    lines = {"de": "Ein Hund läuft .\nZwei Kinder spielen .\n", "en": "A dog runs .\nTwo children play .\n"}
+    for split, name in translation.MULTI30K["archives"].items():
+        with tarfile.open(served / name, "w:gz") as tar:
+            for lang, text in lines.items():
+                data = text.encode()
+                info = tarfile.TarInfo(f"{translation.MULTI30K['prefix'][split]}.{lang}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+
+    monkeypatch.setattr("nnml.data.idx._download", lambda url, dest: dest.write_bytes(
+        (served / url.rsplit("/", 1)[1]).read_bytes()))
+    monkeypatch.setitem(translation.MULTI30K, "sha256",
+                        {s: ner.sha256(served / a) for s, a in translation.MULTI30K["archives"].items()})
+    d = translation.multi30k(0, root=str(tmp_path / "data"), src_tokenizer="word", tgt_tokenizer="word", min_freq=1)
+    assert d.sizes() == {"train": 2, "val": 2, "test": 2}
+    assert d.texts["test"][0] == "Ein Hund läuft ." and d.references["test"][1] == "Two children play ."
+    (tmp_path / "data" / "multi30k" / "validation.tar.gz").write_bytes(b"broken")
+    with pytest.raises(NnmlError, match="SHA-256"):
+        translation.multi30k(0, root=str(tmp_path / "data"))

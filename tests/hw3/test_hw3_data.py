@@ -125,3 +125,23 @@ def test_multi30k_loader_reads_archives_and_checks(tmp_path, monkeypatch):
     (tmp_path / "data" / "multi30k" / "validation.tar.gz").write_bytes(b"broken")
     with pytest.raises(NnmlError, match="SHA-256"):
         translation.multi30k(0, root=str(tmp_path / "data"))
+
+
+def test_ag_news_loader(tmp_path, monkeypatch):
+    from nnml.data import ag_news, idx
+
+    served = tmp_path / "served"
+    served.mkdir()
+    rows = '"3","Wall St. Bears","Short-sellers are seeing green again.\\\\ Reuters"\n"2","Cup final","A late goal."\n'
+    for name in ag_news.SOURCE["md5"]:
+        (served / name).write_text(rows * 10)
+    monkeypatch.setattr(ag_news, "_download", lambda url, dest: dest.write_bytes(
+        (served / url.rsplit("/", 1)[1]).read_bytes()))
+    monkeypatch.setitem(ag_news.SOURCE, "md5", {n: idx.md5(served / n) for n in ag_news.SOURCE["md5"]})
+    d = ag_news.ag_news(0, root=str(tmp_path / "data"), min_freq=1)
+    assert d.sizes() == {"train": 19, "val": 1, "test": 20}
+    assert d.texts["test"][0] == "Wall St. Bears Short-sellers are seeing green again. Reuters"
+    assert d.class_names[int(d.y_test[0])] == "Business"
+    (tmp_path / "data" / "ag_news" / "test.csv").write_text("oops")
+    with pytest.raises(NnmlError, match="MD5"):
+        ag_news.ag_news(0, root=str(tmp_path / "data"))

@@ -165,6 +165,11 @@ def build_task(cfg, data, allowed=()):
     return task
 
 
+def _node(node):
+    """Config nodes may be given as plain dicts by a task's own code."""
+    return OmegaConf.create(node) if isinstance(node, dict) else node
+
+
 class Builder:
     """What a task's ``setup`` builds with: the config, the data, the device, and factories for models, losses,
     optimizer slots and batch sources. See :mod:`nnml.tasks.base`."""
@@ -205,13 +210,14 @@ class Builder:
         from nnml.engine.step import OptimizerSlot
 
         default = node is None
-        node = self.cfg.optimizer if default else node
+        node = self.cfg.optimizer if default else _node(node)
         params = list(params)
         optimizer = instantiate(node, key=key, allowed=self.allowed)
         if not isinstance(optimizer, torch.optim.Optimizer):
             optimizer = optimizer(params)
         if scheduler is _DEFAULT:
             scheduler = self.cfg.get("scheduler") if default else None
+        scheduler = _node(scheduler) if scheduler is not None else None
         sched, interval = build_scheduler(scheduler, optimizer, steps_per_epoch=self.steps_per_epoch,
                                           max_epochs=int(self.cfg.trainer.max_epochs),
                                           monitor_mode=self.monitor_mode, allowed=self.allowed)

@@ -30,7 +30,7 @@ app = typer.Typer(
 
 
 def _complete(ctx: typer.Context, incomplete: str) -> List[str]:
-    from nnml.catalog import complete_override
+    from nnml.config.catalog import complete_override
 
     return complete_override(incomplete, ctx.params.get("overrides") or [])
 
@@ -67,8 +67,8 @@ def _with_resume(args: list[str]) -> list[str]:
     resume = next((a.split("=", 1)[1] for a in args if a.startswith("resume=")), None)
     if not resume or any(a in ("-m", "--multirun") for a in args) or any(a.startswith("hydra.run.dir=") for a in args):
         return args
+    from nnml.config.rundir import run_dir_of, saved_group_choices
     from nnml.errors import NnmlError
-    from nnml.rundir import run_dir_of, saved_group_choices
 
     try:
         run_dir = run_dir_of(resume)
@@ -103,7 +103,7 @@ def lab(
     flags, rest = _split_hydra_flags(args)
 
     def job():
-        from nnml.lab import check_override_keys
+        from nnml.config.labs import check_override_keys
 
         check_override_keys(name, rest)  # one line naming the lab's keys, not Hydra's multi-line message
         call_hydra(lab_app(name, as_json), f"nnml lab {name}", [*flags, *lab_hydra_overrides(name), *rest])
@@ -134,7 +134,8 @@ def _split_hydra_flags(args: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _lab_help() -> str:
-    from nnml.lab import LABS, lab_summary
+    from nnml.config.labs import lab_summary
+    from nnml.lab import LABS
 
     lines = ["Usage: nnml lab NAME [--json] [KEY=VALUE ...]", "",
              "Lecture-1 labs; results (figures, CSV, TensorBoard, results.json) go to outputs/lab/NAME/<time>.",
@@ -146,7 +147,7 @@ def _lab_help() -> str:
 
 
 def _lab_keys_help(name: str) -> str:
-    from nnml.lab import lab_config_file
+    from nnml.config.labs import lab_config_file
 
     text = lab_config_file(name).read_text()
     body = "\n".join(line for line in text.splitlines() if "@package" not in line)
@@ -240,7 +241,7 @@ def list_(group: Optional[str] = typer.Argument(None, help="Only this group, e.g
     """Every config group and its options with a one-line description: nnml list, nnml list optimizer"""
     from rich.table import Table
 
-    from nnml.catalog import NOT_TRAIN_GROUPS, groups, options
+    from nnml.config.catalog import NOT_TRAIN_GROUPS, groups, options
     from nnml.errors import bad_choice
     from nnml.tracking.console import make_console
 

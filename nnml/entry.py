@@ -106,8 +106,8 @@ def train_app(cfg: DictConfig):
     def job():
         from hydra.core.hydra_config import HydraConfig
 
+        from nnml.config.rundir import record_resumed_config, resumed_config
         from nnml.launch import run_train  # one process, a torchrun rank, or the launcher of trainer.devices ranks
-        from nnml.rundir import record_resumed_config, resumed_config
 
         job_cfg = cfg
         if cfg.get("resume"):

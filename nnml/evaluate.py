@@ -35,9 +35,23 @@ def load_run_config(run_dir: Path, overrides: list[str] = ()):
 
 
 def checkpoint_path(run_dir: Path, checkpoint: str) -> Path:
+    """``best``, ``last`` or a path. A run with no validation split keeps no best.pt: its final weights (last.pt)
+    are what it tested, so ``best`` means last.pt there."""
     if checkpoint in ("best", "last"):
-        return Path(run_dir) / "checkpoints" / f"{checkpoint}.pt"
+        path = Path(run_dir) / "checkpoints" / f"{checkpoint}.pt"
+        last = path.with_name("last.pt")
+        if checkpoint == "best" and not path.is_file() and last.is_file() and _tested_last(run_dir):
+            return last
+        return path
     return Path(checkpoint)
+
+
+def _tested_last(run_dir: Path) -> bool:
+    try:
+        m = json.loads((Path(run_dir) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return m.get("best_epoch") == m.get("epochs")
 
 
 @dataclass
@@ -54,8 +68,18 @@ class RestoredRun:
     trainer: object
     checkpoint: Path
 
-    def evaluate(self, split: str) -> dict:
-        return self.trainer.evaluate(split)
+    def evaluate(self, split: str, module=None) -> dict:
+        """The task's metrics of ``split``; ``module`` replaces the primary module for this evaluation (a
+        quantized, pruned or exported variant)."""
+        if module is None:
+            return self.trainer.evaluate(split)
+        t, name = self.trainer, self.task.primary
+        saved = (self.task.modules[name], t._eval_forward.get(name), t._train_forward.get(name))
+        self.task.modules[name] = t._eval_forward[name] = t._train_forward[name] = module
+        try:
+            return t.evaluate(split)
+        finally:
+            self.task.modules[name], t._eval_forward[name], t._train_forward[name] = saved
 
 
 def restore_run(run_dir: Path, checkpoint: str = "best", overrides: list[str] = (), device: str | None = None,

@@ -17,12 +17,12 @@ from omegaconf import DictConfig, OmegaConf
 from nnml import __version__
 from nnml.build import Builder, build_data, build_loggers, build_task, resolve_monitor
 from nnml.config.build import check_targets
+from nnml.config.rundir import resolve_resume
 from nnml.config.validate import validate
 from nnml.engine.checkpoint import load_checkpoint
 from nnml.engine.device import autocast_context, configure_threads, out_of_memory, resolve_device, setup_cuda_speedups
 from nnml.engine.loop import LoopConfig, Trainer
 from nnml.errors import NnmlError
-from nnml.rundir import resolve_resume
 from nnml.tracking.runfiles import clean_number, write_json_atomic
 
 
@@ -132,6 +132,7 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
             "task": choices.get("task", type(task).__name__),
             "directions": task.metric_directions(),
             "nnml_version": __version__,
+            **task.extra_metrics(),
         })
         metrics = {k: clean_number(v) for k, v in metrics.items()}
         if main:

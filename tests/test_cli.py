@@ -156,7 +156,7 @@ def test_list_shows_groups_and_descriptions():
 
 
 def test_completion_of_groups_options_and_keys():
-    from nnml.catalog import complete_override
+    from nnml.config.catalog import complete_override
 
     assert "optimizer=" in complete_override("optim")
     assert "optimizer=nesterov" in complete_override("optimizer=")

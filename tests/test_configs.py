@@ -1,13 +1,14 @@
 """Every option of every config group composes and builds (data, model, loss, optimizer, scheduler, logger),
-with sizes decided by the data; every option file starts with its one-line description."""
+with sizes decided by the data; every option file starts with its one-line description. Options made for another
+task than the supervised one say so in a ``# tasks: ...`` line and are built by that task's own tests."""
 
 from pathlib import Path
 
 import pytest
 import torch
 
-from nnml import catalog
 from nnml.build import build_criterion, build_data, build_loggers, build_model, build_optimizer, build_scheduler
+from nnml.config import catalog
 from tests.conftest import compose
 
 GROUPS = catalog.groups()
@@ -19,7 +20,7 @@ def test_every_option_has_a_description():
             assert desc, f"{group}/{option}.yaml lacks a first-line '# description'"
 
 
-@pytest.mark.parametrize("option", sorted(catalog.options("dataset")))
+@pytest.mark.parametrize("option", sorted(catalog.supervised_options("dataset")))
 def test_every_dataset_builds_and_reports_its_sizes(option, fake_mnist):
     overrides = [f"dataset={option}"]
     if option in ("mnist", "fashion_mnist"):
@@ -31,7 +32,7 @@ def test_every_dataset_builds_and_reports_its_sizes(option, fake_mnist):
     assert min(data.sizes().values()) > 0
 
 
-@pytest.mark.parametrize("option", sorted(catalog.options("model")))
+@pytest.mark.parametrize("option", sorted(catalog.supervised_options("model")))
 @pytest.mark.parametrize("dataset", ["digits", "iris"])
 def test_every_model_builds_with_data_decided_sizes(option, dataset):
     cfg = compose([f"model={option}", f"dataset={dataset}"])
@@ -47,7 +48,7 @@ def test_every_model_builds_with_data_decided_sizes(option, dataset):
     assert out.shape == (4, data.num_outputs)
 
 
-@pytest.mark.parametrize("option", sorted(catalog.options("loss")))
+@pytest.mark.parametrize("option", sorted(catalog.supervised_options("loss")))
 def test_every_loss_builds_on_its_task(option):
     regression = option in ("mse", "mae", "huber", "smooth_l1")
     cfg = compose([f"loss={option}", f"dataset={'diabetes' if regression else 'iris'}"])
@@ -58,7 +59,7 @@ def test_every_loss_builds_on_its_task(option):
     assert loss.ndim == 0 and torch.isfinite(loss)
 
 
-@pytest.mark.parametrize("option", sorted(catalog.options("optimizer")))
+@pytest.mark.parametrize("option", sorted(catalog.supervised_options("optimizer")))
 def test_every_optimizer_builds_and_steps(option):
     cfg = compose([f"optimizer={option}", "dataset=iris"])
     data = build_data(cfg.dataset, seed=0)
@@ -71,7 +72,7 @@ def test_every_optimizer_builds_and_steps(option):
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
-@pytest.mark.parametrize("option", sorted(catalog.options("scheduler")))
+@pytest.mark.parametrize("option", sorted(catalog.supervised_options("scheduler")))
 def test_every_scheduler_builds_and_steps(option):
     cfg = compose([f"scheduler={option}", "trainer.max_epochs=6"])
     model = torch.nn.Linear(2, 2)

@@ -47,7 +47,7 @@ def precheck_train(args: list[str]) -> None:
             if resume:
                 from omegaconf import OmegaConf
 
-                from nnml.rundir import resolve_resume, resumed_config
+                from nnml.config.rundir import resolve_resume, resumed_config
 
                 cfg = resumed_config(OmegaConf.create({"resume": resume}), job)
                 resolve_resume(resume)
@@ -62,14 +62,14 @@ OPTIONAL_GROUPS = ("experiment",)  # `optional` in train.yaml's defaults: Hydra 
 
 
 def _is_sweep_preset(group: str, option: str) -> bool:
-    from nnml.catalog import groups
+    from nnml.config.catalog import groups
 
     return "sweeper:" in (groups()[group] / f"{option}.yaml").read_text()
 
 
 def _check_optional_groups(job: list[str], multirun: bool) -> None:
     """A mistyped ``experiment=`` would otherwise train the default config without a word."""
-    from nnml.catalog import options
+    from nnml.config.catalog import options
 
     for arg in job:
         key, _, value = arg.partition("=")
@@ -120,7 +120,7 @@ def _job_variants(parsed) -> list[list[str]]:
 
 
 def _saved_overrides(resume: str) -> list[str]:
-    from nnml.rundir import run_dir_of, saved_group_choices
+    from nnml.config.rundir import run_dir_of, saved_group_choices
 
     try:
         return saved_group_choices(run_dir_of(resume))
@@ -167,7 +167,7 @@ def _unknown_key(key: str, overrides: list[str]) -> NnmlError:
     from hydra import compose
     from omegaconf import OmegaConf
 
-    from nnml.catalog import NOT_TRAIN_GROUPS, groups
+    from nnml.config.catalog import NOT_TRAIN_GROUPS, groups
 
     gs = groups()
     value = next((o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == key and "=" in o), "")

@@ -32,9 +32,26 @@ class Criterion(nn.Module):
         return self.loss(outputs, targets)
 
 
-def make_criterion(loss: nn.Module, task: str, num_outputs: int, loss_name: str = "") -> Criterion:
-    """Refuse a loss that does not fit the dataset's task before anything trains."""
+class _Callable(nn.Module):
+    """A plain function as a loss module."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, outputs, targets):
+        return self.fn(outputs, targets)
+
+
+def make_criterion(loss, task: str, num_outputs: int, loss_name: str = "") -> Criterion:
+    """Refuse a torch loss that does not fit the dataset's task before anything trains. A loss of the user's own
+    (any callable ``loss(outputs, targets) -> tensor``, or a module nnml does not know) is used as it is."""
     name = loss_name or type(loss).__name__
+    if not isinstance(loss, CLASSIFICATION_LOSSES + REGRESSION_LOSSES):
+        if not callable(loss):
+            raise NnmlError(f"loss={name} built a {type(loss).__name__}, which is not callable; a loss is a "
+                            f"function or module loss(outputs, targets) -> tensor")
+        return Criterion(loss if isinstance(loss, nn.Module) else _Callable(loss), num_outputs)
     if task == "regression" and not isinstance(loss, REGRESSION_LOSSES):
         raise NnmlError(f"loss={name} does not fit a regression dataset; choose one of: huber, mae, mse, smooth_l1")
     if task == "classification" and not isinstance(loss, CLASSIFICATION_LOSSES):

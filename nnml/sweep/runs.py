@@ -35,8 +35,14 @@ class Run:
     error: str = ""
 
 
-def metric_mode(name: str) -> str:
-    """``max`` for accuracy-like metrics, ``min`` for losses and errors (as the trainer decides)."""
+def metric_mode(name: str, runs: list | None = None) -> str:
+    """``max`` or ``min``: what the runs' tasks recorded for this metric (metrics.json ``directions``), else by its
+    name (accuracy-like metrics up, losses and errors down) for runs from before directions were recorded."""
+    base = name.split("/", 1)[-1]
+    for r in runs or ():
+        d = (r.metrics.get("directions") or {}).get(base) if isinstance(r.metrics, dict) else None
+        if d in ("max", "min"):
+            return d
     return "max" if name.split("/")[-1] in MAX_METRICS else "min"
 
 
@@ -189,7 +195,7 @@ def rank(runs: list[Run], metric: str, order: str = "auto") -> list[Run]:
     """Best first by ``metric`` (``order``: auto = by the metric's kind, desc, asc); runs without it last."""
     if order not in ("auto", "desc", "asc"):
         raise NnmlError(f"--sort {order} is not valid; choose one of: asc, auto, desc")
-    desc = metric_mode(metric) == "max" if order == "auto" else order == "desc"
+    desc = metric_mode(metric, runs) == "max" if order == "auto" else order == "desc"
 
     tie = metric.split("/")[0] + "/loss"  # equal accuracies (a small val set): the lower loss first
 

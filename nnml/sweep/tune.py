@@ -228,11 +228,13 @@ def make_pruner(name: str, startup_trials: int):
     raise bad_choice("--pruner", name, PRUNERS)
 
 
+_DIRECTIONS: dict = {}
+
+
 def choose_metric(base, given: str | None) -> str:
     """``--metric``, or the trainer's monitored metric (trainer.monitor, else val/acc / val/loss by the dataset's
     task); refused with a close match unless it is a validation metric of the dataset's task."""
-    from nnml.build import build_data
-    from nnml.engine.metrics import metric_names, monitor_default
+    from nnml.build import build_data, build_task
     from nnml.errors import did_you_mean
 
     monitor = str(base.trainer.get("monitor", "auto"))
@@ -240,10 +242,15 @@ def choose_metric(base, given: str | None) -> str:
     if metric is not None and metric.split("/")[0] != "val":
         raise NnmlError(f"--metric {metric}: tune on a validation metric (val/acc, val/loss, val/f1, val/r2, ...); "
                         f"test/ metrics are for the final report")
-    task = build_data(base.dataset, seed=int(base.seed)).task
+    allowed = list(base.get("allowed_targets") or [])
+    data = build_data(base.dataset, seed=int(base.seed), allowed=allowed)
+    task_obj = build_task(base, data, allowed)
+    task = getattr(data, "task", type(task_obj).__name__)
+    _DIRECTIONS.clear()
+    _DIRECTIONS.update(task_obj.metric_directions())  # the task's own word on what "better" means
     if metric is None:
-        return monitor_default(task)[0]
-    valid = [f"val/{n}" for n in metric_names(task)]
+        return task_obj.default_monitor
+    valid = [f"val/{n}" for n in task_obj.metric_directions()]
     if metric not in valid:
         flag = "--metric" if given else "trainer.monitor"
         raise NnmlError(f"{flag} {metric} is not a validation metric of this {task} task"
@@ -277,7 +284,8 @@ def tune(opts: TuneOptions, console=None) -> dict:
     base, choices = compose(train_ovs)
     check_keys(base, choices, space)
     metric = choose_metric(base, opts.metric)  # before the saved settings: a bad name is named as such
-    direction = opts.direction or ("maximize" if metric_mode(metric) == "max" else "minimize")
+    direction = opts.direction or ("maximize" if _DIRECTIONS.get(metric.split("/", 1)[-1], metric_mode(metric))
+                                   == "max" else "minimize")
     seed = int(base.seed) if opts.seed is None else opts.seed
 
     name = opts.study_name or Path(search_name).stem

@@ -67,7 +67,10 @@ class Task:
         """The batch source of ``split`` (``train`` shuffled, ``val``/``test`` in order). The default slices the
         data's ``(x, y)`` tensors in memory on the device; tasks with other data override this and call
         ``builder.tensor_batches(split, tensors)`` with their own tuple or dict of tensors."""
-        return builder.tensor_batches(split, builder.data.split(split))
+        data = builder.data
+        if hasattr(data, "batches"):
+            return data.batches(split, builder)
+        return builder.tensor_batches(split, data.split(split))
 
     @property
     def primary(self) -> str:
@@ -114,6 +117,10 @@ class Task:
                     self.validation_step(batch, ctx, metrics)
         ctx.all_reduce(metrics)
         return metrics.compute()
+
+    def extra_metrics(self) -> dict:
+        """Plain values to add to metrics.json after the test (a metric's signature, a path to a sample grid)."""
+        return {}
 
     def batch_size(self, batch) -> int:
         """Samples in a batch, for throughput."""

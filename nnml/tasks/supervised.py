@@ -42,7 +42,11 @@ class SupervisedTask(Task):
         model = builder.model()
         self.modules = {"model": model}
         self.criterion = make_criterion(builder.loss(), kind, data.num_outputs, builder.choices.get("loss", ""))
-        self.slots = {"model": builder.optimizer(model.parameters())}
+        # A model may bring its own parameter groups (a pretrained encoder with its own learning rate); frozen
+        # parameters are left out.
+        params = model.param_groups() if hasattr(model, "param_groups") else \
+            [p for p in model.parameters() if p.requires_grad]
+        self.slots = {"model": builder.optimizer(params)}
 
     def train_metrics(self):
         return MetricState(self.kind, self.data.num_outputs, self.device)

@@ -98,9 +98,10 @@ class TensorBoardLogger(Callback):
             self.writer.add_image(tag, img, step, dataformats="CHW" if img.dim() == 3 else "HW")
         for tag, text in (artifacts.get("text") or {}).items():
             self.writer.add_text(tag, text, step)
-        for tag, (mat, metadata, label_img) in (artifacts.get("embeddings") or {}).items():
+        for tag, emb in (artifacts.get("embeddings") or {}).items():
+            mat, metadata, label_img, header = (*emb, None)[:4]  # (matrix, metadata, label_images[, header])
             self.writer.add_embedding(mat.detach().float().cpu(), metadata=metadata, label_img=label_img,
-                                      global_step=step, tag=tag)
+                                      global_step=step, tag=tag, metadata_header=header)
         self.writer.flush()
 
     def on_checkpoint(self, state, path) -> None:

@@ -7,8 +7,9 @@ import re
 import pytest
 from omegaconf import OmegaConf
 
+from nnml.config.labs import check_override_keys, lab_summary
 from nnml.errors import NnmlError
-from nnml.lab import LABS, check_override_keys, lab_summary
+from nnml.lab import LABS
 from nnml.lab.trajectories import _contour_figure
 from tests.conftest import run_cli
 

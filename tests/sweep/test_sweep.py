@@ -117,7 +117,7 @@ def test_grid_and_range_sweep(tmp_path):
 
 
 def test_glob_over_experiments(tmp_path):
-    from nnml.catalog import options
+    from nnml.config.catalog import options
 
     # MNIST presets download their data, which a test machine cannot: glob's exclude leaves them out.
     proc = run_cli(["train", "-m", *TINY, "trainer.max_epochs=1", "experiment=glob(*,exclude=mnist*)"], cwd=tmp_path)

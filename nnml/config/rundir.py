@@ -49,7 +49,7 @@ def saved_group_choices(run_dir: Path) -> list[str]:
         return []
     from omegaconf import OmegaConf
 
-    from nnml.catalog import groups
+    from nnml.config.catalog import groups
 
     gs = groups()
     return [str(o) for o in OmegaConf.load(path) if str(o).split("=", 1)[0].lstrip("+~") in gs]

@@ -45,6 +45,27 @@ def options(group: str, root: str | None = None) -> dict[str, str]:
     return {p.stem: description(p) for p in sorted(folder.glob("*.yaml"))}
 
 
+def option_tasks(group: str, option: str, root: str | None = None) -> list[str] | None:
+    """The tasks an option is for, from a ``# tasks: gan, vae`` line among its leading comments; None when the file
+    has none (an option of the supervised task, ``task=auto``, or of every task)."""
+    folder = groups(root).get(group)
+    path = folder / f"{option}.yaml" if folder is not None else None
+    if path is None or not path.is_file():
+        return None
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line.startswith("#"):
+            break
+        if line.lstrip("#").strip().startswith("tasks:"):
+            return [t.strip() for t in line.split("tasks:", 1)[1].split(",") if t.strip()]
+    return None
+
+
+def supervised_options(group: str, root: str | None = None) -> list[str]:
+    """Options usable with ``task=auto`` (no ``# tasks:`` line, or one that names auto)."""
+    return [o for o in options(group, root) if (option_tasks(group, o, root) or ["auto"]).count("auto")]
+
+
 def option_keys(group: str, option: str, root: str | None = None) -> list[str]:
     """Top-level keys of one option file (for completing ``trainer.<TAB>``)."""
     folder = groups(root).get(group)

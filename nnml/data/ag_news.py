@@ -83,7 +83,8 @@ def ag_news(seed: int, root: str = "data", download: bool = True, tokenizer: str
     return TextSplits(
         name="ag_news", task="classification",
         x_train=f["train"]["x"], y_train=f["train"]["y"], x_val=f["val"]["x"], y_val=f["val"]["y"],
-        x_test=f["test"]["x"], y_test=f["test"]["y"], input_shape=(max_len,), num_outputs=4, class_names=CLASSES,
+        x_test=f["test"]["x"], y_test=f["test"]["y"], input_shape=tuple(f["train"]["x"].shape[1:]), num_outputs=4,
+        class_names=CLASSES,
         meta={"vocab_size": tok.vocab_size, "pad_id": tok.pad_id, "max_len": max_len},
         fields=fields, sort_key="x_len", trim={"x": "x_len"}, tuple_keys=("x", "y"),
         texts={s: p[0] for s, p in parts.items()}, references={s: p[1] for s, p in parts.items()},

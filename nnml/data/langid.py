@@ -65,7 +65,7 @@ def langid(seed: int, languages=LANGUAGES, tokenizer: str = "char", min_freq: in
         name="langid", task="classification",
         x_train=f["train"]["x"], y_train=f["train"]["y"], x_val=f["val"]["x"], y_val=f["val"]["y"],
         x_test=f["test"]["x"], y_test=f["test"]["y"],
-        input_shape=(max_len,), num_outputs=len(languages), class_names=list(languages),
+        input_shape=tuple(f["train"]["x"].shape[1:]), num_outputs=len(languages), class_names=list(languages),
         meta={"vocab_size": tok.vocab_size, "pad_id": tok.pad_id, "max_len": max_len},
         fields=fields, sort_key="x_len", trim={"x": "x_len"}, tuple_keys=("x", "y"), texts=raw, references=refs,
         tokenizers={"x": tok},

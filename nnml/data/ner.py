@@ -169,7 +169,7 @@ def build_tagging(name: str, sents: dict[str, list], *, min_freq: int, lowercase
         name=name, task="tagging",
         x_train=f["train"]["words"], y_train=f["train"]["tags"], x_val=f["val"]["words"], y_val=f["val"]["tags"],
         x_test=f["test"]["words"], y_test=f["test"]["tags"],
-        input_shape=(max_len,), num_outputs=len(tag_names), class_names=list(tag_names),
+        input_shape=tuple(f["train"]["words"].shape[1:]), num_outputs=len(tag_names), class_names=list(tag_names),
         meta={"vocab_size": words.vocab_size, "char_vocab_size": chars.vocab_size, "num_tags": len(tag_names),
               "pad_id": words.pad_id, "max_len": max_len},
         fields=fields, sort_key="len", trim={"words": "len", "chars": "len", "tags": "len"}, texts=texts,

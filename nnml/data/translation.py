@@ -49,7 +49,7 @@ def build_pairs(name: str, pairs: dict[str, list[tuple[str, str]]], *, src_token
         name=name, task="seq2seq",
         x_train=f["train"]["src"], y_train=f["train"]["tgt"], x_val=f["val"]["src"], y_val=f["val"]["tgt"],
         x_test=f["test"]["src"], y_test=f["test"]["tgt"],
-        input_shape=(max_len,), num_outputs=tgt_tok.vocab_size,
+        input_shape=tuple(f["train"]["src"].shape[1:]), num_outputs=tgt_tok.vocab_size,
         meta={"src_vocab_size": src_tok.vocab_size, "tgt_vocab_size": tgt_tok.vocab_size, "pad_id": src_tok.pad_id,
               "max_len": max_len, "max_target_len": longest},
         fields=fields, sort_key="src_len", trim={"src": "src_len", "tgt": "tgt_len"}, texts=texts, references=refs,

@@ -7,8 +7,8 @@ exact match: ``bleu``/``chrf``/``exact`` are greedy, ``bleu_beam``/``chrf_beam``
 width ``beam`` (with ``beam=1`` the same as greedy, so every run reports the same keys).
 Early stopping follows ``val/bleu`` by default (``trainer.monitor=val/chrf`` or ``val/bleu_beam`` to change).
 Artifacts every ``every_n_epochs``: a source/reference/hypothesis table and attention heatmaps of a few val pairs
-(models that return attention: the GRU). The sacrebleu signatures go into ``RUN_DIR/sacrebleu.json`` and the
-final text artifacts.
+(models that return attention: the GRU). The sacrebleu signatures go into metrics.json (``sacrebleu``),
+``RUN_DIR/sacrebleu.json`` and the final text artifacts.
 """
 
 from __future__ import annotations
@@ -141,17 +141,9 @@ class Seq2SeqTask(TokenizerHolder, Task):
         if run_dir:
             Path(run_dir, "sacrebleu.json").write_text(json.dumps(self.signatures, indent=2))
 
-    def _record_signatures(self, ctx) -> None:
-        """Add sacrebleu's signatures to metrics.json (written by then), so the numbers say how they were made."""
-        run_dir = getattr(ctx, "run_dir", None)
-        path = Path(run_dir) / "metrics.json" if run_dir else None
-        if not self.signatures or path is None or not path.is_file():
-            return
-        from nnml.tracking.runfiles import write_json_atomic
-
-        metrics = json.loads(path.read_text())
-        metrics["sacrebleu"] = self.signatures
-        write_json_atomic(path, metrics)
+    def extra_metrics(self) -> dict:
+        """sacrebleu's signatures (how BLEU and chrF were computed) for metrics.json."""
+        return {"sacrebleu": dict(self.signatures)} if self.signatures else {}
 
     # ------------------------------------------------------------------ artifacts
     def _examples(self, split: str) -> str:
@@ -198,7 +190,6 @@ class Seq2SeqTask(TokenizerHolder, Task):
         return {"text": {"translations/val": self._examples("val")}, "figures": self._heatmaps("val")}
 
     def final_artifacts(self, ctx) -> dict:
-        self._record_signatures(ctx)
         text = {"sacrebleu/signatures": markdown_table(["metric", "signature"], sorted(self.signatures.items()))}
         ex = self._examples("test")
         if ex:

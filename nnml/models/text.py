@@ -32,12 +32,13 @@ class BagOfEmbeddings(nn.Module):
     embeddings, so a character model sees character bigrams and trigrams, like the TF-IDF baseline does."""
 
     def __init__(self, vocab_size: int, num_outputs: int, pad_id: int = 0, dim: int = 64, ngrams: int = 1,
-                 buckets: int = 20000, hidden: int = 0, dropout: float = 0.0):
+                 buckets: int = 20000, head_hidden: int = 0, dropout: float = 0.0):
         super().__init__()
         self.pad_id, self.ngrams, self.buckets, self.vocab = pad_id, ngrams, buckets, vocab_size
         self.emb = nn.Embedding(vocab_size + (buckets if ngrams > 1 else 0), dim)
         head = [nn.Dropout(dropout)]
-        head += [nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, num_outputs)] if hidden else [nn.Linear(dim, num_outputs)]
+        head += ([nn.Linear(dim, head_hidden), nn.ReLU(), nn.Linear(head_hidden, num_outputs)] if head_hidden
+                 else [nn.Linear(dim, num_outputs)])
         self.head = nn.Sequential(*head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -6,10 +6,22 @@ installed package at run time and never copies them anywhere (not into the repos
 
 from __future__ import annotations
 
-import ast
+import functools
+import re
 from pathlib import Path
 
 from nnml.errors import NnmlError
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
+_ESCAPE = re.compile(r"\\(.)")
+
+
+def _unquote(s: str) -> str:
+    """The value of one quoted .po string (C escapes)."""
+    s = s.strip()
+    if len(s) < 2 or s[0] != '"' or s[-1] != '"':
+        raise ValueError("not a quoted string")
+    return _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(0)), s[1:-1])
 
 
 def read_po(path: Path) -> list[dict]:
@@ -40,15 +52,15 @@ def read_po(path: Path) -> list[dict]:
                 continue
             if line.startswith('"'):
                 if key is not None:
-                    cur[key] += ast.literal_eval(line)
+                    cur[key] += _unquote(line)
                 continue
             k, _, v = line.partition(" ")
             if k in ("msgid", "msgctxt") and "msgstr" in cur or k in ("msgid", "msgctxt") and "msgstr[0]" in cur:
                 flush()
             key = k
             try:
-                cur[k] = ast.literal_eval(v)
-            except (ValueError, SyntaxError) as e:
+                cur[k] = _unquote(v)
+            except ValueError as e:
                 raise NnmlError(f"{path}: cannot read the line {line[:60]!r} ({e})") from None
     flush()
     return entries
@@ -62,10 +74,16 @@ def django_root() -> Path:
     return Path(django.__file__).parent
 
 
+@functools.lru_cache(maxsize=1)
+def _locale_dirs() -> tuple[Path, ...]:
+    # Django keeps its catalogues in conf/locale and contrib/<app>/locale; walking the whole package took seconds.
+    root = django_root()
+    return tuple([root / "conf" / "locale", *sorted(root.glob("contrib/*/locale"))])
+
+
 def django_catalogues(lang: str) -> list[Path]:
     """Every ``django.po`` of ``lang`` in the installed Django (core and contrib apps), in a fixed order."""
-    root = django_root()
-    return sorted(root.glob(f"**/locale/{lang}/LC_MESSAGES/django.po"))
+    return [p for d in _locale_dirs() if (p := d / lang / "LC_MESSAGES" / "django.po").is_file()]
 
 
 def translations(lang: str) -> list[tuple[str, str]]:

@@ -11,13 +11,13 @@ pytestmark = pytest.mark.slow
 
 
 def _train(tmp_path, *overrides):
-    r = run_cli(["train", *TINY, "trainer.max_epochs=1", "logger=none", *overrides], tmp_path)
+    r = run_cli(["train", *TINY, "trainer.max_epochs=1", "logger=none", *overrides], tmp_path, timeout=900)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     return run_dirs(tmp_path)[-1]
 
 
 def _predict(run_dir, *args):
-    r = run_cli(["predict", str(run_dir), *args], run_dir.parent)
+    r = run_cli(["predict", str(run_dir), *args], run_dir.parent, timeout=900)
     assert "Traceback" not in r.stderr + r.stdout, r.stderr[-3000:]
     return r
 

@@ -46,14 +46,16 @@ def train(
     nnml train --help lists the config groups (Hydra's help). Examples: nnml train;
     nnml train dataset=moons model.activation=tanh; nnml train -m optimizer=sgd,adam
     """
-    from nnml.config.precheck import precheck_train
+    from nnml.config.precheck import precheck_train, split_hydra_flags
     from nnml.entry import call_hydra, run_cli_guarded, train_app
     from nnml.sweep import summary
 
-    args = list(overrides or [])
-    run_cli_guarded(lambda: precheck_train(args))  # bad input: one line, exit 2, nothing written
+    flags, rest = split_hydra_flags(list(overrides or []))  # Hydra's flags go first, wherever they were typed
+    args = [*flags, *rest]
+    extra: list[str] = []
+    run_cli_guarded(lambda: extra.extend(precheck_train(args)))  # bad input: one line, exit 2, nothing written
     summary.reset()
-    call_hydra(train_app, "nnml train", _with_resume(args))
+    call_hydra(train_app, "nnml train", _with_resume([*args, *extra]))
     if summary.failed_jobs():  # a sweep finished but some of its jobs failed (see its summary table)
         from nnml.entry import report_error
 
@@ -100,7 +102,9 @@ def lab(
         return
     as_json = "--json" in args
     args = [a for a in args if a != "--json"]
-    flags, rest = _split_hydra_flags(args)
+    from nnml.config.precheck import split_hydra_flags
+
+    flags, rest = split_hydra_flags(args)
 
     def job():
         from nnml.config.labs import check_override_keys
@@ -109,28 +113,6 @@ def lab(
         call_hydra(lab_app(name, as_json), f"nnml lab {name}", [*flags, *lab_hydra_overrides(name), *rest])
 
     run_cli_guarded(job)
-
-
-# Hydra flags whose next argument is their value (``--cfg job``), which must stay next to the flag
-_HYDRA_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-path", "-cp", "--config-name", "-cn",
-                      "--config-dir", "-cd", "--experimental-rerun"}
-
-
-def _split_hydra_flags(args: list[str]) -> tuple[list[str], list[str]]:
-    """(Hydra flags with their values, overrides)."""
-    flags, rest, i = [], [], 0
-    while i < len(args):
-        arg = args[i]
-        if arg.startswith("-"):
-            flags.append(arg)
-            nxt = args[i + 1] if i + 1 < len(args) else None
-            if arg in _HYDRA_VALUE_FLAGS and nxt is not None and "=" not in nxt and not nxt.startswith("-"):
-                flags.append(nxt)
-                i += 1
-        else:
-            rest.append(arg)
-        i += 1
-    return flags, rest
 
 
 def _lab_help() -> str:
@@ -203,6 +185,8 @@ def compare(
     sort: str = typer.Option("auto", help="desc, asc, or auto (accuracy-like descending, losses ascending)."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv, markdown or json."),
     plot: Optional[Path] = typer.Option(None, help="Also draw all runs' learning curves into this PNG."),
+    show_all: bool = typer.Option(False, "--all", help="Failed and unfinished runs in the table too (by default "
+                                                       "they are listed apart, below it)."),
 ) -> None:
     """Runs side by side, best first, with the hyperparameters that differ: nnml compare outputs/train/multiruns/<sweep>"""
     from nnml.entry import run_cli_guarded
@@ -210,7 +194,7 @@ def compare(
     def job():
         from nnml.sweep.compare import compare as run_compare
 
-        run_compare(list(paths or []), metrics=list(metric or []), sort=sort, fmt=fmt, plot=plot)
+        run_compare(list(paths or []), metrics=list(metric or []), sort=sort, fmt=fmt, plot=plot, show_all=show_all)
 
     run_cli_guarded(job)
 
@@ -228,6 +212,7 @@ def eval_(
     from nnml.entry import run_cli_guarded
 
     def job():
+        _failed_run_note(run_dir, checkpoint)
         from nnml.evaluate import evaluate_run, print_eval
 
         metrics = evaluate_run(run_dir, checkpoint=checkpoint, split=split, overrides=list(overrides or []))
@@ -236,16 +221,41 @@ def eval_(
     run_cli_guarded(job)
 
 
+def _failed_run_note(run_dir: Path, checkpoint: str) -> None:
+    """A run that failed says so with its own error.txt: refused when it left no checkpoint to evaluate, else a
+    note on stderr before the numbers of what it saved."""
+    err = Path(run_dir) / "error.txt"
+    if not err.is_file():
+        return
+    from nnml.errors import NnmlError
+
+    text = " ".join(err.read_text().split()) or "no message"
+    has_ckpt = checkpoint not in ("best", "last") or (Path(run_dir) / "checkpoints" / f"{checkpoint}.pt").is_file()
+    if not has_ckpt:
+        raise NnmlError(f"{run_dir} is a failed run with no {checkpoint} checkpoint to evaluate; its error.txt "
+                        f"says: {text}")
+    typer.echo(f"note: {run_dir} failed ({text}); evaluating the {checkpoint} checkpoint it saved", err=True)
+
+
 @app.command(name="list")
-def list_(group: Optional[str] = typer.Argument(None, help="Only this group, e.g. optimizer.")) -> None:
+def list_(group: Optional[str] = typer.Argument(None, help="Only this group, e.g. optimizer."),
+          config_dir: Optional[Path] = typer.Option(None, "--config-dir", "-cd",
+                                                    help="Also list the options in this folder of your own configs "
+                                                         "(as given to nnml train -cd DIR).")) -> None:
     """Every config group and its options with a one-line description: nnml list, nnml list optimizer"""
     from rich.table import Table
 
-    from nnml.config.catalog import NOT_TRAIN_GROUPS, groups, options
+    from nnml.config.catalog import NOT_TRAIN_GROUPS, all_groups, description, option_files, set_user_dirs, source
     from nnml.errors import bad_choice
-    from nnml.tracking.console import make_console
+    from nnml.tracking.console import make_console, short_path
 
-    gs = groups()
+    if config_dir is not None and not config_dir.is_dir():
+        from nnml.entry import report_error
+
+        report_error(f"-cd {config_dir}: no such folder; -cd names a folder of your own configs")
+        raise typer.Exit(2)
+    set_user_dirs([config_dir] if config_dir else [])
+    gs = all_groups()
     if group is not None and group not in gs:
         from nnml.entry import report_error
 
@@ -255,11 +265,16 @@ def list_(group: Optional[str] = typer.Argument(None, help="Only this group, e.g
     table.add_column("group", style="bold")
     table.add_column("option", style="cyan")
     table.add_column("description")
+    if config_dir:
+        table.add_column("from")
     for g in [group] if group else gs:
+        extra = [""] if config_dir else []
         if g in NOT_TRAIN_GROUPS:
-            table.add_row(g, "", f"(not a train group: {NOT_TRAIN_GROUPS[g]})")
-        for i, (name, desc) in enumerate(options(g).items()):
-            table.add_row(g if i == 0 and g not in NOT_TRAIN_GROUPS else "", name, desc)
+            table.add_row(g, "", f"(not a train group: {NOT_TRAIN_GROUPS[g]})", *extra)
+        for i, (name, path) in enumerate(option_files(g).items()):
+            where = source(path)
+            origin = ["shipped" if where == "shipped" else short_path(where)] if config_dir else []
+            table.add_row(g if i == 0 and g not in NOT_TRAIN_GROUPS else "", name, description(path), *origin)
     make_console().print(table)
 
 

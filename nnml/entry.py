@@ -17,6 +17,32 @@ from nnml.config import config_dir
 from nnml.config.resolvers import fresh_dir, safe_name  # noqa: E402,F401
 from nnml.errors import NnmlError
 
+# What a run folder holds before training starts: Hydra's saved config, the log file and the error.
+_NOTHING_YET = {".hydra", "error.txt"}
+
+
+def _discard_if_empty(run_dir: Path) -> bool:
+    """Remove a run folder this process created when it holds nothing but its config, log and error (a bad input
+    found inside the job, before training wrote anything); also the parent folders made for it, if empty."""
+    import shutil
+
+    from nnml.config.resolvers import CREATED
+
+    run_dir = Path(run_dir).absolute()
+    parents = CREATED.get(str(run_dir))
+    if parents is None or not run_dir.is_dir():
+        return False
+    if any(p.name not in _NOTHING_YET and p.suffix != ".log" for p in run_dir.iterdir()):
+        return False
+    shutil.rmtree(run_dir, ignore_errors=True)
+    for parent in parents:
+        try:
+            os.rmdir(parent)
+        except OSError:
+            break
+    CREATED.pop(str(run_dir), None)
+    return True
+
 
 def debug() -> bool:
     return bool(os.environ.get("NNML_DEBUG") or os.environ.get("HYDRA_FULL_ERROR") == "1")
@@ -73,6 +99,8 @@ _DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)
 
 def _fail(e: NnmlError, run_dir: Path, multirun: bool):
     _write_error(run_dir, str(e))
+    if e.exit_code == 2 and not multirun:
+        _discard_if_empty(run_dir)  # bad input: one line and nothing left behind, as for the checks before a run
     if debug():
         raise e
     report_error(str(e))

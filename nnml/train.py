@@ -20,7 +20,15 @@ from nnml.config.build import check_targets
 from nnml.config.rundir import resolve_resume
 from nnml.config.validate import validate
 from nnml.engine.checkpoint import load_checkpoint
-from nnml.engine.device import autocast_context, configure_threads, out_of_memory, resolve_device, setup_cuda_speedups
+from nnml.engine.device import (
+    autocast_context,
+    choose_threads,
+    configure_threads,
+    out_of_memory,
+    resolve_device,
+    sample_batch,
+    setup_cuda_speedups,
+)
 from nnml.engine.loop import LoopConfig, Trainer
 from nnml.errors import NnmlError
 from nnml.tracking.runfiles import clean_number, write_json_atomic
@@ -68,6 +76,10 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
     # Same seed -> same initial weights in every job of a sweep, whatever the data code consumed.
     torch.manual_seed(int(cfg.seed))
     task.setup(builder)
+    bs = int(cfg.dataset.get("batch_size", 1) or 1)
+    sample = sample_batch(data, bs, device)
+    threads, threads_why = choose_threads(tr.get("num_threads"), task.modules, sample, bs)
+    layers = _layers(task.modules.get(task.primary), sample) if not quiet else []
     num_params = sum(p.numel() for m in task.modules.values() for p in m.parameters())
     if dist and dist.rank:
         torch.manual_seed(int(cfg.seed) + dist.rank)  # same initial weights, different dropout masks per rank
@@ -100,7 +112,8 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
         "modules": {name: sum(p.numel() for p in m.parameters()) for name, m in task.modules.items()},
         "optimizer": choices.get("optimizer", type(main_slot.optimizer).__name__ if main_slot else "none"),
         "loss": choices.get("loss", ""), "task_name": choices.get("task", type(task).__name__),
-        "device": str(device), "precision": str(tr.precision), "threads": threads, "model_ref": primary,
+        "device": str(device), "precision": str(tr.precision), "threads": threads,
+        "threads_why": threads_why, "layers": layers, "model_ref": primary,
         "config_yaml": OmegaConf.to_yaml(cfg), "resumed_from": str(last_path) if last_path else "",
         "monitor": monitor,
     }
@@ -151,6 +164,15 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
     if not quiet:
         print_summary(console_cb.console, metrics, str(run_dir))
     return metrics
+
+
+def _layers(model, sample) -> list[dict]:
+    """The header's layer-by-layer summary (nnml/tracking/layers.py), on two of the training inputs."""
+    if model is None or sample is None:
+        return []
+    from nnml.tracking.layers import layer_rows
+
+    return layer_rows(model, sample[0][:2])
 
 
 def _wrapped_modules(task, tr, dist) -> tuple[dict, dict | None]:

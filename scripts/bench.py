@@ -51,6 +51,10 @@ def parse_args(argv=None):
     p.add_argument("--logger", default="tensorboard", help="nnml logger option (default: the default, tensorboard)")
     p.add_argument("--override", action="append", default=[], help="extra nnml override, e.g. trainer.patience=5")
     p.add_argument("--out", help="also write the JSON here")
+    p.add_argument("--threads-study", action="store_true",
+                   help="instead: step time of small and large models at 1..cores threads and at what "
+                        "trainer.num_threads=auto picks, quiet and with a busy loop in another process")
+    p.add_argument("--study-seconds", type=float, default=1.0, help="--threads-study: timed seconds per cell")
     return p.parse_args(argv)
 
 
@@ -251,8 +255,101 @@ def loadavg():
         return None
 
 
+# ----------------------------------------------------------------------------- thread study
+STUDY_MODELS = {  # name -> (model kind, input shape, batch size, hidden / channels)
+    "mlp (default: digits, 64-256-256-10, batch 128)": ("mlp", (1, 8, 8), 128, [256, 256]),
+    "cnn (digits 8x8, channels 16/32, batch 128)": ("cnn", (1, 8, 8), 128, [16, 32]),
+    "large mlp (784-2048-2048-10, batch 512)": ("mlp", (1, 28, 28), 512, [2048, 2048]),
+    "large cnn (28x28, channels 64/128, batch 256)": ("cnn", (1, 28, 28), 256, [64, 128]),
+}
+
+
+def _study_model(kind, shape, hidden):
+    from nnml.models.cnn import CNN
+    from nnml.models.mlp import MLP
+
+    if kind == "mlp":
+        return MLP(shape, 10, hidden=hidden, dropout=0.2)
+    return CNN(shape, 10, channels=hidden)
+
+
+def _step_time(model, opt, x, y, seconds: float) -> float:
+    """Median seconds per training step over about ``seconds`` of steps (after 3 warm-up steps)."""
+    loss_fn = nn.CrossEntropyLoss()
+    times = []
+
+    def step():
+        t0 = time.perf_counter()
+        loss = loss_fn(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return time.perf_counter() - t0
+
+    for _ in range(3):
+        step()
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds or len(times) < 5:
+        times.append(step())
+    return statistics.median(times)
+
+
+def _busy_loop():
+    import subprocess
+
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def threads_study(args) -> dict:
+    from nnml.engine.device import THREADS_MIN_FLOPS, auto_threads, step_flops, usable_cores
+
+    cores = usable_cores()
+    counts = list(range(1, cores + 1))
+    out = {"cores": cores, "threads_min_flops": THREADS_MIN_FLOPS, "loadavg_before": loadavg(), "models": {}}
+    for name, (kind, shape, bs, hidden) in STUDY_MODELS.items():
+        torch.manual_seed(0)
+        model = _study_model(kind, shape, hidden)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        x, y = torch.randn(bs, *shape), torch.randint(0, 10, (bs,))
+        flops = step_flops([model], (x,), bs)
+        row = {"flops_per_step": flops}
+        for load_name in ("quiet", "loaded"):
+            busy = _busy_loop() if load_name == "loaded" else None
+            try:
+                if busy:
+                    time.sleep(1.0)
+                # What auto picks on this machine: the rule with the 1-minute load it would see.
+                picked, why = auto_threads(flops, cores, loadavg()[0] if loadavg() else None)
+                times = {}
+                for n in counts:
+                    torch.set_num_threads(n)
+                    times[n] = _step_time(model, opt, x, y, args.study_seconds)
+                torch.set_num_threads(picked)
+                auto_t = times[picked]
+            finally:
+                if busy:
+                    busy.kill()
+                    busy.wait()
+            best = min(times.values())
+            row[load_name] = {"step_ms": {n: round(t * 1e3, 3) for n, t in times.items()}, "auto_picks": picked,
+                              "auto_why": why, "auto_vs_best": round(auto_t / best, 3),
+                              "auto_vs_1_thread": round(auto_t / times[1], 3)}
+            print(f"{name} [{load_name}]: " + ", ".join(f"{n} thr {t * 1e3:.2f} ms" for n, t in times.items())
+                  + f"; auto {picked} ({why})", file=sys.stderr)
+        out["models"][name] = row
+    out["loadavg_after"] = loadavg()
+    return out
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.threads_study:
+        result = threads_study(args)
+        text = json.dumps(result, indent=2)
+        print(text)
+        if args.out:
+            Path(args.out).write_text(text + "\n")
+        return result
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     cfg = nnml_config(args)

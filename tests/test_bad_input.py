@@ -1,15 +1,18 @@
-"""The bad-input catalogue, through the real CLI (``python -m nnml``): every mistake gets one line on stderr that
-names the key and the bad value and says what is valid (a close match for a typo), a non-zero exit code (2 for bad
-input), no traceback, and outputs/ unchanged except the failed run's own folder where a run had started.
+"""The bad-input catalogue, through the real CLI: every mistake gets one line on stderr that names the key and the
+bad value and says what is valid (a close match for a typo), exit code 2, no traceback, and outputs/ byte for byte
+as it was (no new file, no new folder).
 
-Most cases are refused before torch is imported or a run folder exists ("pre"); the rest need the data or torch
-("job") and leave a run folder holding error.txt.
+The catalogue runs the ``nnml`` Typer app in this process (typer's CliRunner: the same code from the command line
+down, torch imported once); ``test_bad_input_as_a_process`` runs a sample of it as ``python -m nnml`` processes.
+Most cases are refused before Hydra creates a run folder ("pre"); a few need the data or the machine ("job"):
+those runs find the mistake inside the job and remove the folder they made, which held nothing else.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
 
 import pytest
 
@@ -48,11 +51,12 @@ CASES = [
     ("threads-zero", ["trainer.num_threads=0"], ["trainer.num_threads=0", "auto or a positive integer"], "pre"),
     ("loader-unknown", ["dataset.loader=gpu"], ["dataset.loader='gpu'", "auto, memory, dataloader"], "pre"),
     ("hidden-zero", ["model.hidden=[0]"], ["model.hidden=[0]", "list of positive integers"], "pre"),
+    ("auto-loss-key", ["+loss.reduction=sum"], ["loss.reduction=sum", "AutoLoss takes no argument"], "pre"),
     ("not-an-override", ["3"], ["'3' is not an override", "key=value"], "pre"),
     ("unparsable", ["model.hidden=[1,"], ["'model.hidden=[1,' is not a valid override"], "pre"),
     ("append-existing", ["+seed=1"], ["+seed=", "already exists", "seed=..."], "pre"),
-    ("target-refused", ["model._target_=os.system"], ["model._target_=os.system", "not an allowed target",
-                                                      "allowed_targets"], "pre"),
+    ("target-not-importable", ["model._target_=nnml.models.nope.Net"],
+     ["model._target_=nnml.models.nope.Net cannot be imported"], "pre"),
     ("run-dir-under-file", ["hydra.run.dir={tmp}/afile/run"], ["hydra.run.dir=", "afile is a file, not a folder"],
      "pre"),
     ("resume-missing", ["resume={tmp}/nowhere"], ["resume=", "no such run folder or checkpoint"], "pre"),
@@ -60,13 +64,59 @@ CASES = [
     ("sweep-option-typo", ["-m", "optimizer=sgd,adamm"], ["optimizer=adamm", "did you mean 'adam'"], "pre"),
     ("sweep-bad-value", ["-m", "optimizer.lr=0.1,-1"], ["optimizer.lr=-1", "a number > 0"], "pre"),
     ("sweep-resume", ["-m", "resume={tmp}/empty"], ["cannot be combined with -m"], "pre"),
+    # Hydra's flags anywhere on the line: nnml moves them first, where Hydra's parser wants them.
+    ("flags-after-overrides", ["dataset=moons", "--multirun", "optimizer=sgd,adamm"],
+     ["optimizer=adamm", "did you mean 'adam'"], "pre"),
+    # Checks that need the data's facts or a component's signature, still before any folder exists.
     ("activation-unknown", ["model.activation=relu6"], ["model.activation=relu6", "did you mean 'relu'", "tanh"],
-     "job"),
-    ("init-unknown", ["model.init=kaiming"], ["model.init=kaiming", "kaiming_normal"], "job"),
-    ("loss-task-mismatch", ["loss=mse"], ["loss=mse", "does not fit a classification dataset", "cross_entropy"], "job"),
-    ("regression-loss", ["dataset=diabetes", "loss=cross_entropy"], ["loss=cross_entropy", "regression", "mse"], "job"),
-    ("monitor-typo", ["trainer.monitor=val/accc"], ["trainer.monitor=val/accc", "did you mean 'val/acc'"], "job"),
-    ("fp16-on-cpu", ["trainer.precision=16"], ["trainer.precision=16", "needs a CUDA device", "bf16"], "job"),
+     "pre"),
+    ("cnn-activation-unknown", ["model=cnn", "model.activation=tahn"], ["model.activation=tahn", "tanh"], "pre"),
+    ("init-unknown", ["model.init=kaiming"], ["model.init=kaiming", "kaiming_normal"], "pre"),
+    ("loss-task-mismatch", ["loss=mse"], ["loss=mse", "does not fit a classification dataset", "cross_entropy"],
+     "pre"),
+    ("regression-loss", ["dataset=diabetes", "loss=cross_entropy"], ["loss=cross_entropy", "regression", "mse"],
+     "pre"),
+    ("monitor-typo", ["trainer.monitor=val/accc"], ["trainer.monitor=val/accc", "did you mean 'val/acc'"], "pre"),
+    ("monitor-not-a-metric", ["trainer.monitor=val/accuracy"], ["trainer.monitor=val/accuracy", "val/acc"], "pre"),
+    ("monitor-of-other-task", ["dataset=diabetes", "loss=mse", "trainer.monitor=val/acc"],
+     ["trainer.monitor=val/acc", "val/r2"], "pre"),
+    ("mode-contradicts-acc", ["trainer.monitor=val/acc", "trainer.mode=min"],
+     ["trainer.mode=min contradicts trainer.monitor=val/acc", "higher", "+trainer.force_mode=true"], "pre"),
+    ("mode-contradicts-loss", ["trainer.monitor=val/loss", "trainer.mode=max"],
+     ["trainer.mode=max contradicts trainer.monitor=val/loss", "lower"], "pre"),
+    ("adam-momentum", ["+optimizer.momentum=0.9"],
+     ["optimizer.momentum=0.9", "torch.optim.Adam takes no argument 'momentum'", "betas", "optimizer=momentum"],
+     "pre"),
+    ("sgd-betas", ["optimizer=sgd", "+optimizer.betas=[0.9,0.99]"], ["optimizer.betas=", "SGD takes no argument",
+                                                                     "optimizer=adam"], "pre"),
+    ("loss-key-typo", ["loss=cross_entropy", "+loss.smoothing=0.1"], ["loss.smoothing=0.1", "did you mean 'label_smoothing'"], "pre"),
+    ("model-key-unknown", ["+model.width=64"], ["model.width=64", "MLP takes no argument 'width'", "hidden"], "pre"),
+    ("dataset-key-unknown", ["+dataset.noise=0.3"], ["dataset.noise=0.3", "takes no argument 'noise'",
+                                                     "options of dataset that take noise"], "pre"),
+    ("scheduler-key-added", ["scheduler=step", "+scheduler.stepsize=3"],
+     ["scheduler.stepsize=3", "did you mean 'step_size'"], "pre"),
+    ("scheduler-none-key", ["scheduler.step_size=5"],
+     ["scheduler.step_size=5", "scheduler=none has no keys", "choose a scheduler first, e.g. scheduler=step"], "pre"),
+    ("logger-key-unknown", ["+logger.tensorboard.flush=1"], ["logger.tensorboard.flush=1", "flush_secs"], "pre"),
+    ("cnn-on-tabular", ["model=cnn", "dataset=moons"], ["model=cnn needs image data", "input_shape=(2,)"], "pre"),
+    ("cnn-on-iris", ["model=cnn", "dataset=iris"], ["model=cnn needs image data", "input_shape=(4,)"], "pre"),
+    ("sweep-adam-momentum", ["-m", "optimizer=sgd,adam", "+optimizer.momentum=0.9"],
+     ["torch.optim.Adam takes no argument 'momentum'"], "pre"),
+    ("sweep-monitor", ["-m", "trainer.monitor=val/acc,val/accuracy"], ["trainer.monitor=val/accuracy"], "pre"),
+    ("sweep-cnn-datasets", ["-m", "model=cnn", "dataset=digits,wine"], ["model=cnn needs image data"], "pre"),
+    ("fp16-on-cpu", ["trainer.precision=16"], ["trainer.precision=16", "needs a CUDA device", "bf16"], "pre"),
+    # A user's config folder (-cd DIR) gets the same one-line checks, wherever the flag is typed.
+    ("cd-option-typo", ["-cd", "{tmp}/ucfg", "optimizer=mysgdd"], ["optimizer=mysgdd", "did you mean 'mysgd'"],
+     "pre"),
+    ("cd-flag-last", ["optimizer=mysgdd", "-cd", "{tmp}/ucfg"], ["optimizer=mysgdd", "did you mean 'mysgd'"], "pre"),
+    ("cd-key-typo", ["-cd", "{tmp}/ucfg", "optimizer=mysgd", "optimizer.lrr=3"],
+     ["optimizer.lrr=3", "did you mean 'optimizer.lr'"], "pre"),
+    ("cd-bad-value", ["--config-dir={tmp}/ucfg", "optimizer=mysgd", "optimizer.lr=-1"],
+     ["optimizer.lr=-1", "a number > 0"], "pre"),
+    ("cd-typo-in-own-file", ["-cd", "{tmp}/ucfg", "optimizer=mybad"],
+     ["optimizer.momentom=0.5", "did you mean 'momentum'"], "pre"),
+    ("cd-missing", ["-cd", "{tmp}/nowhere"], ["-cd", "no such folder"], "pre"),
+    # Found inside the job (they need the data or the machine): the job removes the folder it made.
     ("mnist-missing", ["dataset=mnist", "dataset.download=false", "dataset.root={tmp}/nodata"],
      ["dataset.root", "is missing and dataset.download=false"], "job"),
     ("mnist-corrupt", ["dataset=mnist", "dataset.download=false", "dataset.root={tmp}/baddata"],
@@ -82,14 +132,25 @@ def _cuda_available() -> bool:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    """A folder with an earlier run in outputs/ (it must stay untouched) and the files some cases point at."""
+    """A folder with an earlier run and a failed run in outputs/ (they must stay untouched), a config folder of
+    the user's own (-cd) and the files some cases point at."""
     tmp = tmp_path_factory.mktemp("bad")
     old = tmp / "outputs" / "train" / "runs" / "earlier"
     (old / "checkpoints").mkdir(parents=True)
     (old / "metrics.json").write_text(json.dumps({"test/acc": 0.97}))
     (old / "checkpoints" / "last.pt").write_bytes(b"earlier run")
+    failed = tmp / "outputs" / "train" / "runs" / "failed"
+    (failed / ".hydra").mkdir(parents=True)
+    (failed / ".hydra" / "config.yaml").write_text("seed: 1\n")
+    (failed / "error.txt").write_text("RuntimeError: the loss became nan at epoch 3\n")
     (tmp / "afile").write_text("a regular file, not a folder")
     (tmp / "empty").mkdir()
+    opt = tmp / "ucfg" / "optimizer"
+    opt.mkdir(parents=True)
+    (opt / "mysgd.yaml").write_text("# my SGD\n_target_: torch.optim.SGD\n_partial_: true\nlr: 0.05\n"
+                                    "momentum: 0.5\n")
+    (opt / "mybad.yaml").write_text("# a typo inside\n_target_: torch.optim.SGD\n_partial_: true\nlr: 0.05\n"
+                                    "momentom: 0.5\n")
     bad = tmp / "baddata" / "mnist"
     bad.mkdir(parents=True)
     for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
@@ -99,71 +160,169 @@ def workspace(tmp_path_factory):
 
 
 def _snapshot(root):
-    return {p.relative_to(root): (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every file (bytes and mtime) and every folder under ``root``."""
+    return {p.relative_to(root): (p.stat().st_mtime_ns, p.read_bytes()) if p.is_file() else "dir"
+            for p in sorted(root.rglob("*"))}
 
 
-def _check(result, needles, workspace, before_outputs, before_runs, stage):
-    err = result.stderr
-    assert result.returncode != 0, err
+def _invoke(args, cwd):
+    """The nnml app in this process, in ``cwd``: (exit code, stderr, the exception other than SystemExit)."""
+    from typer.testing import CliRunner
+
+    from nnml.cli import app
+
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        r = CliRunner().invoke(app, args)
+    finally:
+        os.chdir(old)
+    crash = r.exception if r.exception is not None and not isinstance(r.exception, SystemExit) else None
+    return r.exit_code, r.stderr, crash
+
+
+def _check(code, err, needles, workspace, before):
+    assert code == 2, err
     assert "Traceback" not in err, err
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     for needle in needles:
         assert needle.format(tmp=workspace) in lines[0], (needle, lines[0])
     after = _snapshot(workspace / "outputs")
-    new_runs = sorted(set((workspace / "outputs" / "train" / "runs").iterdir()) - before_runs)
-    for path, info in before_outputs.items():
-        assert after.get(path) == info, f"{path} changed"
-    if stage == "pre":
-        assert after.keys() == before_outputs.keys(), "a run was started for input refused up front"
-        assert not new_runs
-    else:
-        assert len(new_runs) <= 1
-        for run in new_runs:
-            assert (run / "error.txt").read_text().strip() == lines[0].removeprefix("error: ")
-            assert not (run / "checkpoints").exists() and not (run / "metrics.json").exists()
+    assert after == before, f"outputs/ changed: {sorted(set(after) ^ set(before))}"
 
 
 @pytest.mark.parametrize("case_id, args, needles, stage", CASES, ids=[c[0] for c in CASES])
 def test_bad_train_input(workspace, case_id, args, needles, stage):
+    from nnml.config import resolvers as entry
+
     if case_id == "fp16-on-cpu" and _cuda_available():
         pytest.skip("this machine has CUDA")
     args = [a.format(tmp=workspace) for a in args]
-    flags = [a for a in args if a.startswith("-")]
     before = _snapshot(workspace / "outputs")
-    runs = set((workspace / "outputs" / "train" / "runs").iterdir())
-    result = run_cli(["train", *flags, *FAST, *[a for a in args if not a.startswith("-")]], workspace)
-    _check(result, needles, workspace, before, runs, stage)
-    assert result.returncode == 2, result.stderr
+    made = dict(entry.CREATED)
+    code, err, crash = _invoke(["train", *FAST, *args], workspace)
+    assert crash is None, repr(crash)
+    _check(code, err, needles, workspace, before)
+    if stage == "pre":
+        assert entry.CREATED == made, "a run folder was made for input that could be refused up front"
     assert not (workspace / "nodata").exists(), "a mistyped data root must not be created"
 
 
 @pytest.mark.skipif("_cuda_available()")
 def test_cuda_asked_for_where_there_is_none(workspace):
-    before, runs = _snapshot(workspace / "outputs"), set((workspace / "outputs" / "train" / "runs").iterdir())
-    result = run_cli(["train", *FAST, "trainer.device=cuda"], workspace)
-    _check(result, ["trainer.device=cuda", "CUDA is not available", "trainer.device=cpu"], workspace, before, runs,
-           "job")
-    assert result.returncode == 2
+    before = _snapshot(workspace / "outputs")
+    code, err, _ = _invoke(["train", *FAST, "trainer.device=cuda"], workspace)
+    _check(code, err, ["trainer.device=cuda", "CUDA is not available", "trainer.device=cpu"], workspace, before)
 
 
 OTHER = [
     ("eval-not-a-run", ["eval", "{tmp}/empty"], ["is not an nnml run folder", ".hydra/config.yaml"]),
     ("eval-missing", ["eval", "{tmp}/nowhere"], ["run folder", "does not exist"]),
     ("eval-split", ["eval", "{tmp}/empty", "--split", "tset"], ["--split tset", "test, train, val"]),
+    ("eval-failed-run", ["eval", "{tmp}/outputs/train/runs/failed"],
+     ["is a failed run", "the loss became nan at epoch 3"]),
     ("list-group-typo", ["list", "optimzer"], ["group=optimzer", "did you mean 'optimizer'"]),
+    ("list-cd-missing", ["list", "-cd", "{tmp}/nowhere"], ["-cd", "no such folder"]),
     ("multirun-and-cfg", ["train", "-m", "--cfg", "job", "optimizer=sgd,adam"], ["Only one of", "-m --cfg"]),
+    ("lab-value", ["lab", "uat", "target=sine"], ["target=sine", "did you mean 'sin'"]),
+    ("lab-key-typo", ["lab", "uat", "targt=sin"], ["'targt' is not a key of lab uat", "did you mean 'target'"]),
+    ("lab-unknown", ["lab", "uatt"], ["lab=uatt", "did you mean 'uat'"]),
 ]
 
 
 @pytest.mark.parametrize("case_id, args, needles", OTHER, ids=[c[0] for c in OTHER])
 def test_bad_input_to_other_commands(workspace, case_id, args, needles):
-    before, runs = _snapshot(workspace / "outputs"), set((workspace / "outputs" / "train" / "runs").iterdir())
-    result = run_cli([a.format(tmp=workspace) for a in args], workspace)
-    _check(result, needles, workspace, before, runs, "pre")
-    assert result.returncode == 2
+    before = _snapshot(workspace / "outputs")
+    code, err, crash = _invoke([a.format(tmp=workspace) for a in args], workspace)
+    assert crash is None, repr(crash)
+    _check(code, err, needles, workspace, before)
+
+
+def test_catalogue_size():
+    assert len(CASES) + len(OTHER) >= 25
+
+
+AS_PROCESS = ["adam-momentum", "flags-after-overrides"]
+
+
+@pytest.mark.parametrize("case_id", AS_PROCESS)
+def test_bad_input_as_a_process(workspace, case_id):
+    """The same refusals from a real ``python -m nnml`` process (its own exit code and stderr)."""
+    _, args, needles, _ = next(c for c in CASES if c[0] == case_id)
+    before = _snapshot(workspace / "outputs")
+    r = run_cli(["train", *FAST, *[a.format(tmp=workspace) for a in args]], workspace)
+    _check(r.returncode, r.stderr, needles, workspace, before)
+
+
+def test_lab_refusal_as_a_process(workspace):
+    before = _snapshot(workspace / "outputs")
+    r = run_cli(["lab", "uat", "target=sine"], workspace)
+    _check(r.returncode, r.stderr, ["target=sine", "did you mean 'sin'"], workspace, before)
 
 
 def test_debug_env_shows_the_traceback(workspace):
     result = run_cli(["train", *FAST, "optimizer.lr=-1"], workspace, env={"NNML_DEBUG": "1"})
     assert result.returncode != 0 and "Traceback" in result.stderr and "optimizer.lr=-1" in result.stderr
+
+
+def test_dataset_facts_match_the_builders():
+    """The table of facts that the checks use instead of building the data says what each builder returns."""
+    from nnml.config.build import instantiate
+    from nnml.config.catalog import options
+    from nnml.config.facts import DATASETS, dataset_facts
+    from nnml.data.base import LOADER_KEYS
+    from tests.conftest import compose
+
+    checked = 0
+    for name in options("dataset"):
+        cfg = compose([f"dataset={name}"]).dataset
+        facts = dataset_facts(cfg)
+        if cfg._target_ not in DATASETS or "mnist" in name:
+            continue  # mnist/fashion_mnist read files (their shape is checked in tests/test_data.py)
+        params = {k: v for k, v in cfg.items() if k not in LOADER_KEYS}
+        data = instantiate(params, key="dataset", seed=0)
+        assert (data.task, tuple(data.input_shape), data.num_outputs) == (
+            facts["task"], tuple(facts["input_shape"]), facts["num_outputs"]), name
+        checked += 1
+    assert checked >= 9
+
+
+def test_every_shipped_option_passes_the_signature_check():
+    """No false refusals: every shipped option's keys are parameters of what it builds."""
+    from omegaconf import OmegaConf
+
+    from nnml.config.catalog import groups
+    from nnml.config.semantic import _check_node
+
+    checked = 0
+    for group, folder in groups().items():
+        for path in sorted(folder.glob("*.yaml")):
+            node = OmegaConf.to_container(OmegaConf.load(path))
+            if not isinstance(node, dict) or "defaults" in node:
+                continue
+            for key, sub in ([(group, node)] if "_target_" in node else
+                             [(f"{group}.{k}", v) for k, v in node.items() if isinstance(v, dict) and "_target_" in v]):
+                _check_node(sub, key, group)
+                checked += 1
+    assert checked >= 40
+
+
+def test_shipped_combinations_pass_the_checks(workspace):
+    """No false refusals: each dataset with the default model (and a loss that fits), each model and preset."""
+    from nnml.config.catalog import options
+    from nnml.config.precheck import precheck_train
+
+    jobs = [[f"dataset={d}"] + (["loss=mse"] if d in ("diabetes", "function") else []) for d in options("dataset")]
+    jobs += [[f"model={m}"] for m in options("model")]
+    jobs += [[f"experiment={e}"] for e in options("experiment") if e != "compare_optimizers"]
+    jobs += [["-m", "experiment=compare_optimizers"], ["logger=all", "scheduler=onecycle", "loss=nll"],
+             ["trainer.monitor=val/loss", "trainer.mode=min"], ["trainer.monitor=val/acc", "trainer.mode=min",
+                                                                 "+trainer.force_mode=true"]]
+    old = os.getcwd()
+    os.chdir(workspace)
+    try:
+        for job in jobs:
+            precheck_train([*FAST, *job])
+    finally:
+        os.chdir(old)

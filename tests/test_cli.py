@@ -65,9 +65,17 @@ def test_tensorboard_files_hold_the_documented_tags(train_in_process):
     acc = EventAccumulator(str(run), size_guidance={"images": 0, "scalars": 0})
     acc.Reload()
     scalars = set(acc.Tags()["scalars"])
-    for tag in ("train/loss", "train/acc", "val/loss", "val/acc", "lr", "grad_norm", "train/step_loss", "epoch"):
+    for tag in ("train/loss", "train/acc", "val/loss", "val/acc", "train/lr", "train/grad_norm", "train/step_loss"):
         assert tag in scalars, (tag, scalars)
-    assert [e.value for e in acc.Scalars("epoch")] == [1.0, 2.0]
+    # Every scalar under train/ or val/ (hparam/: the HParams tab's final values); none restates the step
+    assert all(t.split("/")[0] in ("train", "val", "hparam") for t in scalars) and "epoch" not in scalars
+    assert len(acc.Scalars("train/loss")) == 2
+    # The custom-scalars layout: the loss and the monitored metric of every run, one chart each
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    raw = acc.Tensors("custom_scalars__config__")[0].tensor_proto.string_val[0]
+    charts = {c.title: list(c.multiline.tag) for cat in layout_pb2.Layout.FromString(raw).category for c in cat.chart}
+    assert sorted(charts.values()) == [["^(train|val)/loss$"], ["^val/acc$"]], charts
     assert set(acc.Tags()["images"]) >= {"test/confusion_matrix", "test/decision_boundary"}
     assert "config/text_summary" in acc.Tags()["tensors"]
     hp = acc.PluginTagToContent("hparams")

@@ -18,6 +18,41 @@ NOT_TRAIN_GROUPS = {
 }
 
 
+# Folders a user gave with -cd DIR (nnml train -cd DIR, nnml list -cd DIR): their groups and options are listed
+# and checked beside the shipped ones. Hydra lets them add options, not shadow a shipped option of the same name.
+USER_DIRS: list[str] = []
+
+
+def set_user_dirs(dirs) -> None:
+    USER_DIRS[:] = [str(Path(d).expanduser().resolve()) for d in dirs]
+
+
+def option_files(group: str) -> dict[str, Path]:
+    """``option -> YAML file`` of a group, shipped ones first, then those of the user's folders."""
+    out: dict[str, Path] = {}
+    for root in [config_dir(), *USER_DIRS]:
+        folder = groups(root).get(group)
+        for p in sorted(folder.glob("*.yaml")) if folder else []:
+            out.setdefault(p.stem, p)
+    return out
+
+
+def all_groups() -> list[str]:
+    """Group names of the shipped configs and of the user's folders."""
+    names = list(groups())
+    for root in USER_DIRS:
+        names += [g for g in groups(root) if g not in names]
+    return names
+
+
+def source(path: Path) -> str:
+    """``shipped`` or the user's folder that holds ``path``."""
+    for root in USER_DIRS:
+        if str(path).startswith(root + "/"):
+            return root
+    return "shipped"
+
+
 def groups(root: str | None = None) -> dict[str, Path]:
     base = Path(root or config_dir())
     return {p.relative_to(base).as_posix(): p for p in sorted(base.rglob("*")) if p.is_dir()
@@ -39,6 +74,8 @@ def description(path: Path) -> str:
 
 
 def options(group: str, root: str | None = None) -> dict[str, str]:
+    if root is None:
+        return {name: description(p) for name, p in option_files(group).items()}
     folder = groups(root).get(group)
     if folder is None:
         return {}
@@ -78,7 +115,7 @@ def option_keys(group: str, option: str, root: str | None = None) -> list[str]:
     return keys
 
 
-DEFAULT_OPTIONS = {"dataset": "digits", "model": "mlp", "loss": "cross_entropy", "optimizer": "adam",
+DEFAULT_OPTIONS = {"dataset": "digits", "model": "mlp", "loss": "auto", "optimizer": "adam",
                    "scheduler": "none", "trainer": "default", "logger": "tensorboard"}
 
 

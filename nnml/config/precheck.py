@@ -17,15 +17,80 @@ from pathlib import Path
 from nnml.errors import NnmlError, bad_choice, did_you_mean
 
 MULTIRUN_FLAGS = ("-m", "--multirun")
+CONFIG_DIR_FLAGS = ("-cd", "--config-dir")
+CONFIG_NAME_FLAGS = ("-cn", "--config-name")
 MAX_COMPOSES = 64  # a sweep's values are composed one at a time; beyond this the jobs check themselves
 
+# Hydra flags whose next argument is their value (``--cfg job``), which must stay next to the flag
+HYDRA_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-path", "-cp", "--config-name",
+                     "-cn", "--config-dir", "-cd", "--experimental-rerun"}
 
-def precheck_train(args: list[str]) -> None:
-    """Raise :class:`NnmlError` for the first bad argument of ``nnml train``; return quietly when all is well."""
-    if any(a.startswith("-") and a not in MULTIRUN_FLAGS for a in args):
-        return  # Hydra's flags (--cfg job, --help, -cd DIR, ...) change what composing means: Hydra answers those
-    multirun = any(a in MULTIRUN_FLAGS for a in args)
-    overrides = [a for a in args if a not in MULTIRUN_FLAGS]
+# What compose_or_explain composes: the primary config and the user's config folders (-cn, -cd), per precheck.
+_CTX: dict = {"name": "train", "base": []}
+
+
+def split_hydra_flags(args: list[str]) -> tuple[list[str], list[str]]:
+    """(Hydra flags with their values, overrides): nnml accepts Hydra's flags anywhere on its command line and
+    hands them to Hydra first, where Hydra's own parser wants them."""
+    flags, rest, i = [], [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("-") and not arg.startswith("~"):
+            flags.append(arg)
+            nxt = args[i + 1] if i + 1 < len(args) else None
+            if arg in HYDRA_VALUE_FLAGS and nxt is not None and "=" not in nxt and not nxt.startswith("-"):
+                flags.append(nxt)
+                i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return flags, rest
+
+
+def _read_flags(flags: list[str]) -> dict | None:
+    """The flags precheck understands (-m, -cd DIR, -cn NAME); None when another flag (--cfg, --help, --info,
+    -cp, ...) changes what the command does, which Hydra then answers itself."""
+    out = {"multirun": False, "config_dir": None, "config_name": None}
+    i = 0
+    while i < len(flags):
+        flag, value = flags[i], None
+        if "=" in flag:
+            flag, value = flag.split("=", 1)
+        if flag in MULTIRUN_FLAGS:
+            out["multirun"] = True
+        elif flag in CONFIG_DIR_FLAGS + CONFIG_NAME_FLAGS:
+            if value is None:
+                i += 1
+                value = flags[i] if i < len(flags) else None
+            if value is None:
+                raise NnmlError(f"{flag} needs a value: {flag} DIR (a folder of configs) or {flag} NAME")
+            out["config_dir" if flag in CONFIG_DIR_FLAGS else "config_name"] = value
+        else:
+            return None
+        i += 1
+    return out
+
+
+def precheck_train(args: list[str]) -> list[str]:
+    """Raise :class:`NnmlError` for the first bad argument of ``nnml train``. Returns overrides to add to the
+    command: the values of group options the user typed that an experiment preset would otherwise replace."""
+    flags, overrides = split_hydra_flags(args)
+    opts = _read_flags(flags)
+    if opts is None:
+        return []
+    multirun = opts["multirun"]
+    from nnml.config.catalog import set_user_dirs
+
+    base = []
+    set_user_dirs([])
+    if opts["config_dir"]:
+        folder = Path(opts["config_dir"]).expanduser()
+        if not folder.is_dir():
+            raise NnmlError(f"-cd {opts['config_dir']}: no such folder; -cd names a folder of your own configs "
+                            f"(group folders with option files, e.g. DIR/optimizer/mine.yaml)")
+        set_user_dirs([folder])
+        base = [f"hydra.searchpath=[file://{folder.resolve()}]"]
+    _CTX.update(name=opts["config_name"] or "train", base=base)
     parsed = parse_overrides(overrides)
     resume = next((str(o.value()) for o in parsed if o.key_or_group == "resume" and o.value() is not None), None)
     if resume is not None and multirun:
@@ -38,12 +103,14 @@ def precheck_train(args: list[str]) -> None:
     import nnml.config.resolvers  # noqa: F401  (as the real run does)
     from nnml.config import config_dir
     from nnml.config.build import check_targets
+    from nnml.config.semantic import check_config
     from nnml.config.validate import validate
 
+    extra: list[str] = []
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        for job in jobs[:MAX_COMPOSES]:
+        for n, job in enumerate(jobs[:MAX_COMPOSES]):
             _check_optional_groups(job, multirun)
-            cfg = compose_or_explain(saved + job)
+            cfg, choices = compose_with_choices(saved + job)
             if resume:
                 from omegaconf import OmegaConf
 
@@ -54,17 +121,94 @@ def precheck_train(args: list[str]) -> None:
             validate(cfg)
             if resume:  # read back from a run folder: only what that run recorded (a new run's are the user's own)
                 check_targets(cfg, list(cfg.get("allowed_targets") or []))
+            check_config(cfg, loss_name=str(choices.get("loss") or ""))
+            if n == 0 and not resume:
+                extra = typed_choices_over_preset(overrides, parsed)
     if not resume:
         _check_output_dir(parsed, multirun)
+    return extra
 
 
 OPTIONAL_GROUPS = ("experiment",)  # `optional` in train.yaml's defaults: Hydra skips a missing option silently
 
 
 def _is_sweep_preset(group: str, option: str) -> bool:
-    from nnml.config.catalog import groups
+    from nnml.config.catalog import option_files
 
-    return "sweeper:" in (groups()[group] / f"{option}.yaml").read_text()
+    path = option_files(group).get(option)
+    return path is not None and "sweeper:" in path.read_text()
+
+
+def _default_choice(group: str) -> str:
+    from nnml.config.catalog import DEFAULT_OPTIONS
+
+    return DEFAULT_OPTIONS.get(group, "")
+
+
+def typed_choices_over_preset(overrides: list[str], parsed) -> list[str]:
+    """What the user typed wins over an experiment preset: for each group option typed beside ``experiment=``
+    (``trainer=fast experiment=moons_tanh``), the keys that option sets itself and the preset would replace
+    (trainer.max_epochs 3 -> 40) are given back their option's value as explicit overrides; a note says so."""
+    from omegaconf import OmegaConf
+
+    from nnml.config.catalog import all_groups
+
+    exp = [o for o in parsed if o.key_or_group.lstrip("+") in OPTIONAL_GROUPS and not o.is_sweep_override()]
+    if not exp:
+        return []
+    gs = set(all_groups())
+    typed_keys = {o.key_or_group.lstrip("+~") for o in parsed}
+    typed_groups = [o for o in parsed if o.key_or_group in gs and o.key_or_group not in OPTIONAL_GROUPS
+                    and not o.is_sweep_override() and o.value() is not None]
+    if not typed_groups:
+        return []
+    pairs = [(t, o) for t, o in zip(overrides, parsed) if o not in exp]
+    without = [t for t, _ in pairs]
+    mine = OmegaConf.to_container(compose_or_explain(without), resolve=False)
+    final = OmegaConf.to_container(compose_or_explain(overrides), resolve=False)
+    extra, notes = [], []
+    for o in typed_groups:
+        group = o.key_or_group
+        default = [t for t, p in pairs if p is not o]
+        base = OmegaConf.to_container(compose_or_explain(default), resolve=False)
+        a, b, c = (dict(_flat_items(d.get(group), group)) for d in (mine, base, final))
+        for key, value in a.items():
+            if key in typed_keys or key.rsplit(".", 1)[-1].startswith("_"):
+                continue
+            if b.get(key, _ABSENT) != value and c.get(key, _ABSENT) != value:
+                extra.append(f"{key}={override_value(value)}")
+                notes.append(f"{key}={override_value(value)} (the preset sets {override_value(c.get(key))})")
+    if notes:
+        import sys
+
+        name = exp[0].key_or_group.lstrip("+")
+        print(f"note: kept what you typed over {name}={exp[0].value()}: {', '.join(notes)}", file=sys.stderr)
+    return extra
+
+
+def _flat_items(node, prefix: str):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _flat_items(v, f"{prefix}.{k}")
+    else:
+        yield prefix, node
+
+
+def override_value(v) -> str:
+    """``v`` written in Hydra's override grammar."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(override_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ",".join(f"{k}:{override_value(x)}" for k, x in v.items()) + "}"
+    text = str(v)
+    return text if text.replace("_", "").replace(".", "").replace("/", "").isalnum() else "'" + text.replace(
+        "'", "\\'") + "'"
 
 
 def _check_optional_groups(job: list[str], multirun: bool) -> None:
@@ -128,14 +272,27 @@ def _saved_overrides(resume: str) -> list[str]:
         return []  # resumed_config below names what is wrong with resume=
 
 
-def compose_or_explain(overrides: list[str]):
-    """``compose("train", overrides)`` inside an initialized Hydra; composition errors become one line."""
+def compose_with_choices(overrides: list[str]):
+    """(config without its ``hydra`` node, group choices) for ``overrides``; errors as in compose_or_explain."""
+    from omegaconf import open_dict
+
+    cfg = compose_or_explain(overrides, return_hydra_config=True)
+    choices = {k: v for k, v in cfg.hydra.runtime.choices.items() if not str(k).startswith("hydra/")}
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg, choices
+
+
+def compose_or_explain(overrides: list[str], return_hydra_config: bool = False):
+    """``compose("train", overrides)`` inside an initialized Hydra (with the user's -cd folder and -cn config
+    of this command); composition errors become one line."""
     from hydra import compose
     from hydra.errors import ConfigCompositionException, HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        return compose(config_name="train", overrides=list(overrides))
+        return compose(config_name=_CTX["name"], overrides=[*_CTX["base"], *overrides],
+                       return_hydra_config=return_hydra_config)
     except ConfigCompositionException as e:
         raise explain_composition(str(e), overrides) from None
     except (HydraException, OmegaConfBaseException) as e:
@@ -167,21 +324,29 @@ def _unknown_key(key: str, overrides: list[str]) -> NnmlError:
     from hydra import compose
     from omegaconf import OmegaConf
 
-    from nnml.config.catalog import NOT_TRAIN_GROUPS, groups
+    from nnml.config.catalog import NOT_TRAIN_GROUPS, all_groups, option_keys, options
 
-    gs = groups()
+    gs = all_groups()
     value = next((o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == key and "=" in o), "")
     if key in NOT_TRAIN_GROUPS:
         return NnmlError(f"{key}={value}: {key} is not a group of nnml train; it holds {NOT_TRAIN_GROUPS[key]}")
     group_choices = [o for o in overrides if o.split("=", 1)[0] in gs]
     try:
-        cfg = OmegaConf.to_container(compose(config_name="train", overrides=group_choices), resolve=False)
+        cfg = OmegaConf.to_container(compose(config_name=_CTX["name"], overrides=[*_CTX["base"], *group_choices]),
+                                     resolve=False)
     except Exception:
         cfg = {}
     keys = sorted(set(_flat_keys(cfg)) | set(gs))
     hint = did_you_mean(key, keys)
     parent = key.rsplit(".", 1)[0] if "." in key else ""
     node = OmegaConf.select(OmegaConf.create(cfg), parent) if parent and cfg else None
+    if parent in gs and (node is None or (OmegaConf.is_dict(node) and not len(node))):
+        chosen = next((o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0] == parent), "")
+        chosen = chosen or _default_choice(parent)
+        having = [o for o in options(parent) if key.split(".", 1)[1].split(".")[0] in option_keys(parent, o)]
+        example = having[0] if having else next((o for o in options(parent) if o != chosen), "")
+        return NnmlError(f"{key}={value}: {parent}={chosen} has no keys to set; choose a {parent} first, e.g. "
+                         f"{parent}={example} {key}={value} (nnml list {parent} shows the options)")
     if parent and OmegaConf.is_dict(node):
         valid = f"the keys of {parent} are: {', '.join(sorted(str(k) for k in node.keys()))}"
     else:

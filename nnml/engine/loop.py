@@ -283,10 +283,13 @@ class Trainer:
                 else "no checkpoint was written before it")
         if slot is None:
             return NonFiniteLoss(f"{what} at {where} (epoch {self.state.epoch + 1}); {kept}")
+        from nnml.notation import number_like, typed_value
+
         lr = slot.lr
+        like = typed_value("optimizer.lr")  # the hint in the notation the user typed (1e10 -> 1e9)
         return NonFiniteLoss(
-            f"{what} at {where} (epoch {self.state.epoch + 1}, lr {lr:g}); {kept}. Try a smaller learning rate "
-            f"(e.g. optimizer.lr={lr / 10:g}), trainer.grad_clip=1.0, or trainer.detect_anomaly=true to find the "
+            f"{what} at {where} (epoch {self.state.epoch + 1}, lr {number_like(lr, like)}); {kept}. Try a smaller "
+            f"learning rate (e.g. optimizer.lr={number_like(lr / 10, like)}), trainer.grad_clip=1.0, or trainer.detect_anomaly=true to find the "
             f"operation")
 
     def _step(self, batch, metrics):

@@ -12,6 +12,17 @@ CLASSIFICATION_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss, nn.BCEWithLogitsLoss)
 REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.HuberLoss, nn.SmoothL1Loss)
 
 
+class AutoLoss(nn.Module):
+    """``loss=auto`` (the default): a stand-in that :func:`make_criterion` replaces by the loss that fits the
+    data, cross-entropy for classification and MSE for regression, as ``trainer.monitor=auto`` follows it."""
+
+    def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise RuntimeError("AutoLoss is replaced by make_criterion before training")
+
+
+AUTO_LOSSES = {"classification": ("cross_entropy", nn.CrossEntropyLoss), "regression": ("mse", nn.MSELoss)}
+
+
 class Criterion(nn.Module):
     """Calls the torch loss on model outputs (logits or values) with targets shaped as it expects."""
 
@@ -45,7 +56,11 @@ class _Callable(nn.Module):
 
 def make_criterion(loss, task: str, num_outputs: int, loss_name: str = "") -> Criterion:
     """Refuse a torch loss that does not fit the dataset's task before anything trains. A loss of the user's own
-    (any callable ``loss(outputs, targets) -> tensor``, or a module nnml does not know) is used as it is."""
+    (any callable ``loss(outputs, targets) -> tensor``, or a module nnml does not know) is used as it is;
+    ``loss=auto`` picks the one that fits the data."""
+    if isinstance(loss, AutoLoss) and task in AUTO_LOSSES:
+        loss_name, cls = AUTO_LOSSES[task]
+        loss = cls()
     name = loss_name or type(loss).__name__
     if not isinstance(loss, CLASSIFICATION_LOSSES + REGRESSION_LOSSES):
         if not callable(loss):

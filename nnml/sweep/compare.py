@@ -14,7 +14,7 @@ FORMATS = ("csv", "json", "markdown", "table")
 
 
 def compare(paths, metrics=None, sort: str = "auto", fmt: str = "table", plot: Path | None = None,
-            console=None) -> list[dict]:
+            console=None, show_all: bool = False) -> list[dict]:
     if fmt not in FORMATS:
         raise bad_choice("--format", fmt, FORMATS)
     if sort not in ("auto", "asc", "desc"):
@@ -30,9 +30,17 @@ def compare(paths, metrics=None, sort: str = "auto", fmt: str = "table", plot: P
             raise bad_choice("--metric", m, known)
     hparams = R.differing_keys(runs)
     table_rows = R.rows(R.rank(runs, metrics[0], sort), hparams, metrics)
+    if not show_all:  # failed and unfinished runs apart: a table of results, then a line for each of them
+        finished = [r for r in table_rows if r["status"] in ("ok", "pruned")]
+        if fmt != "table":
+            table_rows = [{**r, "rank": i} for i, r in enumerate(finished, 1)]
     if fmt == "table":
         console = console or R.table_console()
-        R.print_rows(console, table_rows, f"{len(runs)} runs, by {metrics[0]}", [])
+        done = sum(r["status"] in ("ok", "pruned") for r in table_rows)
+        title = f"{done} {'run' if done == 1 else 'runs'}, by {metrics[0]}"
+        R.print_rows(console, table_rows, title, [], show_all=show_all)
+        if not show_all:
+            table_rows = [{**r, "rank": i} for i, r in enumerate(finished, 1)]
     else:
         text = {"csv": R.to_csv, "markdown": R.to_markdown, "json": R.to_json}[fmt](table_rows)
         print(text, end="")
@@ -53,7 +61,11 @@ def read_curves(run_dir: Path, tags) -> dict:
     acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     acc.Reload()
     have = set(acc.Tags().get("scalars", []))
-    epoch_at = {e.step: e.value for e in acc.Scalars("epoch")} if "epoch" in have else {}
+    if "epoch" in have:  # event files from before the epoch curve was dropped
+        epoch_at = {e.step: e.value for e in acc.Scalars("epoch")}
+    else:  # epoch-end scalars sit at each epoch's last step: train/loss has one per epoch
+        ends = sorted({e.step for e in acc.Scalars("train/loss")}) if "train/loss" in have else []
+        epoch_at = {s: i + 1 for i, s in enumerate(ends)}
     out = {}
     for tag in tags:
         if tag not in have:

@@ -248,6 +248,29 @@ def fmt(v) -> str:
     return str(v)
 
 
+def column_formatter(values):
+    """One number format for a whole column: fixed decimals (as many as the column needs, at most 4) when every
+    float lies in [1e-3, 1e5), else scientific notation for all of them (1e-02, 1e+10)."""
+    floats = [v for v in values if isinstance(v, float) and math.isfinite(v) and not isinstance(v, bool)]
+    if not floats:
+        return fmt
+    if all(v == 0 or 1e-3 <= abs(v) < 1e5 for v in floats):
+        decimals = max(len(f"{v:.4f}".rstrip("0").split(".")[1]) for v in floats)
+
+        def fixed(v):
+            return f"{v:.{decimals}f}" if isinstance(v, float) and math.isfinite(v) else fmt(v)
+
+        return fixed
+
+    def sci(v):
+        if not (isinstance(v, float) and math.isfinite(v)):
+            return fmt(v)
+        mantissa, exp = f"{v:.2e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{exp}"
+
+    return sci
+
+
 def columns(table_rows: list[dict]) -> list[str]:
     return list(dict.fromkeys(k for row in table_rows for k in row))
 
@@ -283,12 +306,17 @@ def rich_table(table_rows: list[dict], title: str = "", show_run: bool = True):
     table = Table(title=title or None)
     style = {"ok": "green", "pruned": "yellow", "failed": "bold red", "incomplete": "red"}
     cols = [c for c in columns(table_rows) if c != "error" and (show_run or c != "run")]
+    formats = {c: column_formatter([row.get(c) for row in table_rows]) for c in cols}
     for c in cols:
-        table.add_column(c, justify="right" if c == "rank" else "left", overflow="fold")
+        # A header is never broken mid-word: rich folds a too-narrow column anywhere, so the column is at least
+        # as wide as its name (the run column, the widest, gives way first).
+        numeric = any(isinstance(row.get(c), (int, float)) and not isinstance(row.get(c), bool) for row in table_rows)
+        table.add_column(c, justify="right" if numeric else "left", overflow="fold",
+                         min_width=len(c) if c != "run" else None)
     for row in table_rows:
         cells = []
         for c in cols:
-            text = escape(fmt(row.get(c)))
+            text = escape(formats[c](row.get(c)))
             if c == "status" and style.get(text):
                 text = f"[{style[text]}]{text}[/]"
             cells.append(text)
@@ -304,12 +332,26 @@ def table_console():
     return c if c.is_terminal else Console(width=200)
 
 
-def print_rows(console, table_rows: list[dict], title: str, hparams: list[str]) -> None:
-    """Table (the run column only when no hyperparameter tells the runs apart), then one line per failed run."""
+def print_rows(console, table_rows: list[dict], title: str, hparams: list[str], show_all: bool = False) -> None:
+    """Table of the runs that finished (the run column only when no hyperparameter tells them apart), then one
+    line per failed or unfinished run; ``show_all`` puts those in the table too."""
     from rich.markup import escape
 
-    console.print(rich_table(table_rows, title, show_run=not hparams))
+    shown = table_rows if show_all else [r for r in table_rows if r.get("status") in ("ok", "pruned")]
+    left_out = len(table_rows) - len(shown)
+    if shown:
+        shown = [{**r, "rank": i} for i, r in enumerate(shown, 1)]
+        console.print(rich_table(shown, title, show_run=not hparams))
+    elif title:
+        console.print(title, highlight=False, markup=False)
+    if left_out:
+        console.print(f"{left_out} failed or unfinished {'run' if left_out == 1 else 'runs'} kept out of the table "
+                      f"(--all shows them):", highlight=False, markup=False)
     for row in table_rows:
-        if row.get("error"):
+        if row.get("error") or (not show_all and row.get("status") not in ("ok", "pruned")):
+            if not row.get("error"):
+                console.print(f"[red]{escape(str(row.get('status')))}[/red] {escape(str(row['run']))}",
+                              soft_wrap=True, highlight=False)
+                continue
             console.print(f"[red]failed[/red] {escape(str(row['run']))}: {escape(str(row['error']))}",
                           soft_wrap=True, highlight=False)

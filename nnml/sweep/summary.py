@@ -47,7 +47,7 @@ def summarize(sweep_dir: Path, console=None, title: str | None = None, metrics: 
     (sweep_dir / "summary.csv").write_text(R.to_csv(table_rows))
     (sweep_dir / "summary.md").write_text(R.to_markdown(table_rows))
     console = console or R.table_console()
-    head = title or f"Sweep of {len(runs)} jobs, best {metrics[0]} first"
+    head = title or f"Sweep of {len(runs)} {'job' if len(runs) == 1 else 'jobs'}, best {metrics[0]} first"
     if failed:
         head += f" ({failed} failed)"
     R.print_rows(console, table_rows, head, [] if show_run else hparams)
@@ -74,6 +74,57 @@ def concurrent_jobs(config) -> int | None:
     return None
 
 
+def split_top_level(text: str) -> list[str]:
+    """``a,[1,2],'x,y'`` -> ``["a", "[1,2]", "'x,y'"]``: the values of a sweep as typed."""
+    out, depth, quote, cur = [], 0, "", ""
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append(cur)
+            cur = ""
+            continue
+        cur += ch
+    out.append(cur)
+    return [p.strip() for p in out]
+
+
+def varied_values(config) -> dict[str, dict[str, str]]:
+    """``{key: {value as Hydra formats it: value as typed}}`` for every key the sweep varies (command line and
+    the sweeper's params of a preset), in the order typed."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    typed = [str(a) for a in config.hydra.overrides.task]
+    params = config.hydra.sweeper.get("params") or {}
+    given = {a.split("=", 1)[0] for a in typed}
+    typed += [f"{k}={v}" for k, v in params.items() if k not in given]
+    parser = OverridesParser.create()
+    out: dict[str, dict[str, str]] = {}
+    for text in typed:
+        try:
+            (ov,) = parser.parse_overrides([text])
+        except Exception:
+            continue
+        if not ov.is_sweep_override():
+            continue
+        key = ov.key_or_group.lstrip("+~")
+        try:
+            formatted = list(ov.sweep_string_iterator())
+        except Exception:  # interval or tag sweeps of other sweepers: no list of values
+            out[key] = {}
+            continue
+        raw = text.split("=", 1)[1]
+        pieces = split_top_level(raw) if "(" not in raw else formatted
+        out[key] = dict(zip(formatted, pieces)) if len(pieces) == len(formatted) else {f: f for f in formatted}
+    return out
+
+
 def _sweep_size(config) -> int | None:
     """Jobs in a basic grid sweep (the product of each swept key's values); None when unknown (glob)."""
     try:
@@ -97,11 +148,19 @@ class SweepSummary(_HydraCallback):
 
     def __init__(self):
         self._set_env = False
+        self._set_varies = False
 
     def on_multirun_start(self, config, **kwargs) -> None:
+        import json
         import os
 
+        from nnml.config.resolvers import SWEEP_ENV
+
         reset()
+        # What the sweep varies names the job folders and leads the HParams columns (nnml/config/resolvers.py).
+        if not os.environ.get(SWEEP_ENV):
+            os.environ[SWEEP_ENV] = json.dumps(varied_values(config))
+            self._set_varies = True
         # Jobs running side by side must share the cores: trainer.num_threads=auto divides by this (engine/device.py).
         # Set before the launcher starts its workers, which inherit the environment; a value the user set wins.
         n = concurrent_jobs(config)
@@ -115,6 +174,11 @@ class SweepSummary(_HydraCallback):
         if self._set_env:
             os.environ.pop("NNML_PARALLEL_JOBS", None)
             self._set_env = False
+        if self._set_varies:
+            from nnml.config.resolvers import SWEEP_ENV
+
+            os.environ.pop(SWEEP_ENV, None)
+            self._set_varies = False
         # The sweep dir was resolved (and created) when the sweep started; the resolver caches that value on this config.
         sweep_dir = Path(str(config.hydra.sweep.dir))
         try:

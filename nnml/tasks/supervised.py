@@ -69,15 +69,16 @@ class SupervisedTask(Task):
         metrics.update(out.float(), yb, loss)
 
     def final_artifacts(self, ctx) -> dict:
-        """The test confusion matrix and, for 2-D inputs, the decision boundary."""
+        """The test confusion matrix (an image and its counts as a table) and, for 2-D inputs, the decision
+        boundary; drawn with NumPy, so that a default run never imports matplotlib."""
         if self.kind != "classification":
             return {}
         from nnml.tasks import figures as figs
 
         data, model = self.data, self.modules["model"]
         cm = figs.confusion_matrix(model, ctx.batches("test"), ctx.device, ctx.autocast, data.num_outputs)
-        out = {"test/confusion_matrix": figs.confusion_figure(cm, data.class_names)}
+        images = {"test/confusion_matrix": figs.confusion_image(cm)}
         if tuple(data.input_shape) == (2,):
-            out["test/decision_boundary"] = figs.decision_boundary_figure(
-                model, data.x_test, data.y_test, ctx.device, f"{data.name}: test points")
-        return {"figures": out}
+            images["test/decision_boundary"] = figs.decision_boundary_image(model, data.x_test, data.y_test,
+                                                                            ctx.device)
+        return {"images": images, "text": {"test/confusion_matrix": figs.confusion_markdown(cm, data.class_names)}}

@@ -26,6 +26,24 @@ def make_console(stderr: bool = False) -> Console:
     return probe if probe.is_terminal else Console(stderr=stderr, width=160)
 
 
+def clock(seconds: float) -> str:
+    """``42 s``, ``3:07``, ``1:02:09``."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    h, rem = divmod(s, 3600)
+    return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60}:{rem % 60:02d}"
+
+
+def plural(n, word: str) -> str:
+    """``1 thread``, ``2 threads``, ``1,797 parameters`` (thousands separated)."""
+    try:
+        count = int(n)
+    except (TypeError, ValueError):
+        return f"{n} {word}s"
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
 def fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4f}" if abs(v) < 1e4 else f"{v:.4g}"
@@ -49,6 +67,9 @@ def _SpeedColumn():  # noqa: N802 (a factory that reads like the class it builds
     return _speed_column_class()()
 
 
+MAX_HEADER_LAYERS = 24  # a longer model gets one line pointing at nnml summary
+
+
 class ConsoleCallback(Callback):
     def __init__(self, console: Console | None = None, quiet: bool = False):
         self.console = console or make_console()
@@ -64,15 +85,23 @@ class ConsoleCallback(Callback):
             return
         c = self.console
         sizes = info.get("sizes", {})
+        threads = int(info.get("threads") or 1)
+        why = info.get("threads_why") or ""
+        loss = info.get("loss") or ""
+        if loss == "auto":
+            loss = "auto (" + ("cross_entropy" if info.get("task") == "classification" else "mse") + ")"
         lines = [
             f"run folder {short_path(info.get('run_dir', ''))}",
             f"  data    {info.get('dataset')} ({info.get('task')}): train {sizes.get('train')}, val {sizes.get('val')}, "
-            f"test {sizes.get('test')}; input {tuple(info.get('input_shape', ()))}, {info.get('num_outputs')} outputs",
-            f"  model   {info.get('model')} with {info.get('num_params', 0):,} parameters; "
-            f"optimizer {info.get('optimizer')}; loss {info.get('loss')}",
-            f"  device  {info.get('device')}, precision {info.get('precision')}, {info.get('threads')} threads; "
-            f"{state.max_epochs} epochs of {state.steps_per_epoch} steps",
+            f"test {sizes.get('test')}; input {tuple(info.get('input_shape', ()))}, {plural(info.get('num_outputs'), 'output')}",
+            f"  model   {info.get('model')} with {plural(info.get('num_params', 0), 'parameter')}; "
+            f"optimizer {info.get('optimizer')}; loss {loss}",
+            f"  device  {info.get('device')}, precision {info.get('precision')}, {plural(threads, 'thread')}"
+            f"{f' ({why})' if why and why != 'as set' else ''}; {plural(state.max_epochs, 'epoch')} of "
+            f"{plural(state.steps_per_epoch, 'step')}",
         ]
+        for line in info.get("header_notes") or []:
+            lines.append(f"  note    {line}")
         if info.get("resumed_from"):
             lines.append(f"  resumed from {info['resumed_from']} at epoch {state.epoch}, step {state.global_step}")
         c.print("[bold]nnml train[/bold]  " + escape(lines[0]), soft_wrap=True, highlight=False)
@@ -80,6 +109,17 @@ class ConsoleCallback(Callback):
             c.print(line, soft_wrap=True, highlight=False, markup=False)
         for line in lines:
             log.info(line.strip())
+        layers = info.get("layers") or []
+        if 0 < len(layers) <= MAX_HEADER_LAYERS:
+            from nnml.tracking.layers import layer_table
+
+            c.print(layer_table(layers))
+            for r in layers:
+                log.info("layer %s %s -> %s, %s params, trainable %s", r["layer"], r["type"], r["output"],
+                         r["params"], r["trainable"])
+        elif layers:
+            c.print(f"  ({len(layers)} layers: nnml summary {short_path(info.get('run_dir', ''))} lists them)",
+                    highlight=False, markup=False)
         if is_live(c):
             from rich.progress import (
                 BarColumn,
@@ -108,8 +148,15 @@ class ConsoleCallback(Callback):
 
     def on_epoch_end(self, state, metrics) -> None:
         shown = "  ".join(f"{k} {fmt(v)}" for k, v in metrics.items() if k != "lr")
-        log.info("epoch %d/%d  %s  lr %.3g", state.epoch, state.max_epochs, shown, metrics.get("lr", 0))
-        line = f"epoch {state.epoch}/{state.max_epochs}  {shown}  lr {metrics.get('lr', 0):.3g}"
+        now = time.perf_counter()
+        took, self._epoch_t = now - getattr(self, "_epoch_t", self._t0), now
+        self._epochs_timed = getattr(self, "_epochs_timed", 0) + 1
+        per_epoch = (now - self._t0) / self._epochs_timed
+        left = max(0, state.max_epochs - state.epoch) * per_epoch
+        # Piped logs (CI, nohup) have no progress bar: each line says how long the epoch took and what is left.
+        timing = f"{took:.2f} s" + (f", {clock(left)} left" if state.epoch < state.max_epochs else "")
+        log.info("epoch %d/%d  %s  lr %.3g  (%s)", state.epoch, state.max_epochs, shown, metrics.get("lr", 0), timing)
+        line = f"epoch {state.epoch}/{state.max_epochs}  {shown}  lr {metrics.get('lr', 0):.3g}  ({timing})"
         if self.progress is not None:
             # Finished epochs stay on screen above the bar; the bar shows the epoch under way.
             self.progress.console.print(line, highlight=False, soft_wrap=True, markup=False)

@@ -1,9 +1,12 @@
-"""TensorBoard logging: scalars per log step (``train/step_loss``, ``grad_norm``) and per epoch (``train/*``,
-``val/*``, ``lr``, ``epoch``, at the epoch's last global step), hparams with the final metrics, the config as text,
-figures at the end, histograms only when asked for.
+"""TensorBoard logging: scalars per log step (``train/step_loss``, ``train/grad_norm``) and per epoch
+(``train/*``, ``val/*``, ``train/lr``, at the epoch's last global step), hparams with the final metrics, the config
+as text, a custom-scalars layout (the loss and the monitored metric of every run in one chart each), figures at the
+end, histograms only when asked for. No scalar restates the step (no ``epoch`` curve): every tag sits under
+``train/`` or ``val/``, so the Scalars tab opens on them.
 
 Event files go straight into the run folder, so TensorBoard names each run by its folder. Every run logs the same
-hparam keys (see :func:`hparams_of`) so a sweep lines up in the HParams tab.
+hparam keys (see :func:`hparams_of`), the keys a sweep or study varies first, so a sweep lines up in the HParams tab
+with the question it asked in the first columns.
 """
 
 from __future__ import annotations
@@ -57,15 +60,19 @@ class TensorBoardLogger(Callback):
         text = state.info.get("config_yaml")
         if text and not state.global_step:
             self.writer.add_text("config", "```yaml\n" + text + "\n```", 0)
+        if not state.global_step:
+            self.writer.add_custom_scalars(custom_layout(state.info.get("monitor") or "val/loss"))
 
     def on_train_log(self, state, scalars) -> None:
         # Per-step values; the epoch means (train/loss, lr, val/...) come at each epoch's end.
-        self.add_scalars({"train/step_loss": scalars["train/loss"], "grad_norm": scalars["grad_norm"]},
-                         state.global_step)
+        values = {"train/step_loss": scalars["train/loss"]}
+        if "grad_norm" in scalars:
+            values["train/grad_norm"] = scalars["grad_norm"]
+        self.add_scalars(values, state.global_step)
 
     def on_epoch_end(self, state, metrics) -> None:
         step = state.global_step
-        self.add_scalars({**metrics, "epoch": state.epoch}, step)
+        self.add_scalars({_tag(k): v for k, v in metrics.items()}, step)
         if self.histograms_every and self.model is not None and state.epoch % self.histograms_every == 0:
             for name, p in self.model.named_parameters():
                 self.writer.add_histogram(f"weights/{name}", p.detach().float().cpu(), step)
@@ -111,15 +118,54 @@ class TensorBoardLogger(Callback):
     def log_final(self, hparams: dict, metrics: dict, figures: dict) -> None:
         final = {f"hparam/{k}": float(v) for k, v in metrics.items()
                  if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))}
-        self.writer.add_hparams(hparams, final, run_name=".")
+        self.add_hparams(hparams, final)
         if self.figures:
             for tag, fig in figures.items():
                 self.writer.add_figure(tag, fig, close=True)
         self.writer.flush()
 
+    def add_hparams(self, hparams: dict, metrics: dict) -> None:
+        """``SummaryWriter.add_hparams`` into this run's own event file, with the keys a sweep varies marked as
+        differing: TensorBoard sorts the HParams columns by (not differs, name) and ticks the first few, so the
+        swept keys lead instead of dataset, dataset.batch_size, logger, ... in alphabetical order."""
+        from tensorboard.plugins.hparams import plugin_data_pb2
+        from torch.utils.tensorboard.summary import hparams as hparams_summary
+
+        from nnml.notation import swept_keys
+
+        exp, ssi, sei = hparams_summary(hparams, metrics)
+        varied = set(swept_keys())
+        if varied:
+            meta = exp.value[0].metadata.plugin_data
+            data = plugin_data_pb2.HParamsPluginData.FromString(meta.content)
+            for info in data.experiment.hparam_infos:
+                info.differs = info.name in varied
+            meta.content = data.SerializeToString()
+        writer = self.writer._get_file_writer()
+        for summary in (exp, ssi, sei):
+            writer.add_summary(summary)
+        if metrics:
+            self.add_scalars(metrics, 0)
+
     def close(self) -> None:
         self.writer.flush()
         self.writer.close()
+
+
+def _tag(name: str) -> str:
+    """Epoch scalars without a section (``lr``, a task's ``grad_norm``) go under ``train/``."""
+    return name if "/" in name else f"train/{name}"
+
+
+def custom_layout(monitor: str) -> dict:
+    """The custom-scalars layout: one chart of the loss (train and val) and one of the monitored metric, each
+    with every run of the folder TensorBoard shows."""
+    import re
+
+    charts = {"loss (train/loss, val/loss) of every run": ["Multiline", [r"^(train|val)/loss$"]]}
+    if monitor not in ("val/loss", "train/loss"):
+        charts[f"{monitor} (monitored) of every run"] = ["Multiline", [f"^{re.escape(monitor)}$"]]
+    return {"nnml": charts}
 
 
 def _file_tag(tag: str) -> str:
@@ -132,17 +178,16 @@ def save_png(fig, path: Path) -> None:
 
 
 def save_image_png(img, path: Path) -> None:
-    """A CHW (or HW) float tensor in [0, 1] as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """A CHW (or HW) float tensor in [0, 1] as a PNG (Pillow, which TensorBoard's images need anyway: no
+    matplotlib import for a run whose task draws its own images)."""
+    import numpy as np
+    from PIL import Image
 
     path.parent.mkdir(parents=True, exist_ok=True)
     arr = img.numpy()
     if arr.ndim == 3:
         arr = arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0)
-    plt.imsave(path, arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=1)
+    Image.fromarray((np.clip(arr, 0, 1) * 255).round().astype(np.uint8)).save(path)
 
 
 def hparams_of(cfg, choices: dict, override_keys=()) -> dict:
@@ -151,11 +196,19 @@ def hparams_of(cfg, choices: dict, override_keys=()) -> dict:
     same keys in every job). A key a run's config lacks (momentum under Adam) is logged as "-"."""
     from omegaconf import OmegaConf
 
+    from nnml.notation import swept_keys
+
     common = ["seed", "optimizer.lr", "optimizer.weight_decay", "dataset.batch_size", "trainer.max_epochs",
               "trainer.precision", "model.hidden", "model.activation", "model.dropout"]
+    varied = [k for k in swept_keys() if not k.startswith("hydra")]
     keys = list(dict.fromkeys(common + [k.lstrip("+~") for k in override_keys if not k.startswith("hydra")]))
-    out: dict = {group: str(choice) for group, choice in sorted(choices.items()) if choice is not None}
-    for key in keys:
+    out: dict = {}
+    for key in varied:  # first: the HParams dashboard shows its first columns
+        if key in choices:
+            out[key] = str(choices[key])
+    out.update({group: str(choice) for group, choice in sorted(choices.items()) if choice is not None
+                and group not in out})
+    for key in [*varied, *keys]:
         if key in out:
             continue
         value = OmegaConf.select(cfg, key, default="-")
@@ -164,4 +217,5 @@ def hparams_of(cfg, choices: dict, override_keys=()) -> dict:
         if isinstance(value, (list, tuple, dict)) or value is None:
             value = str(value)
         out[key] = value
-    return out
+    first = [k for k in varied if k in out]
+    return {**{k: out[k] for k in first}, **{k: v for k, v in out.items() if k not in first}}

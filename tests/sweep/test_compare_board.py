@@ -120,12 +120,16 @@ def test_board_serves_sweep_runs_scalars_and_hparams(seven_sweep):
 
     tags = _get(f"{url}/data/plugin/scalars/tags")
     for run in jobs:
-        assert {"train/loss", "val/acc", "val/loss", "epoch", "lr"} <= set(tags[run])
+        assert {"train/loss", "val/acc", "val/loss", "train/lr"} <= set(tags[run]) and "epoch" not in tags[run]
 
     exp = _get(f"{url}/data/plugin/hparams/experiment", {"experimentName": ""})
     hp_names = {h["name"] for h in exp["hparamInfos"]}
     metric_tags = {m["name"]["tag"] for m in exp["metricInfos"]}
     assert {"optimizer", "optimizer.lr"} <= hp_names and {"hparam/val/acc", "hparam/test/acc"} <= metric_tags
+    assert exp["hparamInfos"][0]["name"] == "optimizer"  # what the sweep varies leads the columns
+    layout = _get(f"{url}/data/plugin/custom_scalars/layout")
+    charts = [c for cat in layout["category"] for c in cat["chart"]]
+    assert {tuple(c["multiline"]["tag"]) for c in charts} == {("^(train|val)/loss$",), ("^val/acc$",)}
 
     groups = _get(f"{url}/data/plugin/hparams/session_groups", {
         "experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE",

@@ -46,7 +46,7 @@ def train(
     nnml train --help lists the config groups (Hydra's help). Examples: nnml train;
     nnml train dataset=moons model.activation=tanh; nnml train -m optimizer=sgd,adam
     """
-    from nnml.config.precheck import precheck_train, split_hydra_flags
+    from nnml.checks.precheck import precheck_train, split_hydra_flags
     from nnml.entry import call_hydra, run_cli_guarded, train_app
     from nnml.sweep import summary
 
@@ -102,7 +102,7 @@ def lab(
         return
     as_json = "--json" in args
     args = [a for a in args if a != "--json"]
-    from nnml.config.precheck import split_hydra_flags
+    from nnml.checks.precheck import split_hydra_flags
 
     flags, rest = split_hydra_flags(args)
 

@@ -25,7 +25,7 @@ def load_run_config(run_dir: Path, overrides: list[str] = ()):
     if not path.is_file():
         raise NnmlError(f"{run_dir} is not an nnml run folder (no .hydra/config.yaml); give a folder under "
                         f"outputs/<task>/runs/ or a sweep job's folder")
-    from nnml.config.precheck import apply_key_overrides
+    from nnml.checks.precheck import apply_key_overrides
 
     try:
         cfg = apply_key_overrides(OmegaConf.load(path), list(overrides), f"the config of {run_dir}")

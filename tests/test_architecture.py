@@ -3,10 +3,10 @@ function) goes from a layer to the same layer or one below, never up. The layers
 
     cli       nnml.cli, nnml.commands              the command line
     app       entry, launch, train, evaluate,      what a command does
-              board, sweep, accelerate
+              board, sweep, accelerate, checks
     build     nnml.build                           config -> objects
-    config    nnml.config                          configs: paths, checks, composition, run folders
     tasks     nnml.tasks                           kinds of learning
+    config    nnml.config                          configs: paths, checks, composition, run folders
     tracking  nnml.tracking                        observers of the loop (console, TensorBoard, files)
     parts     data, models, augment, text,         building blocks a task uses
               generative, recsys, lab
@@ -25,10 +25,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "nnml"
 LAYERS = [
     ("cli", {"nnml.cli", "nnml.commands", "nnml.__main__"}),
     ("app", {"nnml.entry", "nnml.launch", "nnml.train", "nnml.evaluate", "nnml.board", "nnml.sweep",
-             "nnml.accelerate"}),
+             "nnml.accelerate", "nnml.checks"}),
     ("build", {"nnml.build"}),
-    ("config", {"nnml.config", "nnml.configs"}),
     ("tasks", {"nnml.tasks"}),
+    ("config", {"nnml.config", "nnml.configs"}),
     ("tracking", {"nnml.tracking"}),
     ("parts", {"nnml.data", "nnml.models", "nnml.augment", "nnml.text", "nnml.generative", "nnml.recsys",
                "nnml.lab"}),

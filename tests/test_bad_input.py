@@ -268,9 +268,9 @@ def test_debug_env_shows_the_traceback(workspace):
 
 def test_dataset_facts_match_the_builders():
     """The table of facts that the checks use instead of building the data says what each builder returns."""
+    from nnml.checks.facts import DATASETS, dataset_facts
     from nnml.config.build import instantiate
     from nnml.config.catalog import options
-    from nnml.config.facts import DATASETS, dataset_facts
     from nnml.data.base import LOADER_KEYS
     from tests.conftest import compose
 
@@ -292,8 +292,8 @@ def test_every_shipped_option_passes_the_signature_check():
     """No false refusals: every shipped option's keys are parameters of what it builds."""
     from omegaconf import OmegaConf
 
+    from nnml.checks.semantic import _check_node
     from nnml.config.catalog import groups
-    from nnml.config.semantic import _check_node
 
     checked = 0
     for group, folder in groups().items():
@@ -310,8 +310,8 @@ def test_every_shipped_option_passes_the_signature_check():
 
 def test_shipped_combinations_pass_the_checks(workspace):
     """No false refusals: each dataset with the default model (and a loss that fits), each model and preset."""
+    from nnml.checks.precheck import precheck_train
     from nnml.config.catalog import options
-    from nnml.config.precheck import precheck_train
 
     jobs = [[f"dataset={d}"] + (["loss=mse"] if d in ("diabetes", "function") else []) for d in options("dataset")]
     jobs += [[f"model={m}"] for m in options("model")]

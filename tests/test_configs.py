@@ -43,6 +43,12 @@ def test_every_model_builds_with_data_decided_sizes(option, dataset):
         with pytest.raises(NnmlError, match="model=cnn needs image data"):
             build_model(cfg.model, data)
         return
+    if option in ("cnn1d", "gru", "lstm") and len(data.input_shape) != 2:  # sequence models (dataset=mnist1d)
+        from nnml.errors import NnmlError
+
+        with pytest.raises(NnmlError, match="needs sequences of shape"):
+            build_model(cfg.model, data)
+        return
     model = build_model(cfg.model, data)
     out = model(data.x_train[:4])
     assert out.shape == (4, data.num_outputs)

@@ -46,7 +46,7 @@ def _build(args: list[str]):
 
         restored = restore_run(Path(args[0]), load_weights=False, device="cpu")
         return restored.task.modules, restored.task.data, f"run {args[0]}"
-    from nnml.config.precheck import precheck_train, split_hydra_flags
+    from nnml.checks.precheck import precheck_train, split_hydra_flags
 
     flags, overrides = split_hydra_flags(args)
     if flags:

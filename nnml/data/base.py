@@ -56,6 +56,17 @@ class DataSplits:
         return {s: len(self.split(s)[0]) for s in ("train", "val", "test")}
 
 
+def train_subset_size(n: int, train_fraction: float = 1.0, n_train: int | None = None) -> int:
+    """How many of ``n`` training rows ``dataset.train_fraction`` / ``dataset.n_train`` keep (checked, one line)."""
+    if n_train is not None:
+        if int(n_train) < 1:
+            raise NnmlError(f"dataset.n_train={n_train} is not valid; choose a positive count up to {n} (or null)")
+        return min(n, int(n_train))
+    if not 0 < float(train_fraction) <= 1:
+        raise NnmlError(f"dataset.train_fraction={train_fraction} is not valid; choose a number in (0, 1]")
+    return max(1, int(round(float(train_fraction) * n)))
+
+
 def split_and_standardize(
     name: str,
     x: np.ndarray,
@@ -69,12 +80,17 @@ def split_and_standardize(
     class_names: list[str] | None = None,
     standardize: str = "feature",
     fixed_test_rows: int = 0,
+    train_fraction: float = 1.0,
+    n_train: int | None = None,
 ) -> DataSplits:
     """Split (stratified for classification) with ``seed`` and standardize with the train split's statistics only.
 
     ``standardize``: ``feature`` (per input feature), ``global`` (one mean and std, for images) or ``none``.
     ``fixed_test_rows``: the last rows form the test split as they are (an official test set), and only the rest
     is split into train and val.
+    ``train_fraction`` / ``n_train``: keep only that share (or that many) of the train split, seeded and stratified,
+    after val and test were carved out (they stay whole), to make overfitting visible; the standardization
+    statistics come from the kept rows.
     Regression targets are standardized too, so that losses and learning rates mean the same on every dataset;
     metrics are computed on that scale (R^2 does not depend on it).
     """
@@ -97,6 +113,10 @@ def split_and_standardize(
     else:
         # No validation split asked for: validate on the test split's rows would leak, so use the train rows.
         train_idx, val_idx = rest, rest
+    keep = train_subset_size(len(train_idx), train_fraction, n_train)
+    if keep < len(train_idx):
+        strat = None if stratify is None or keep < len(np.unique(y[train_idx])) else y[train_idx]
+        train_idx, _ = train_test_split(train_idx, train_size=keep, random_state=seed, stratify=strat)
 
     flat = x.reshape(n, -1)
     if standardize == "feature":

@@ -25,6 +25,7 @@ LABS: dict[str, str] = {
     "trajectories": "nnml.lab.trajectories:run",
     "uat": "nnml.lab.uat:run",
     "collapse": "nnml.lab.collapse:run",
+    "regularization": "nnml.sweep.regularization:run",
 }
 
 

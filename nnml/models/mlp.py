@@ -1,4 +1,5 @@
-"""Multi-layer perceptron: Linear -> [BatchNorm] -> activation -> [Dropout] per hidden layer, then a Linear head."""
+"""Multi-layer perceptron: Linear -> [BatchNorm | LayerNorm] -> activation -> [Dropout] per hidden layer, then a
+Linear head."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import torch
 from torch import nn
 
-from nnml.errors import bad_choice
+from nnml.errors import NnmlError, bad_choice
 from nnml.models.activations import build_activation
 
 INITS = {
@@ -23,12 +24,14 @@ INITS = {
 
 class MLP(nn.Sequential):
     """``hidden`` sizes, activation by catalogue name (``nnml lab activations`` lists them), optional batch norm
-    and dropout, weight init by name. Input and output sizes come from the dataset."""
+    or layer norm and dropout, weight init by name. Input and output sizes come from the dataset."""
 
     def __init__(self, input_shape: tuple[int, ...], num_outputs: int, hidden=(128,), activation: str = "relu",
-                 dropout: float = 0.0, batch_norm: bool = False, init: str = "default"):
+                 dropout: float = 0.0, batch_norm: bool = False, init: str = "default", layer_norm: bool = False):
         if init not in INITS:
             raise bad_choice("model.init", init, INITS)
+        if batch_norm and layer_norm:
+            raise NnmlError("model.batch_norm=true and model.layer_norm=true is not valid; choose one of them")
         if isinstance(hidden, int):
             hidden = [hidden]
         layers: list[nn.Module] = [nn.Flatten()]
@@ -37,6 +40,8 @@ class MLP(nn.Sequential):
             layers.append(nn.Linear(width, int(h)))
             if batch_norm:
                 layers.append(nn.BatchNorm1d(int(h)))
+            if layer_norm:
+                layers.append(nn.LayerNorm(int(h)))
             layers.append(build_activation(activation))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))

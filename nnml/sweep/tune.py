@@ -72,8 +72,8 @@ def compose(overrides: list[str]):
     from omegaconf.errors import OmegaConfBaseException
 
     import nnml.config.resolvers  # noqa: F401
+    from nnml.checks.precheck import explain_composition
     from nnml.config import config_dir
-    from nnml.config.precheck import explain_composition
 
     try:
         with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
@@ -90,14 +90,14 @@ def compose(overrides: list[str]):
 
 
 def precheck_overrides(overrides: list[str]) -> None:
-    """The training overrides checked as ``nnml train`` checks its own (nnml.config.precheck): a misspelled key,
+    """The training overrides checked as ``nnml train`` checks its own (nnml.checks.precheck): a misspelled key,
     group option or bad value is one line with a close match and exit 2, before the study exists."""
     from hydra import initialize_config_dir
 
     import nnml.config.resolvers  # noqa: F401
+    from nnml.checks.precheck import compose_or_explain, parse_overrides
     from nnml.config import config_dir
     from nnml.config.build import check_targets
-    from nnml.config.precheck import compose_or_explain, parse_overrides
     from nnml.config.validate import validate
 
     parse_overrides(list(overrides))

@@ -16,10 +16,16 @@ KINDS = ("classification", "regression")
 
 
 class SupervisedTask(Task):
-    def __init__(self):
+    def __init__(self, augment=None, mixup_alpha: float = 0.0, l1: float = 0.0, l1_mode: str = "penalty",
+                 max_norm: float | None = None):
         super().__init__()
         self.data = None
         self.criterion = None
+        # Regularizers acting on the step (nnml/tasks/regularize.py); all off by default, and then the step below
+        # is the plain one.
+        self.regularization_keys = dict(augment=augment, mixup_alpha=mixup_alpha, l1=l1, l1_mode=l1_mode,
+                                        max_norm=max_norm)
+        self.regularization = None
 
     @property
     def kind(self) -> str:
@@ -47,6 +53,11 @@ class SupervisedTask(Task):
         params = model.param_groups() if hasattr(model, "param_groups") else \
             [p for p in model.parameters() if p.requires_grad]
         self.slots = {"model": builder.optimizer(params)}
+        from nnml.tasks.regularize import Regularization
+
+        self.regularization = Regularization.from_keys(**self.regularization_keys, allowed=builder.allowed)
+        if self.regularization is not None:
+            self.regularization.attach(model, self.slots["model"].optimizer)
 
     def train_metrics(self):
         return MetricState(self.kind, self.data.num_outputs, self.device)
@@ -55,6 +66,8 @@ class SupervisedTask(Task):
         return MetricState(self.kind, self.data.num_outputs, self.device)
 
     def training_step(self, batch, ctx, metrics):
+        if self.regularization is not None:
+            return self.regularization.training_step(self, batch, ctx, metrics)
         xb, yb = batch
         with ctx.autocast():
             out = ctx.forward()(xb)

@@ -28,7 +28,10 @@ def layer_rows(model: nn.Module, x) -> list[dict]:
     was = model.training
     try:
         model.eval()
-        with torch.no_grad():
+        # fork_rng: a model that samples in its forward (a VAE) must not shift the run's random stream, so a run
+        # with a header and one without (nnml tune, quiet runs) train the same.
+        devices = [x.device] if torch.is_tensor(x) and x.device.type == "cuda" else []
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):
             model(x)
     except Exception:
         pass  # a model that needs more than one input: its parameters are still listed
@@ -38,7 +41,7 @@ def layer_rows(model: nn.Module, x) -> list[dict]:
             h.remove()
     out = [rows[i] for i in order]
     seen = set(order)
-    out += [_row(names.get(id(m), ""), m, "-") for m in leaves if id(m) not in seen and any(m.parameters())]
+    out += [_row(names.get(id(m), ""), m, "-") for m in leaves if id(m) not in seen and next(m.parameters(), None) is not None]
     return out
 
 

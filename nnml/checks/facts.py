@@ -1,6 +1,6 @@
 """What the shipped datasets are, known without building them: their task, input shape and number of outputs.
 
-The checks before a run (:mod:`nnml.config.semantic`) need these facts to refuse a loss, a monitor or a model that
+The checks before a run (:mod:`nnml.checks.semantic`) need these facts to refuse a loss, a monitor or a model that
 does not fit the data before any run folder exists. Building the data there would cost seconds for MNIST (or a
 download); the facts of every shipped builder are fixed, so they are written down here, and
 ``tests/test_bad_input.py`` builds each cheap dataset and checks that this table says what the builder returns.

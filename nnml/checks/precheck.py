@@ -101,9 +101,9 @@ def precheck_train(args: list[str]) -> list[str]:
     from hydra import initialize_config_dir
 
     import nnml.config.resolvers  # noqa: F401  (as the real run does)
+    from nnml.checks.semantic import check_config
     from nnml.config import config_dir
     from nnml.config.build import check_targets
-    from nnml.config.semantic import check_config
     from nnml.config.validate import validate
 
     extra: list[str] = []

@@ -1,6 +1,6 @@
 """Checks of a composed config that need more than its own values: each component's keys against the signature of
 the class or function it builds (as torchtune's ``validate`` does), and whether the loss, the monitored metric,
-its mode and the model fit the dataset (known from :mod:`nnml.config.facts`, without building the data).
+its mode and the model fit the dataset (known from :mod:`nnml.checks.facts`, without building the data).
 
 Run by ``nnml train``'s precheck before Hydra creates a run folder, so that these mistakes cost one line, exit
 code 2 and nothing written. Nothing is trained: the model is built once on the CPU with the data's shapes, so
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 
-from nnml.config.facts import dataset_facts, direction
+from nnml.checks.facts import dataset_facts, direction
 from nnml.errors import NnmlError, did_you_mean
 
 # Keys nnml reads itself from a component's config and does not pass to its constructor.

@@ -87,8 +87,8 @@ def main(argv=None):
     args = bench.parse_args(rest)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    from nnml.augment.base import build_augment
     from nnml.build import build_data
+    from nnml.tasks.regularize import build_augment
 
     base_cfg = bench.nnml_config(args)
     data = build_data(base_cfg.dataset, seed=args.seed)

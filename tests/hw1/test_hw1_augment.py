@@ -5,12 +5,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nnml.augment.base import Compose, build_augment
+from nnml.augment.base import Compose
 from nnml.augment.image import RandomHorizontalFlip, RandomTranslate
 from nnml.augment.mixup import mixup, sample_lambda
 from nnml.augment.signal import GaussianNoise, RandomScale, RandomShift, shift_last_axis
 from nnml.errors import NnmlError
-from nnml.tasks.regularize import Regularization
+from nnml.tasks.regularize import Regularization, build_augment
 
 SIGNAL = [RandomShift(3), RandomShift(2, mode="zeros"), GaussianNoise(0.1), RandomScale(0.8, 1.2),
           Compose(RandomShift(3), GaussianNoise(0.05), RandomScale())]

@@ -14,7 +14,12 @@ REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.HuberLoss, nn.SmoothL1Loss)
 
 class AutoLoss(nn.Module):
     """``loss=auto`` (the default): a stand-in that :func:`make_criterion` replaces by the loss that fits the
-    data, cross-entropy for classification and MSE for regression, as ``trainer.monitor=auto`` follows it."""
+    data, cross-entropy for classification and MSE for regression, as ``trainer.monitor=auto`` follows it.
+    ``label_smoothing`` goes to the cross-entropy (classification only)."""
+
+    def __init__(self, label_smoothing: float = 0.0):
+        super().__init__()
+        self.label_smoothing = float(label_smoothing)
 
     def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise RuntimeError("AutoLoss is replaced by make_criterion before training")
@@ -59,8 +64,12 @@ def make_criterion(loss, task: str, num_outputs: int, loss_name: str = "") -> Cr
     (any callable ``loss(outputs, targets) -> tensor``, or a module nnml does not know) is used as it is;
     ``loss=auto`` picks the one that fits the data."""
     if isinstance(loss, AutoLoss) and task in AUTO_LOSSES:
+        smoothing = loss.label_smoothing
         loss_name, cls = AUTO_LOSSES[task]
-        loss = cls()
+        if smoothing and task != "classification":
+            raise NnmlError(f"loss.label_smoothing={smoothing} applies to classification; this dataset is {task}: "
+                            f"leave it at 0")
+        loss = cls(label_smoothing=smoothing) if smoothing else cls()
     name = loss_name or type(loss).__name__
     if not isinstance(loss, CLASSIFICATION_LOSSES + REGRESSION_LOSSES):
         if not callable(loss):

@@ -11,7 +11,7 @@ from tests.conftest import run_cli
 
 
 def _threads(sweep) -> list[int]:
-    return [int(re.search(r"(\d+) threads", (job / "train.log").read_text()).group(1))
+    return [int(re.search(r"(\d+) threads?\b", (job / "train.log").read_text()).group(1))
             for job in sorted(sweep.iterdir()) if (job / "train.log").is_file()]
 
 

@@ -49,7 +49,7 @@ def test_nan_in_one_sweep_job_lets_the_others_finish(workdir):
     assert len(jobs) == 2
     failed = [j for j in jobs if (j / "error.txt").exists()]
     finished = [j for j in jobs if (j / "metrics.json").exists()]
-    assert len(failed) == 1 and "optimizer.lr=10000000000.0" in failed[0].name
+    assert len(failed) == 1 and "optimizer.lr=1e10" in failed[0].name  # as typed (issue 16), not 10000000000.0
     assert len(finished) == 1 and read_metrics(finished[0])["epochs"] == 2
 
 

@@ -102,8 +102,6 @@ def precheck_train(args: list[str]) -> list[str]:
     if resume is not None and multirun:
         raise NnmlError(f"resume={resume} continues one run and cannot be combined with -m; drop -m")
     saved = _saved_overrides(resume) if resume else []
-    if resume:
-        _refuse_rerun_of_finished(resume, parsed)
     jobs = _job_variants(parsed) if multirun else [overrides]
 
     from hydra import initialize_config_dir
@@ -134,7 +132,9 @@ def precheck_train(args: list[str]) -> list[str]:
             check_config(cfg, loss_name=str(choices.get("loss") or ""))
             if n == 0 and not resume:
                 extra = typed_choices_over_preset(overrides, parsed)
-    if not resume:
+    if resume:
+        _refuse_rerun_of_finished(resume, parsed)  # after its config passed every check above
+    else:
         _check_output_dir(parsed, multirun)
     return extra
 
@@ -297,6 +297,14 @@ def _refuse_rerun_of_finished(resume: str, parsed) -> None:
         m = json.loads(metrics.read_text())
     except ValueError:
         return
+    # A finished run is "nothing to do" only when its checkpoints are sound: a torn or foreign one is reported.
+    from nnml.config.rundir import resolve_resume
+    from nnml.engine.checkpoint import load_checkpoint
+
+    last, best = resolve_resume(resume)
+    load_checkpoint(last)
+    if best is not None:
+        load_checkpoint(best)
     monitor = m.get("monitor") or "val/loss"
     result = f"{monitor} {m[monitor]:.4g}, " if isinstance(m.get(monitor), (int, float)) else ""
     raise NothingToDo(f"{resume} already trained {m.get('epochs', '?')} epochs ({result}stopped by "

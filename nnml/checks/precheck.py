@@ -130,7 +130,7 @@ def precheck_train(args: list[str]) -> list[str]:
             if resume:  # read back from a run folder: only what that run recorded (a new run's are the user's own)
                 check_targets(cfg, list(cfg.get("allowed_targets") or []))
             check_config(cfg, loss_name=str(choices.get("loss") or ""))
-            if n == 0 and not resume:
+            if n == 0 and not resume and not multirun:  # a sweep's values are not one config to compare
                 extra = typed_choices_over_preset(overrides, parsed)
     if resume:
         _refuse_rerun_of_finished(resume, parsed)  # after its config passed every check above

@@ -71,6 +71,19 @@ def _download(url: str, dest: Path) -> None:
         atomic_write(dest, lambda out: shutil.copyfileobj(resp, out), suffix=".part")
 
 
+def fetch_from_mirrors(fname: str, path: Path, mirrors, what: str, download=None) -> None:
+    """Download ``fname`` into ``path`` from the first mirror that answers; one line naming every failure.
+    ``download`` is the caller's own downloader (tests replace it), ``_download`` by default."""
+    errors = []
+    for mirror in mirrors:
+        try:
+            (download or _download)(mirror + fname, path)
+            return
+        except OSError as e:
+            errors.append(f"{mirror}: {e}")
+    raise NnmlError(f"could not download {fname} for {what} ({'; '.join(errors)}); copy it into {path.parent} by hand")
+
+
 def ensure_files(name: str, root: Path, download: bool = True) -> Path:
     """The folder holding the four verified IDX files of ``name``, downloading what is missing."""
     src = SOURCES[name]
@@ -84,16 +97,7 @@ def ensure_files(name: str, root: Path, download: bool = True) -> Path:
             if not download:
                 raise NnmlError(f"dataset.root: {path} is missing and dataset.download=false; "
                                 f"put the four IDX files of {name} in {folder} or set dataset.download=true")
-            errors = []
-            for mirror in src["mirrors"]:
-                try:
-                    _download(mirror + fname, path)
-                    break
-                except OSError as e:
-                    errors.append(f"{mirror}: {e}")
-            else:
-                raise NnmlError(f"could not download {fname} for dataset={name} ({'; '.join(errors)}); "
-                                f"copy the IDX files into {folder} by hand")
+            fetch_from_mirrors(fname, path, src["mirrors"], f"dataset={name}", _download)
         digest = md5(path)
         if digest != src["md5"][fname]:
             raise NnmlError(f"dataset.root: {path} has MD5 {digest}, expected {src['md5'][fname]}: the file is "

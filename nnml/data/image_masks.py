@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from nnml.data.base import DataSplits
-from nnml.data.idx import _download, md5
+from nnml.data.idx import _download, fetch_from_mirrors, md5
 from nnml.data.seg_splits import segmentation_splits
 from nnml.errors import NnmlError, bad_choice
 
@@ -56,16 +56,7 @@ def ensure_source(name: str, root: Path, download: bool = True) -> Path:
             if not download:
                 raise NnmlError(f"dataset.root: {path} is missing and dataset.download=false; put the archives of "
                                 f"{name} ({', '.join(src['md5'])}) in {folder} or set dataset.download=true")
-            errors = []
-            for mirror in src["mirrors"]:
-                try:
-                    _download(mirror + fname, path)
-                    break
-                except OSError as e:
-                    errors.append(f"{mirror}: {e}")
-            else:
-                raise NnmlError(f"could not download {fname} for dataset.source={name} ({'; '.join(errors)}); "
-                                f"copy it into {folder} by hand")
+            fetch_from_mirrors(fname, path, src["mirrors"], f"dataset.source={name}", _download)
         digest = md5(path)
         if digest != want:
             raise NnmlError(f"dataset.root: {path} has MD5 {digest}, expected {want}: the file is corrupt or "

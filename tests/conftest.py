@@ -35,6 +35,17 @@ def run_cli(args, cwd: Path, env=None, timeout: float = 300, input_text=None) ->
                           text=True, timeout=timeout, input=input_text)
 
 
+@pytest.fixture(autouse=True)
+def _nnml_environment_restored():
+    """A test that runs nnml in this process may set NNML_* variables (a sweep's keys, parallel jobs); the
+    next test's subprocesses must not inherit them."""
+    before = {k: v for k, v in os.environ.items() if k.startswith("NNML_")}
+    yield
+    for k in [k for k in os.environ if k.startswith("NNML_") and k not in before]:
+        del os.environ[k]
+    os.environ.update(before)
+
+
 def run_dirs(root: Path, task: str = "train") -> list[Path]:
     return sorted(p for p in (root / "outputs" / task / "runs").glob("*") if p.is_dir())
 

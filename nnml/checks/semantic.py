@@ -105,8 +105,10 @@ def _check_node(node: dict, path: str, group: str) -> None:
         valid = [n for n in names if n not in ("params", "optimizer", "input_shape", "num_outputs", "seed",
                                                 "run_dir")] + list(consumed)
         others = _options_with_key(group, key) if path == group else []
-        hint = (f"; options of {group} that take {key}: {', '.join(others)} (e.g. {group}={others[0]})"
-                if others else "")
+        # A key left over from the option whose _target_ was replaced is the common case: say how to drop it.
+        hint = f"; drop it with ~{path}.{key}"
+        if others:
+            hint += f", or pick an option of {group} that takes {key}: {', '.join(others)} (e.g. {group}={others[0]})"
         raise NnmlError(f"{path}.{key}={_show(value)}: {target} takes no argument '{key}'"
                         f"{did_you_mean(key, valid)}; its keys are: {', '.join(valid) or '(none)'}{hint}")
 

@@ -283,13 +283,13 @@ class Trainer:
                 else "no checkpoint was written before it")
         if slot is None:
             return NonFiniteLoss(f"{what} at {where} (epoch {self.state.epoch + 1}); {kept}")
-        from nnml.notation import typed_value
+        from nnml.notation import number_like, typed_value
 
         lr = slot.lr
-        like = typed_value("optimizer.lr")  # the hint in the notation the user typed (1e10 -> 1e9)
+        smaller = number_like(lr / 10, typed_value("optimizer.lr"))  # in the notation the user typed: 1e10 -> 1e9
         return NonFiniteLoss(
-            f"{what} at {where} (epoch {self.state.epoch + 1}, lr {lr:g}); {kept}. Try a smaller "
-            f"learning rate (e.g. optimizer.lr={lr / 10:g}{_as_typed(lr / 10, like)}), trainer.grad_clip=1.0, or trainer.detect_anomaly=true to find the "
+            f"{what} at {where} (epoch {self.state.epoch + 1}, lr {lr:g}); {kept}. Try a smaller learning rate "
+            f"(e.g. optimizer.lr={smaller}), trainer.grad_clip=1.0, or trainer.detect_anomaly=true to find the "
             f"operation")
 
     def _step(self, batch, metrics):
@@ -464,14 +464,6 @@ class Trainer:
                     self.task.modules[name].load_state_dict(state)
             if self.best_state.get("task"):
                 self.task.load_state_dict(self.best_state["task"])
-
-
-def _as_typed(value: float, like) -> str:
-    """`` (1e9 as you wrote it)`` when the user's own notation differs from Python's ``:g``."""
-    from nnml.notation import number_like
-
-    typed = number_like(value, like)
-    return f" = {typed} as you wrote it" if like and typed != f"{value:g}" else ""
 
 
 def load_task_modules(task, ckpt: dict, path) -> None:

@@ -200,20 +200,34 @@ def run_trial(spec: dict, study=None) -> dict:
     """Train one trial into its folder; returns {status: complete|pruned|fail, value, error, epochs}.
 
     ``study`` is the live study in a one-job search; parallel workers load it from storage."""
+    import json
+
+    from nnml.notation import SWEEP_ENV
+
+    # The study's keys lead the HParams columns, as a sweep's do (nnml/tracking/tensorboard.py). Restored after the
+    # trial: a one-job search runs trials in the caller's process, whose later runs must not inherit them.
+    env = {SWEEP_ENV: json.dumps({k: {} for k in spec["keys"]})}
+    if spec.get("parallel_jobs"):
+        env["NNML_PARALLEL_JOBS"] = str(spec["parallel_jobs"])
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        return _run_trial(spec, study)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _run_trial(spec: dict, study) -> dict:
     import optuna
     from omegaconf import OmegaConf
 
     from nnml.entry import _write_error
     from nnml.train import train
 
-    if spec.get("parallel_jobs"):
-        os.environ["NNML_PARALLEL_JOBS"] = str(spec["parallel_jobs"])
-    import json
-
-    from nnml.notation import SWEEP_ENV
-
-    # The study's keys lead the HParams columns, as a sweep's do (nnml/tracking/tensorboard.py).
-    os.environ[SWEEP_ENV] = json.dumps({k: {} for k in spec["keys"]})
     if study is None:
         study = optuna.load_study(study_name=spec["study_name"], storage=spec["storage"],
                                   pruner=make_pruner(spec["pruner"], spec["startup_trials"]))

@@ -139,7 +139,7 @@ def test_student_model_from_own_folder_trains_and_evaluates(tmp_path):
     ok(run_cli(["train", "-cd", "conf", "model=tiny_net", "trainer.max_epochs=2", *COMMON], cwd, env=env))
     ok(run_cli(["train", "dataset=moons", "model._target_=my_models.NoFacts", "~model.hidden",
                 "~model.activation", "~model.dropout", "~model.batch_norm", "~model.init", "~model.layer_norm",
-                "loss._target_=my_models.make_loss", "optimizer.lr=0.05",
+                "loss._target_=my_models.make_loss", "~loss.label_smoothing", "optimizer.lr=0.05",
                 "trainer.max_epochs=4", *COMMON],
                cwd, env=env))
     first, second = run_dirs(cwd)

@@ -215,7 +215,7 @@ def compare(
 @app.command(name="eval")
 def eval_(
     run_dir: Path = typer.Argument(..., help="A run folder written by nnml train."),
-    checkpoint: str = typer.Option("best", "--checkpoint", "-c", help="best, last, or a checkpoint path."),
+    checkpoint: str = typer.Option("best", "--checkpoint", "-c", help="best, last, a file in the run's checkpoints/ (epoch-0007.pt), or a path."),
     split: str = typer.Option("test", "--split", "-s", help="test, val or train."),
     json_out: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object on stdout."),
     overrides: Optional[List[str]] = typer.Argument(None, help="key=value overrides of the run's config, e.g. "

@@ -35,15 +35,24 @@ def load_run_config(run_dir: Path, overrides: list[str] = ()):
 
 
 def checkpoint_path(run_dir: Path, checkpoint: str) -> Path:
-    """``best``, ``last`` or a path. A run with no validation split keeps no best.pt: its final weights (last.pt)
+    """``best``, ``last``, a file of the run's checkpoints/ folder (``epoch-0007.pt``, kept by trainer.save_top_k
+    or keep_every_n_epochs) or a path. A run with no validation split keeps no best.pt: its final weights (last.pt)
     are what it tested, so ``best`` means last.pt there."""
+    folder = Path(run_dir) / "checkpoints"
     if checkpoint in ("best", "last"):
-        path = Path(run_dir) / "checkpoints" / f"{checkpoint}.pt"
+        path = folder / f"{checkpoint}.pt"
         last = path.with_name("last.pt")
         if checkpoint == "best" and not path.is_file() and last.is_file() and _tested_last(run_dir):
             return last
         return path
-    return Path(checkpoint)
+    given = Path(checkpoint)
+    if not given.exists() and given.parent == Path(".") and (folder / given.name).is_file():
+        return folder / given.name
+    if not given.exists():
+        kept = sorted(p.name for p in folder.glob("*.pt") if p.stem not in ("best", "last")) if folder.is_dir() else []
+        raise NnmlError(f"--checkpoint {checkpoint}: no such file; choose best, last"
+                        f"{', ' + ', '.join(kept) if kept else ''} (the files in {folder}) or a path")
+    return given
 
 
 def _tested_last(run_dir: Path) -> bool:

@@ -98,11 +98,13 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
                       autocast=autocast, checkpoint_dir=run_dir / "checkpoints",
                       callbacks=[console_cb, *loggers, *callbacks], config=config_plain, run_dir=run_dir,
                       forward_modules=forward, eval_modules=eval_forward, dist=dist)
+    trainer.start_segment(t_start, overrides=_command_overrides())
     last_path, best_path = resolve_resume(cfg.get("resume"), run_dir)
     if last_path is not None:
         ckpt = load_checkpoint(last_path)
         best = load_checkpoint(best_path) if best_path else None
         trainer.restore(ckpt, best, last_path)
+        trainer.state.segments = _finished_segments(run_dir, trainer.state)
     primary = task.modules.get(task.primary)
     main_slot = task.slots.get(task.primary) or next(iter(task.slots.values()), None)
     trainer.state.info = {
@@ -127,11 +129,12 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
         metrics = {k: v for k, v in state.last_metrics.items() if k.startswith("train/")}
         metrics.update({f"val/{k}": v for k, v in val.items()})
         metrics.update({f"test/{k}": v for k, v in test.items()})
+        segments = trainer.segments()  # a resumed run's earlier segments, then this one
         metrics.update({
             "best_epoch": state.best_epoch if state.best_epoch > 0 else state.epoch,
             "epochs": state.epoch,
             "stop_reason": state.stop_reason,
-            "wall_time_s": round(time.perf_counter() - t_start, 3),
+            "wall_time_s": round(sum(seg["wall_time_s"] for seg in segments), 3),
             "train_time_s": round(state.train_time_s, 4),
             "eval_time_s": round(state.eval_time_s, 4),
             "checkpoint_time_s": round(state.checkpoint_time_s, 4),
@@ -146,6 +149,7 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
             "directions": task.metric_directions(),
             "nnml_version": __version__,
             **task.extra_metrics(),
+            "segments": segments,
         })
         metrics = {k: clean_number(v) for k, v in metrics.items()}
         if main:
@@ -164,6 +168,38 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
     if not quiet:
         print_summary(console_cb.console, metrics, str(run_dir))
     return metrics
+
+
+def _finished_segments(run_dir: Path, state) -> list[dict]:
+    """The segments a resumed run has behind it. Its checkpoint's record stops at the last checkpoint; a finished
+    run's metrics.json has the same segments to their end (the final test included), and a run from before
+    segments were recorded has only its metrics.json totals."""
+    import json
+
+    try:
+        m = json.loads((run_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return list(state.segments)
+    if m.get("epochs") != state.epoch:
+        return list(state.segments)  # resumed from an earlier checkpoint than the finished result
+    recorded = m.get("segments")
+    if isinstance(recorded, list) and len(recorded) == len(state.segments):
+        return recorded
+    if not state.segments and isinstance(m.get("wall_time_s"), (int, float)):
+        return [{"started_at": "", "overrides": [], "from_epoch": 0, "to_epoch": state.epoch,
+                 "wall_time_s": m["wall_time_s"], "train_time_s": m.get("train_time_s", 0.0),
+                 "stop_reason": m.get("stop_reason", "")}]
+    return list(state.segments)
+
+
+def _command_overrides() -> list[str]:
+    """The overrides this command was given (a segment's record), when Hydra started it."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    except Exception:
+        return []
 
 
 def _layers(model, sample) -> list[dict]:

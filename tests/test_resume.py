@@ -106,6 +106,12 @@ def test_sigkill_then_resume_is_bit_exact(tmp_path, reference):
     assert run_dirs(tmp_path) == [run], "a resume continues in the run's own folder"
     assert "resumed" in resumed.stdout.lower() or read_metrics(run)["epochs"] == MAX_EPOCHS
     _assert_same_run(run, reference)
+    # Two segments: the killed one up to its last checkpoint, then the resume; the totals add both.
+    m = read_metrics(run)
+    assert [(s["from_epoch"], s["to_epoch"]) for s in m["segments"]] == [(0, stopped_at["epoch"]),
+                                                                         (stopped_at["epoch"], MAX_EPOCHS)]
+    assert m["wall_time_s"] == pytest.approx(sum(s["wall_time_s"] for s in m["segments"]), abs=1e-3)
+    assert m["wall_time_s"] > m["segments"][-1]["wall_time_s"]
 
     # TensorBoard: every epoch once, at the same steps and with the same values as the uninterrupted run.
     for tag in ("val/loss", "train/loss", "train/step_loss"):

@@ -276,7 +276,10 @@ def _job_variants(parsed) -> list[list[str]]:
 
 
 # Overrides that change where or how fast a run goes, not what it learns: they do not ask a finished run for more.
-_HOW_KEYS = ("resume", "trainer.device", "trainer.num_threads", "hydra.run.dir", "hydra.output_subdir")
+def _how_keys() -> tuple[str, ...]:
+    from nnml.config.rundir import SEGMENT_KEYS
+
+    return ("resume", *SEGMENT_KEYS, "hydra.run.dir", "hydra.output_subdir")
 
 
 def _refuse_rerun_of_finished(resume: str, parsed) -> None:
@@ -291,7 +294,7 @@ def _refuse_rerun_of_finished(resume: str, parsed) -> None:
     except NnmlError:
         return
     metrics = Path(run_dir) / "metrics.json"
-    if not metrics.is_file() or any(o.key_or_group.lstrip("+~") not in _HOW_KEYS for o in parsed):
+    if not metrics.is_file() or any(o.key_or_group.lstrip("+~") not in _how_keys() for o in parsed):
         return
     try:
         m = json.loads(metrics.read_text())

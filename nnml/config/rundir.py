@@ -89,9 +89,15 @@ def resumed_config(cfg, overrides: list[str]):
     return base
 
 
+# Keys that say where or how fast one segment runs, not what the run learns: given to one resume, they apply to that
+# resume only and are not recorded in the run's config (the next resume would inherit them unasked).
+SEGMENT_KEYS = ("trainer.device", "trainer.num_threads", "trainer.compile", "trainer.detect_anomaly")
+
+
 def record_resumed_config(run_dir: Path, cfg) -> None:
     """Keep the run folder's ``.hydra/config.yaml`` true to what the run now trains (``trainer.max_epochs=50``
-    extending it, say); the config it was started with stays beside it as ``config.original.yaml``."""
+    extending it, say); the config it was started with stays beside it as ``config.original.yaml``. The
+    :data:`SEGMENT_KEYS` keep their recorded values (each segment's own overrides are in metrics.json's segments)."""
     import shutil
 
     from omegaconf import OmegaConf
@@ -99,8 +105,15 @@ def record_resumed_config(run_dir: Path, cfg) -> None:
     from nnml.files import atomic_write_text
 
     current = Path(run_dir) / ".hydra" / "config.yaml"
-    text = OmegaConf.to_yaml(cfg)
-    if not current.is_file() or current.read_text() == text:
+    if not current.is_file():
+        return
+    saved = OmegaConf.load(current)
+    recorded = cfg.copy()
+    for key in SEGMENT_KEYS:
+        if OmegaConf.select(saved, key, default=None) is not None or OmegaConf.select(recorded, key) is not None:
+            OmegaConf.update(recorded, key, OmegaConf.select(saved, key, default=None), force_add=True)
+    text = OmegaConf.to_yaml(recorded)
+    if current.read_text() == text:
         return
     original = current.with_name("config.original.yaml")
     if not original.exists():

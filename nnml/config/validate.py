@@ -90,6 +90,8 @@ SCHEMA = {
     "trainer.detect_anomaly": boolean,
     "trainer.checkpoint_every_n_epochs": non_negative_int,
     "trainer.checkpoint_every_s": non_negative_number,
+    "trainer.save_top_k": non_negative_int,
+    "trainer.keep_every_n_epochs": non_negative_int,
     "trainer.num_threads": threads,
     "trainer.devices": positive_int,
     "trainer.num_nodes": positive_int,

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nnml.data.idx import _download, md5
+from nnml.data.download import _download, ensure_verified
 from nnml.errors import NnmlError
 from nnml.text.batches import pad
 from nnml.text.data import TextSplits, lengths_of
@@ -25,25 +25,9 @@ SOURCE = {
 
 
 def ensure_ag_news(root: Path, download: bool = True) -> Path:
-    folder = Path(root).expanduser() / "ag_news"
-    if download:
-        folder.mkdir(parents=True, exist_ok=True)
-    for name, want in SOURCE["md5"].items():
-        path = folder / name
-        if not path.exists():
-            if not download:
-                raise NnmlError(f"dataset.root: {path} is missing and dataset.download=false; put train.csv and "
-                                f"test.csv of AG News in {folder} or set dataset.download=true")
-            try:
-                _download(SOURCE["mirror"] + name, path)
-            except OSError as e:
-                raise NnmlError(f"could not download {name} for dataset=ag_news ({e}); copy it into {folder} "
-                                f"by hand") from None
-        digest = md5(path)
-        if digest != want:
-            raise NnmlError(f"dataset.root: {path} has MD5 {digest}, expected {want}: the file is corrupt or "
-                            f"incomplete; delete it so that it is downloaded again")
-    return folder
+    """The folder holding AG News' verified train.csv and test.csv, downloading what is missing."""
+    return ensure_verified(Path(root) / "ag_news", SOURCE["md5"], mirrors=[SOURCE["mirror"]], what="dataset=ag_news",
+                           download=download, put="train.csv and test.csv of AG News", downloader=_download)
 
 
 def read_ag_news(path: Path) -> tuple[list[str], list[int]]:

@@ -7,17 +7,19 @@ one uint32 size per dimension, then unsigned bytes. Files may be gzip-compressed
 from __future__ import annotations
 
 import gzip
-import hashlib
-import shutil
 import struct
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
 from nnml.data.base import DataSplits, split_and_standardize
+from nnml.data.download import _download, ensure_verified, file_digest
 from nnml.errors import NnmlError
-from nnml.files import atomic_write
+
+
+def md5(path: Path) -> str:
+    return file_digest(path, "md5")
+
 
 FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
@@ -39,14 +41,6 @@ SOURCES = {
 }
 
 
-def md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def read_idx(path: Path) -> np.ndarray:
     """Read one IDX file (optionally gzipped) into a numpy array, checking the header against the file size."""
     opener = gzip.open if str(path).endswith(".gz") else open
@@ -65,44 +59,11 @@ def read_idx(path: Path) -> np.ndarray:
     return body.reshape(shape)
 
 
-def _download(url: str, dest: Path) -> None:
-    # Into a temp file in the same folder, then renamed: an interrupted download never looks complete.
-    with urllib.request.urlopen(url, timeout=60) as resp:
-        atomic_write(dest, lambda out: shutil.copyfileobj(resp, out), suffix=".part")
-
-
-def fetch_from_mirrors(fname: str, path: Path, mirrors, what: str, download=None) -> None:
-    """Download ``fname`` into ``path`` from the first mirror that answers; one line naming every failure.
-    ``download`` is the caller's own downloader (tests replace it), ``_download`` by default."""
-    errors = []
-    for mirror in mirrors:
-        try:
-            (download or _download)(mirror + fname, path)
-            return
-        except OSError as e:
-            errors.append(f"{mirror}: {e}")
-    raise NnmlError(f"could not download {fname} for {what} ({'; '.join(errors)}); copy it into {path.parent} by hand")
-
-
 def ensure_files(name: str, root: Path, download: bool = True) -> Path:
     """The folder holding the four verified IDX files of ``name``, downloading what is missing."""
     src = SOURCES[name]
-    folder = Path(root).expanduser() / name
-    if download:  # without download a mistyped root must not leave an empty folder behind
-        folder.mkdir(parents=True, exist_ok=True)
-    fix = "delete it so that it is downloaded again" if download else "replace it with a good copy"
-    for fname in FILES:
-        path = folder / fname
-        if not path.exists():
-            if not download:
-                raise NnmlError(f"dataset.root: {path} is missing and dataset.download=false; "
-                                f"put the four IDX files of {name} in {folder} or set dataset.download=true")
-            fetch_from_mirrors(fname, path, src["mirrors"], f"dataset={name}", _download)
-        digest = md5(path)
-        if digest != src["md5"][fname]:
-            raise NnmlError(f"dataset.root: {path} has MD5 {digest}, expected {src['md5'][fname]}: the file is "
-                            f"corrupt or incomplete; {fix}")
-    return folder
+    return ensure_verified(Path(root) / name, src["md5"], mirrors=src["mirrors"], what=f"dataset={name}",
+                           download=download, put=f"the four IDX files of {name}", downloader=_download)
 
 
 def _load(name: str, seed: int, root: str, download: bool, val_fraction: float, n_samples: int | None,

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from nnml.data.base import DataSplits
-from nnml.data.idx import _download, fetch_from_mirrors, md5
+from nnml.data.download import _download, ensure_verified
 from nnml.data.seg_splits import segmentation_splits
 from nnml.errors import NnmlError, bad_choice
 
@@ -44,23 +44,15 @@ def ensure_source(name: str, root: Path, download: bool = True) -> Path:
         raise bad_choice("dataset.source", name, [*SOURCES, "null"])
     src = SOURCES[name]
     folder = Path(root).expanduser() / name
-    if download:
-        folder.mkdir(parents=True, exist_ok=True)
     fix = "delete it so that it is downloaded again" if download else "replace it with a good copy"
     for fname, want in src["md5"].items():
-        path = folder / fname
         done = folder / f".{fname}.unpacked"
         if done.exists():
             continue  # verified and unpacked before; the archive itself may have been deleted to save space
-        if not path.exists():
-            if not download:
-                raise NnmlError(f"dataset.root: {path} is missing and dataset.download=false; put the archives of "
-                                f"{name} ({', '.join(src['md5'])}) in {folder} or set dataset.download=true")
-            fetch_from_mirrors(fname, path, src["mirrors"], f"dataset.source={name}", _download)
-        digest = md5(path)
-        if digest != want:
-            raise NnmlError(f"dataset.root: {path} has MD5 {digest}, expected {want}: the file is corrupt or "
-                            f"incomplete; {fix}")
+        ensure_verified(folder, {fname: want}, mirrors=src["mirrors"], what=f"dataset.source={name}",
+                        download=download, put=f"the archives of {name} ({', '.join(src['md5'])})",
+                        downloader=_download)
+        path = folder / fname
         try:
             with tarfile.open(path) as tar:
                 tar.extractall(folder, filter="data")  # "data": no absolute paths, links or files outside folder

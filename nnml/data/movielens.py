@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnml.data.idx import _download, md5
+from nnml.data.download import _download, ensure_verified
 from nnml.data.interactions import InteractionData, from_table
 from nnml.errors import NnmlError, bad_choice
 
@@ -96,23 +96,11 @@ def ensure_zip(version: str, root: Path, download: bool = True) -> Path:
     if version not in ZIPS:
         raise bad_choice("dataset.version", version, ZIPS)
     src = ZIPS[version]
-    root = Path(root).expanduser()
-    path = root / src["file"]
-    if not path.exists():
-        if not download:
-            raise NnmlError(f"dataset.root: {path} is missing and dataset.download=false; put {src['file']} "
-                            f"from {src['url']} there or set dataset.download=true")
-        root.mkdir(parents=True, exist_ok=True)
-        try:
-            _download(src["url"], path)
-        except OSError as e:
-            raise NnmlError(f"could not download {src['url']} ({e}); copy {src['file']} into {root} by hand")
-    digest = md5(path)
-    if digest != src["md5"]:
-        fix = "delete it so that it is downloaded again" if download else "replace it with a good copy"
-        raise NnmlError(f"dataset.root: {path} has MD5 {digest}, expected {src['md5']}: the file is corrupt or "
-                        f"incomplete; {fix}")
-    return path
+    base, remote = src["url"].rsplit("/", 1)
+    folder = ensure_verified(Path(root), {src["file"]: src["md5"]}, mirrors=[base + "/"], remote={src["file"]: remote},
+                             what=f"dataset=movielens version={version}", download=download,
+                             put=f"{src['file']} from {src['url']}", downloader=_download)
+    return folder / src["file"]
 
 
 def read_zip(path: Path, version: str):

@@ -8,14 +8,13 @@ measures whether a tagger learned what a name looks like and where it goes, not 
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from nnml.data.idx import _download
+from nnml.data.download import _download, ensure_verified, file_digest
 from nnml.errors import NnmlError
 from nnml.text.batches import pad
 from nnml.text.data import TextSplits, lengths_of
@@ -234,40 +233,15 @@ CONLL_SOURCES = {
 
 
 def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def ensure_conll(name: str, root: Path, download: bool = True) -> Path:
     """The folder holding the verified files of ``name``, downloading what is missing."""
     src = CONLL_SOURCES[name]
-    folder = Path(root).expanduser() / name
-    if download:
-        folder.mkdir(parents=True, exist_ok=True)
-    for fname in CONLL_FILES:
-        path = folder / fname
-        if not path.exists():
-            if not download:
-                raise NnmlError(f"dataset.root: {path} is missing and dataset.download=false; put the CoNLL files "
-                                f"{', '.join(CONLL_FILES)} in {folder} or set dataset.download=true")
-            errors = []
-            for mirror in src["mirrors"]:
-                try:
-                    _download(mirror + src["names"][fname], path)
-                    break
-                except OSError as e:
-                    errors.append(f"{mirror}: {e}")
-            else:
-                raise NnmlError(f"could not download {fname} for dataset={name} ({'; '.join(errors)}); copy the "
-                                f"files into {folder} by hand")
-        want = src["sha256"][fname]
-        if want is not None and sha256(path) != want:
-            raise NnmlError(f"dataset.root: {path} has SHA-256 {sha256(path)}, expected {want}: the file is corrupt "
-                            f"or a different copy; delete it so that it is downloaded again")
-    return folder
+    return ensure_verified(Path(root) / name, {f: src["sha256"][f] for f in CONLL_FILES}, algo="sha256",
+                           mirrors=src["mirrors"], remote=src["names"], what=f"dataset={name}", download=download,
+                           put=f"the CoNLL files {', '.join(CONLL_FILES)}", downloader=_download)
 
 
 def conll2003(seed: int, root: str = "data", download: bool = True, min_freq: int = 2, lowercase: bool = False,

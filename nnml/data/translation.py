@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnml.data.download import _download, ensure_verified
 from nnml.errors import NnmlError, bad_choice
 from nnml.text.batches import pad
 from nnml.text.data import TextSplits, lengths_of
@@ -143,28 +144,10 @@ MULTI30K = {
 
 def ensure_multi30k(root: Path, download: bool = True) -> Path:
     """The folder holding the three verified Multi30k archives, downloading what is missing."""
-    from nnml.data.idx import _download
-    from nnml.data.ner import sha256
-
-    folder = Path(root).expanduser() / "multi30k"
-    if download:
-        folder.mkdir(parents=True, exist_ok=True)
-    for split, name in MULTI30K["archives"].items():
-        path = folder / name
-        if not path.exists():
-            if not download:
-                raise NnmlError(f"dataset.root: {path} is missing and dataset.download=false; put the Multi30k "
-                                f"archives in {folder} or set dataset.download=true")
-            try:
-                _download(MULTI30K["mirror"] + name, path)
-            except OSError as e:
-                raise NnmlError(f"could not download {name} for dataset=multi30k ({e}); copy it into {folder} "
-                                f"by hand") from None
-        digest = sha256(path)
-        if digest != MULTI30K["sha256"][split]:
-            raise NnmlError(f"dataset.root: {path} has SHA-256 {digest}, expected {MULTI30K['sha256'][split]}: "
-                            f"the file is corrupt or incomplete; delete it so that it is downloaded again")
-    return folder
+    archives = MULTI30K["archives"]
+    return ensure_verified(Path(root) / "multi30k", {archives[s]: MULTI30K["sha256"][s] for s in archives},
+                           algo="sha256", mirrors=[MULTI30K["mirror"]], what="dataset=multi30k", download=download,
+                           put="the Multi30k archives", downloader=_download)
 
 
 def read_multi30k(archive: Path, prefix: str, src_lang: str, tgt_lang: str) -> list[tuple[str, str]]:

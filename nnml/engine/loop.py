@@ -9,6 +9,7 @@ off :class:`~nnml.engine.callbacks.Callback` methods.
 
 from __future__ import annotations
 
+import json
 import math
 import signal
 import time
@@ -57,13 +58,14 @@ class LoopState:
     checkpoint_time_s: float = 0.0
     compile_time_s: float = 0.0
     last_metrics: dict = field(default_factory=dict)
-    segments: list = field(default_factory=list)  # one record per training segment (a start or a resume)
+    segments: list = field(default_factory=list)  # the finished segments (a start, each resume), oldest first
+    top_k: list = field(default_factory=list)  # checkpoints kept by trainer.save_top_k, best first
     info: dict = field(default_factory=dict)  # run facts for callbacks: run_dir, device, sizes, params, ...
 
     def counters(self) -> dict:
         return {k: getattr(self, k) for k in ("epoch", "step_in_epoch", "global_step", "best_metric", "best_epoch",
                                               "bad_epochs", "train_time_s", "train_samples", "eval_time_s",
-                                              "checkpoint_time_s", "last_metrics", "segments")}
+                                              "checkpoint_time_s", "last_metrics", "segments", "top_k")}
 
 
 class _SignalGuard:
@@ -103,6 +105,8 @@ class LoopConfig:
     patience: int | None = None
     checkpoint_every_n_epochs: int = 0
     checkpoint_every_s: float = 60.0
+    save_top_k: int = 0  # besides best.pt and last.pt: the k best epochs by the monitor, checkpoints/epoch-NNNN.pt
+    keep_every_n_epochs: int = 0  # ... and every N-th epoch's, kept for good
 
     @classmethod
     def from_trainer(cls, tr, monitor: str, mode: str) -> "LoopConfig":
@@ -110,7 +114,9 @@ class LoopConfig:
         return cls(max_epochs=int(tr.max_epochs), log_every_n_steps=int(tr.get("log_every_n_steps", 50)),
                    val_every_n_epochs=int(tr.get("val_every_n_epochs", 1)), monitor=monitor, mode=mode,
                    patience=tr.get("patience"), checkpoint_every_n_epochs=int(tr.get("checkpoint_every_n_epochs", 0)),
-                   checkpoint_every_s=float(tr.get("checkpoint_every_s", 60)))
+                   checkpoint_every_s=float(tr.get("checkpoint_every_s", 60)),
+                   save_top_k=int(tr.get("save_top_k", 0) or 0),
+                   keep_every_n_epochs=int(tr.get("keep_every_n_epochs", 0) or 0))
 
 
 class Trainer:
@@ -149,6 +155,35 @@ class Trainer:
         self._last_ckpt_time = time.monotonic()
         self._check_every_step = torch.device(device).type == "cpu"  # a finiteness check is a host sync on CUDA
         self._compiled = any(m is not task.modules.get(n) for n, m in self._train_forward.items())
+        self.start_segment(time.perf_counter())
+
+    # ----------------------------------------------------------------- segments
+    def start_segment(self, started: float, overrides=()) -> None:
+        """This process's stretch of training begins (``started``: its ``time.perf_counter()``); a resumed run's
+        earlier segments come back with its checkpoint, so its totals add up across resumes."""
+        from datetime import datetime, timezone
+
+        self._segment = {"started_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                         "overrides": [str(o) for o in overrides]}
+        self._segment_t0 = started
+        self._segment_from = None  # counters at the start, read once restore() has run
+
+    def _segment_origin(self) -> tuple[int, float]:
+        if self._segment_from is None:
+            self._segment_from = (self.state.epoch, self.state.train_time_s)
+        return self._segment_from
+
+    def segment_record(self) -> dict:
+        """This segment so far: the epochs it trained, its wall and training time, why it stopped."""
+        from_epoch, train0 = self._segment_origin()
+        st = self.state
+        return {**self._segment, "from_epoch": from_epoch, "to_epoch": st.epoch,
+                "wall_time_s": round(time.perf_counter() - self._segment_t0, 3),
+                "train_time_s": round(st.train_time_s - train0, 4), "stop_reason": st.stop_reason}
+
+    def segments(self) -> list[dict]:
+        """Every segment of the run: the ones its checkpoint brought back, then this one."""
+        return [*self.state.segments, self.segment_record()]
 
     # ----------------------------------------------------------------- what a task's steps see
     def forward_module(self, name: str | None = None):
@@ -204,7 +239,7 @@ class Trainer:
             "scheduler": main.get("scheduler"),
             "scaler": main.get("scaler"),
             "task": self.task.state_dict(),
-            "loop": self.state.counters(),
+            "loop": {**self.state.counters(), "segments": self.segments()},
             "train_metrics": self._train_metrics.state() if self._train_metrics is not None else {},
             "rng": rng_state(),
             "config": self.config,
@@ -252,6 +287,7 @@ class Trainer:
         self.task.load_state_dict(ckpt.get("task") or {})
         for k, v in ckpt["loop"].items():
             setattr(self.state, k, v)
+        self._segment_from = None  # this segment starts where the checkpoint left off
         if ckpt.get("train_metrics"):
             self._train_metrics = self.task.train_metrics()
             self._train_metrics.load_state(ckpt["train_metrics"], self.device)
@@ -385,6 +421,7 @@ class Trainer:
                             f"slots; it needs exactly one (or set automatic_optimization = False and call "
                             f"ctx.optimize itself)")
         self._auto_slot = next(iter(slots.values()), None)
+        self._segment_origin()
         if st.epoch >= st.max_epochs and st.step_in_epoch == 0:
             # A resumed run that already has its epochs: nothing to train; the caller still tests the best weights.
             st.stop_reason = (f"already trained {st.epoch} epochs (trainer.max_epochs={st.max_epochs}); "
@@ -407,6 +444,7 @@ class Trainer:
                     self._after_epoch(epoch, metrics)
                     st.last_metrics = metrics
                     self.callbacks.on_epoch_end(st, metrics)
+                    self._keep_epoch_checkpoint(epoch, metrics)
                     if self.callbacks.wants_artifacts:
                         artifacts = self.task.epoch_artifacts(epoch, self.ctx)
                         if artifacts:
@@ -430,6 +468,38 @@ class Trainer:
         self.save_checkpoints()
         self.callbacks.on_fit_end(st)
         return st
+
+    def _keep_epoch_checkpoint(self, epoch: int, metrics: dict) -> None:
+        """trainer.save_top_k / keep_every_n_epochs: this epoch's full checkpoint (it resumes and evaluates like
+        last.pt) as checkpoints/epoch-NNNN.pt when it is among the k best or an N-th epoch; one that falls out of
+        the k best is deleted unless an N-th epoch keeps it. checkpoints/top_k.json lists the k best, best first."""
+        k, every = self.loop.save_top_k, self.loop.keep_every_n_epochs
+        if (not k and not every) or self.ckpt_dir is None or (self.dist and self.dist.rank != 0):
+            return
+        st = self.state
+        value = metrics.get(self.loop.monitor)
+        periodic = bool(every) and epoch % every == 0
+        entered = False
+        if k and value is not None and math.isfinite(value):
+            ranked = sorted([*st.top_k, {"epoch": epoch, "value": float(value)}],
+                            key=lambda e: -e["value"] if self.loop.mode == "max" else e["value"])
+            entered = any(e["epoch"] == epoch for e in ranked[:k])
+            dropped = ranked[k:]
+            st.top_k = [{**e, "file": f"epoch-{e['epoch']:04d}.pt"} for e in ranked[:k]]
+        else:
+            dropped = []
+        if entered or periodic:
+            t0 = time.perf_counter()
+            atomic_save(self.checkpoint_dict(), self.ckpt_dir / f"epoch-{epoch:04d}.pt")
+            st.checkpoint_time_s += time.perf_counter() - t0
+        for e in dropped:
+            if e["epoch"] != epoch and not (every and e["epoch"] % every == 0):
+                (self.ckpt_dir / f"epoch-{e['epoch']:04d}.pt").unlink(missing_ok=True)
+        if k:
+            from nnml.files import atomic_write_text
+
+            index = {"monitor": self.loop.monitor, "mode": self.loop.mode, "k": k, "top_k": st.top_k}
+            atomic_write_text(self.ckpt_dir / "top_k.json", json.dumps(index, indent=2) + "\n")
 
     def _after_epoch(self, epoch: int, metrics: dict) -> None:
         st = self.state

@@ -23,7 +23,14 @@ from nnml.generative import plots
 from nnml.generative.ema import ema_copy, ema_update
 from nnml.generative.frechet import class_histogram, frechet_distance, histogram_summary
 from nnml.generative.losses import GAN_LOSSES, discriminator_loss, generator_loss, gradient_penalty
-from nnml.generative.sampling import balanced_labels, eval_mode, private_generator
+from nnml.generative.sampling import (
+    balanced_labels,
+    eval_mode,
+    fixed_grid_inputs,
+    private_generator,
+    require_labels,
+    sample_inputs,
+)
 from nnml.generative.toy_measures import mode_measures
 from nnml.tasks.base import Task
 
@@ -81,8 +88,7 @@ class GANTask(Task):
         if not (hasattr(model_cfg, "keys") and set(NETS) <= set(model_cfg.keys())):
             raise NnmlError("task=gan needs a model config with generator and discriminator nodes; choose "
                             "model=gan_mlp or model=gan_dcgan")
-        if self.conditional and data.y_train is None:
-            raise NnmlError(f"task.conditional=true needs labelled data; dataset {data.name} has no labels")
+        require_labels(self.conditional, data)
         self.data = data
         self.seed = int(builder.seed)
         self.num_classes = int(data.num_outputs)
@@ -103,10 +109,9 @@ class GANTask(Task):
                 grad_clip=default_clip if clip is None else clip)
         self.latent_dim = int(gen.latent_dim)
         device = builder.device
-        # The fixed noise of the sample grids: drawn once from the seed, saved in checkpoints.
-        g = private_generator("cpu", self.seed + 17)
-        self.fixed_z = torch.randn(self.grid_samples, self.latent_dim, generator=g).to(device)
-        self.fixed_y = balanced_labels(self.grid_samples, self.num_classes, device)
+        # The fixed noise of the sample grids, saved in checkpoints.
+        self.fixed_z, self.fixed_y = fixed_grid_inputs(self.seed, self.grid_samples, self.latent_dim,
+                                                       self.num_classes, device)
         self._dataset_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
         self._features_net = None  # built on first use: nnml sample never needs it
         self._real_stats = {}
@@ -171,17 +176,8 @@ class GANTask(Task):
         private generator; ``label`` fixes the class of a conditional model."""
         g = self.sampler()
         dev = self.device
-        if z is None:
-            z = torch.randn(n, self.latent_dim, generator=private_generator(dev, seed), device=dev)
-        if self.conditional:
-            if label is not None:
-                if not 0 <= int(label) < self.num_classes:
-                    raise NnmlError(f"--label {label} is not valid; choose a class from 0 to {self.num_classes - 1}")
-                y = torch.full((len(z),), int(label), device=dev)
-            elif y is None:
-                y = balanced_labels(len(z), self.num_classes, dev)
-        elif label is not None:
-            raise NnmlError("--label needs a conditional model (task.conditional=true); this run is unconditional")
+        z, y = sample_inputs(n, self.latent_dim, seed, dev, conditional=self.conditional,
+                             num_classes=self.num_classes, label=label, z=z, y=y)
         out = []
         with eval_mode(g):
             for i in range(0, len(z), 1024):

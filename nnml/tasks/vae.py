@@ -16,7 +16,13 @@ import torch
 from nnml.errors import NnmlError, bad_choice
 from nnml.generative import plots
 from nnml.generative.losses import importance_weighted_nll, vae_terms
-from nnml.generative.sampling import balanced_labels, eval_mode, private_generator
+from nnml.generative.sampling import (
+    eval_mode,
+    fixed_grid_inputs,
+    private_generator,
+    require_labels,
+    sample_inputs,
+)
 from nnml.generative.vae_nets import LIKELIHOODS
 from nnml.tasks.base import Task
 
@@ -47,8 +53,7 @@ class VAETask(Task):
         if self.likelihood == "bernoulli" and data.meta.get("value_range") != [0.0, 1.0]:
             raise NnmlError(f"task.likelihood=bernoulli needs values in [0, 1]; dataset {data.name} is "
                             f"standardized: set dataset.standardize=unit, or use task.likelihood=gaussian")
-        if self.conditional and data.y_train is None:
-            raise NnmlError(f"task.conditional=true needs labelled data; dataset {data.name} has no labels")
+        require_labels(self.conditional, data)
         self.data = data
         self.seed = int(builder.seed)
         self.num_classes = int(data.num_outputs)
@@ -58,9 +63,8 @@ class VAETask(Task):
         self.modules = {"model": model}
         self.slots = {"model": builder.optimizer(model.parameters())}
         self.latent_dim = int(model.latent_dim)
-        g = private_generator("cpu", self.seed + 17)
-        self.fixed_z = torch.randn(self.grid_samples, self.latent_dim, generator=g).to(builder.device)
-        self.fixed_y = balanced_labels(self.grid_samples, self.num_classes, builder.device)
+        self.fixed_z, self.fixed_y = fixed_grid_inputs(self.seed, self.grid_samples, self.latent_dim,
+                                                       self.num_classes, builder.device)
 
     def metric_directions(self) -> dict[str, str]:
         return {"loss": "min", "nelbo": "min", "rec": "min", "kl": "max", "kl_weight": "max", "iw_nll": "min"}
@@ -111,17 +115,8 @@ class VAETask(Task):
     def sample(self, n: int, label: int | None = None, seed: int = 0, z=None, y=None) -> torch.Tensor:
         model = self.modules["model"]
         dev = self.device
-        if z is None:
-            z = torch.randn(n, self.latent_dim, generator=private_generator(dev, seed), device=dev)
-        if self.conditional:
-            if label is not None:
-                if not 0 <= int(label) < self.num_classes:
-                    raise NnmlError(f"--label {label} is not valid; choose a class from 0 to {self.num_classes - 1}")
-                y = torch.full((len(z),), int(label), device=dev)
-            elif y is None:
-                y = balanced_labels(len(z), self.num_classes, dev)
-        elif label is not None:
-            raise NnmlError("--label needs a conditional model (task.conditional=true); this run is unconditional")
+        z, y = sample_inputs(n, self.latent_dim, seed, dev, conditional=self.conditional,
+                             num_classes=self.num_classes, label=label, z=z, y=y)
         with eval_mode(model):
             return model.mean(model.decode(z, y)).float()
 

@@ -207,8 +207,10 @@ def short_path(path) -> str:
 def print_summary(console: Console, metrics: dict, run_dir: str) -> None:
     log.info("final metrics: %s", {k: v for k, v in metrics.items()})
     console.print(summary_table(metrics))
+    segments = metrics.get("segments") or []
+    within = f" in {len(segments)} segments" if len(segments) > 1 else ""  # a resumed run's total
     console.print(f"best epoch {metrics.get('best_epoch')} of {metrics.get('epochs')}, "
-                  f"{metrics.get('wall_time_s', 0):.1f} s, {metrics.get('train_samples_per_s', 0):,.0f} train samples/s "
+                  f"{metrics.get('wall_time_s', 0):.1f} s{within}, {metrics.get('train_samples_per_s', 0):,.0f} train samples/s "
                   f"on {metrics.get('device')}")
     console.print(f"run folder: {short_path(run_dir)}", soft_wrap=True, highlight=False, markup=False)
     console.print(f"view it:    nnml board {short_path(run_dir)}", soft_wrap=True, highlight=False, markup=False)

@@ -115,7 +115,7 @@ def test_multi30k_loader_reads_archives_and_checks(tmp_path, monkeypatch):
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
 
-    monkeypatch.setattr("nnml.data.idx._download", lambda url, dest: dest.write_bytes(
+    monkeypatch.setattr("nnml.data.translation._download", lambda url, dest: dest.write_bytes(
         (served / url.rsplit("/", 1)[1]).read_bytes()))
     monkeypatch.setitem(translation.MULTI30K, "sha256",
                         {s: ner.sha256(served / a) for s, a in translation.MULTI30K["archives"].items()})

@@ -1,7 +1,7 @@
 """From config to objects: the one place that turns the composed config into data, a task with its modules and
 optimizer slots, schedulers, batch sources and loggers, passing in the sizes the data decides.
 
-Everything goes through :func:`nnml.config.build.instantiate` (allowed targets checked). ``train``, ``eval``,
+Everything goes through :func:`nnml.targets.instantiate` (allowed targets checked). ``train``, ``eval``,
 ``tune`` and the benchmark build through here; the data, model, task and engine packages never read configs
 themselves: a task's ``setup`` receives a :class:`Builder` and asks it for models, losses and optimizers.
 """
@@ -14,13 +14,13 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from nnml.config.build import instantiate
 from nnml.config.validate import check_monitor
 from nnml.data.base import LOADER_KEYS, DataSplits
 from nnml.data.batches import make_batches
 from nnml.engine.losses import make_criterion
 from nnml.engine.metrics import metric_names, monitor_default
 from nnml.errors import NnmlError
+from nnml.targets import instantiate
 
 _DEFAULT = object()  # "the config's own node" for Builder.optimizer's scheduler and grad_clip
 
@@ -43,7 +43,7 @@ def accepted_kwargs(node, facts: dict, allowed=()) -> dict:
     ``**kwargs``), leaving out keys the config sets itself."""
     from hydra.utils import get_method
 
-    from nnml.config.build import check_targets
+    from nnml.targets import check_targets
 
     target = node.get("_target_") if hasattr(node, "get") else None
     if not target:

@@ -226,9 +226,16 @@ def eval_(
 
     def job():
         _failed_run_note(run_dir, checkpoint)
-        from nnml.evaluate import evaluate_run, print_eval
+        from nnml.accelerate.artifacts import evaluate_variant, variant_folder
+        from nnml.evaluate import check_split, evaluate_run, print_eval
 
-        metrics = evaluate_run(run_dir, checkpoint=checkpoint, split=split, overrides=list(overrides or []))
+        check_split(split)
+        variant = variant_folder(run_dir, checkpoint)  # accelerated/<variant>, written by nnml accelerate
+        if variant is not None:
+            found = evaluate_variant(run_dir, variant, split, list(overrides or []))
+            metrics = {f"{split}/{k}": v for k, v in found.items()}
+        else:
+            metrics = evaluate_run(run_dir, checkpoint=checkpoint, split=split, overrides=list(overrides or []))
         print_eval(metrics, run_dir, split, checkpoint, json_out)
 
     run_cli_guarded(job)

@@ -151,8 +151,8 @@ def train_app(cfg: DictConfig):
 def trust_own_targets(cfg, run_dir: Path):
     """A new run's config is the user's own (command line, ``-cd`` folder, packaged configs): its targets beyond
     torch./nnml. are trusted, and their prefixes are recorded in ``allowed_targets`` of the saved config, which is
-    all that a later eval or resume of this folder will trust (nnml/config/build.py)."""
-    from nnml.config.build import user_prefixes
+    all that a later eval or resume of this folder will trust (nnml/targets.py)."""
+    from nnml.targets import user_prefixes
 
     extra = user_prefixes(cfg, list(cfg.get("allowed_targets") or []))
     if not extra:

@@ -95,7 +95,7 @@ def restore_run(run_dir: Path, checkpoint: str = "best", overrides: list[str] = 
                 load_weights: bool = True) -> RestoredRun:
     """Rebuild ``run_dir``'s data and task from its saved config (targets checked first: it is data from disk) and
     load ``checkpoint`` (``best``, ``last`` or a path) into the task's modules."""
-    from nnml.config.build import check_targets
+    from nnml.targets import check_targets
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir, overrides)
@@ -157,14 +157,15 @@ def _saved_choices(run_dir: Path) -> dict:
     return {k: str(v) for k, v in (choices or {}).items() if not str(k).startswith("hydra/") and v is not None}
 
 
-def evaluate_run(run_dir: Path, checkpoint: str = "best", split: str = "test", overrides: list[str] = ()) -> dict:
+def check_split(split: str) -> None:
     if split not in ("test", "val", "train"):
         raise NnmlError(f"--split {split} is not valid; choose one of: test, train, val")
-    from nnml.accelerate.artifacts import evaluate_variant, variant_folder
 
-    variant = variant_folder(run_dir, checkpoint)  # accelerated/<variant>, written by nnml accelerate
-    if variant is not None:
-        return {f"{split}/{k}": v for k, v in evaluate_variant(run_dir, variant, split, overrides).items()}
+
+def evaluate_run(run_dir: Path, checkpoint: str = "best", split: str = "test", overrides: list[str] = ()) -> dict:
+    """``split/metric -> value`` of a run's checkpoint (``nnml eval``; an accelerated variant is evaluated by
+    ``nnml.accelerate.artifacts.evaluate_variant`` instead, which the CLI chooses)."""
+    check_split(split)
     restored = restore_run(run_dir, checkpoint, overrides)
     return {f"{split}/{k}": v for k, v in restored.evaluate(split).items()}
 

@@ -16,7 +16,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnml import __version__
 from nnml.build import Builder, build_data, build_loggers, build_task, resolve_monitor
-from nnml.config.build import check_targets
 from nnml.config.rundir import resolve_resume
 from nnml.config.validate import validate
 from nnml.engine.checkpoint import load_checkpoint
@@ -31,6 +30,7 @@ from nnml.engine.device import (
 )
 from nnml.engine.loop import LoopConfig, Trainer
 from nnml.errors import NnmlError
+from nnml.targets import check_targets
 from nnml.tracking.runfiles import clean_number, write_json_atomic
 
 

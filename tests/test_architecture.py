@@ -11,7 +11,7 @@ function) goes from a layer to the same layer or one below, never up. The layers
     parts     data, models, augment, text,         building blocks a task uses
               generative, recsys, lab
     engine    nnml.engine                          the loop and what it needs
-    base      nnml, nnml.errors, nnml.files, nnml.notation
+    base      nnml, nnml.errors, nnml.files, nnml.notation, nnml.targets
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ LAYERS = [
     ("parts", {"nnml.data", "nnml.models", "nnml.augment", "nnml.text", "nnml.generative", "nnml.recsys",
                "nnml.lab"}),
     ("engine", {"nnml.engine"}),
-    ("base", {"nnml", "nnml.errors", "nnml.files", "nnml.notation"}),
+    ("base", {"nnml", "nnml.errors", "nnml.files", "nnml.notation", "nnml.targets"}),
 ]
 RANK = {unit: len(LAYERS) - i for i, (_, units) in enumerate(LAYERS) for unit in units}
 NAME = {unit: name for name, units in LAYERS for unit in units}

@@ -272,9 +272,9 @@ def test_debug_env_shows_the_traceback(workspace):
 def test_dataset_facts_match_the_builders():
     """The table of facts that the checks use instead of building the data says what each builder returns."""
     from nnml.checks.facts import DATASETS, dataset_facts
-    from nnml.config.build import instantiate
     from nnml.config.catalog import options
     from nnml.data.base import LOADER_KEYS
+    from nnml.targets import instantiate
     from tests.conftest import compose
 
     checked = 0

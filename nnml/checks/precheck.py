@@ -109,8 +109,8 @@ def precheck_train(args: list[str]) -> list[str]:
     import nnml.config.resolvers  # noqa: F401  (as the real run does)
     from nnml.checks.semantic import check_config
     from nnml.config import config_dir
-    from nnml.config.build import check_targets
     from nnml.config.validate import validate
+    from nnml.targets import check_targets
 
     extra: list[str] = []
     own = opts["config_dir"] and (Path(opts["config_dir"]).expanduser() / f"{_CTX['name']}.yaml").is_file()

@@ -61,7 +61,7 @@ def _visit(node: dict, path: str, group: str) -> None:
 def _locate(target: str, path: str):
     from hydra.utils import get_object
 
-    from nnml.config.build import ensure_importable
+    from nnml.targets import ensure_importable
 
     ensure_importable(target)
     try:
@@ -154,9 +154,9 @@ def check_data_fit(cfg, loss_name: str = "") -> None:
         return
     from omegaconf import OmegaConf
 
-    from nnml.config.build import user_prefixes
+    from nnml.targets import user_prefixes
 
-    # A new run trusts the targets of its own config (nnml/config/build.py); a resume's config was checked
+    # A new run trusts the targets of its own config (nnml/targets.py); a resume's config was checked
     # against what its run folder recorded before it got here.
     allowed = list(cfg.get("allowed_targets") or [])
     allowed += user_prefixes(cfg, allowed)
@@ -193,7 +193,7 @@ def _task_metrics(node, target: str, facts: dict, allowed) -> tuple[dict | None,
 
     from hydra.utils import instantiate
 
-    from nnml.config.build import check_targets
+    from nnml.targets import check_targets
 
     try:
         if target == SUPERVISED:
@@ -219,8 +219,8 @@ def _check_loss(node, task: str, num_outputs: int, loss_name: str, allowed) -> N
 
     if not OmegaConf.is_dict(node) or "_target_" not in node:
         return
-    from nnml.config.build import instantiate
     from nnml.engine.losses import make_criterion
+    from nnml.targets import instantiate
 
     loss = instantiate(node, key="loss", allowed=allowed)
     make_criterion(loss, task, num_outputs, loss_name)
@@ -234,7 +234,7 @@ def _check_model(node, facts: dict, allowed) -> None:
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
-    from nnml.config.build import check_targets
+    from nnml.targets import check_targets
 
     check_targets(node, allowed)
     try:

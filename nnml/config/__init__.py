@@ -1,5 +1,5 @@
-"""Configuration: where the packaged configs are, the checks run before anything is built, and the one
-``instantiate`` wrapper that refuses targets outside the allowed prefixes."""
+"""Configuration: where the packaged configs are, composition like ``nnml train``, the checks of a composed
+config, resolvers, run folders and the catalog of options (the allowed-target rule is ``nnml/targets.py``)."""
 
 from pathlib import Path
 

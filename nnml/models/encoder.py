@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from nnml.errors import NnmlError, bad_choice
+from nnml.targets import check_targets, instantiate
 
 #: tasks whose runs hold a reusable encoder (module "encoder" in their checkpoints)
 PRETRAINING_TASKS = ("nnml.tasks.contrastive.", "nnml.tasks.autoencoder.")
@@ -103,14 +104,17 @@ def load_encoder(run_dir, key: str = "model.encoder", checkpoint: str = "best", 
     run_dir = Path(str(run_dir)).expanduser()
     cfg = _run_config(run_dir, key)
     trusted = list(cfg.get("allowed_targets") or []) + list(allowed)
-    _check_targets(cfg.model, trusted, f"{key} (the run's model)")
+    try:  # before anything is imported: the run folder's config is data from disk
+        check_targets(cfg.model, trusted, at="model")
+    except NnmlError as e:
+        raise NnmlError(f"{key}={run_dir}: {e}") from None
     ckpt_path = run_dir / "checkpoints" / f"{checkpoint}.pt"
     if not ckpt_path.is_file():
         raise NnmlError(f"{key}={run_dir} has no checkpoints/{checkpoint}.pt: the run did not finish its first "
                         f"epoch; train it again or give another run")
     ckpt = load_checkpoint(ckpt_path)
     facts = _encoder_facts(ckpt, ckpt_path)
-    model = _instantiate(cfg.model, f"{key} (the run's model)", **_accepted(cfg.model, facts))
+    model = instantiate(cfg.model, key=f"{key} (the run's model)", allowed=trusted, **_accepted(cfg.model, facts))
     encoder = strip_head(model, facts["input_shape"], name=f"the model of {run_dir}")
     if weights:
         state = _module_state(ckpt, "encoder", ckpt_path)
@@ -122,40 +126,6 @@ def load_encoder(run_dir, key: str = "model.encoder", checkpoint: str = "best", 
     info = {"input_shape": tuple(facts["input_shape"]), "dataset": facts.get("dataset", ""),
             "task": str(cfg.task._target_), "out_dim": encoder.out_dim}
     return encoder, info
-
-
-def _check_targets(node, trusted, key: str) -> None:
-    """A config read from a run folder is data: refuse any ``_target_`` outside torch., nnml. and the trusted
-    prefixes (the same rule as nnml.config.build, which this layer may not import)."""
-    from omegaconf import OmegaConf
-
-    allowed = ("torch.", "nnml.", *map(str, trusted))
-    stack = [OmegaConf.to_container(node, resolve=False) if OmegaConf.is_config(node) else node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            target = item.get("_target_")
-            if target is not None and not str(target).startswith(allowed):
-                raise NnmlError(f"{key}: _target_={target} is not an allowed target; allowed prefixes: "
-                                f"{', '.join(allowed)}")
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-
-
-def _instantiate(node, key: str, **kwargs):
-    from hydra.utils import instantiate
-
-    try:
-        return instantiate(node, **kwargs)
-    except NnmlError:
-        raise
-    except Exception as e:
-        cause = e.__cause__ or e
-        if isinstance(cause, NnmlError):
-            raise cause from None
-        lines = str(cause).strip().splitlines()
-        raise NnmlError(f"{key}: could not build {node.get('_target_')}: {lines[-1] if lines else type(cause).__name__}") from None
 
 
 def _encoder_facts(ckpt: dict, path: Path) -> dict:
@@ -281,8 +251,7 @@ def _build_head(head, hidden, in_dim: int, num_outputs: int, encoder) -> nn.Modu
         extra["in_features"] = in_dim
     if "out_features" not in node:
         extra["out_features"] = num_outputs
-    _check_targets(node, [], "model.head")
-    module = _instantiate(node, "model.head", **extra)
+    module = instantiate(node, key="model.head", **extra)
     with torch.no_grad():
         try:
             out = module(torch.zeros(2, in_dim))

@@ -97,8 +97,8 @@ def precheck_overrides(overrides: list[str]) -> None:
     import nnml.config.resolvers  # noqa: F401
     from nnml.checks.precheck import compose_or_explain, parse_overrides
     from nnml.config import config_dir
-    from nnml.config.build import check_targets
     from nnml.config.validate import validate
+    from nnml.targets import check_targets
 
     parse_overrides(list(overrides))
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):

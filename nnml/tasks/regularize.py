@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from nnml.augment.base import Compose
-from nnml.config.build import instantiate
 from nnml.errors import NnmlError
+from nnml.targets import instantiate
 
 
 def penalized_weights(module: nn.Module) -> list[torch.Tensor]:

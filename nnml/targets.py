@@ -1,5 +1,7 @@
 """The single way nnml turns a config node into an object: Hydra's ``instantiate``, after checking every
 ``_target_`` against the allowed prefixes (torch, nnml, and those the user lists in ``allowed_targets``).
+It sits in the base layer, beside the errors, because every layer that reads a config uses the one rule: the run's
+builder, the checks before a run, and a model that rebuilds another run's encoder (``model=pretrained``).
 
 The trust rule: what the user names on their own command line or in their own config folder (``-cd DIR``) is
 theirs to run, so a new run trusts every target of its composed config and records the prefixes beyond torch. and
@@ -31,14 +33,15 @@ def _targets(node, path: str = ""):
             yield from _targets(v, f"{path}[{i}]")
 
 
-def check_targets(cfg, extra: Iterable[str] = ()) -> None:
-    """Refuse any ``_target_`` that does not start with an allowed prefix."""
+def check_targets(cfg, extra: Iterable[str] = (), at: str = "") -> None:
+    """Refuse any ``_target_`` that does not start with an allowed prefix; ``at`` is where ``cfg`` sits in its
+    config (``model``), for the message."""
     from omegaconf import DictConfig, ListConfig, OmegaConf
 
     if isinstance(cfg, (DictConfig, ListConfig)):
         cfg = OmegaConf.to_container(cfg, resolve=False)
     allowed = tuple(DEFAULT_ALLOWED) + tuple(str(p) for p in extra)
-    for where, target in _targets(cfg):
+    for where, target in _targets(cfg, at):
         if not target.startswith(allowed):
             raise NnmlError(
                 f"{where}._target_={target} is not an allowed target; allowed prefixes: {', '.join(allowed)} "
@@ -73,7 +76,7 @@ def instantiate(node, *, key: str, allowed: Iterable[str] = (), **kwargs):
     from hydra.utils import instantiate as hydra_instantiate
     from omegaconf import DictConfig, OmegaConf
 
-    check_targets(node, allowed)
+    check_targets(node, allowed, at=key)
     if not isinstance(node, DictConfig):
         node = OmegaConf.create(dict(node))
     if "_target_" not in node:

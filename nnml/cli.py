@@ -326,6 +326,11 @@ _register_commands()
 
 
 def main() -> None:
+    from nnml.engine import cpuload
+
+    # trainer.num_threads=auto measures how busy the cores are from here to the model's first step (imports,
+    # composition, data: usually seconds), with no waiting of its own.
+    cpuload.mark()
     app()
 
 

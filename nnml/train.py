@@ -18,11 +18,13 @@ from nnml import __version__
 from nnml.build import Builder, build_data, build_loggers, build_task, resolve_monitor
 from nnml.config.rundir import resolve_resume
 from nnml.config.validate import validate
+from nnml.engine import cpuload
 from nnml.engine.checkpoint import load_checkpoint
 from nnml.engine.device import (
     autocast_context,
     choose_threads,
     configure_threads,
+    governor_for,
     out_of_memory,
     resolve_device,
     sample_batch,
@@ -49,6 +51,8 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
 
     ``dist`` (:class:`nnml.engine.distributed.Dist`): this process is one DDP rank; rank 0 alone writes files."""
     t_start = time.perf_counter()
+    if (cpuload.window_age() or 1e9) > 30:  # the CLI marked the process's start; a later job in it starts anew
+        cpuload.mark()
     run_dir = Path(run_dir)
     choices = dict(choices or {})
     validate(cfg)
@@ -79,6 +83,7 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
     bs = int(cfg.dataset.get("batch_size", 1) or 1)
     sample = sample_batch(data, bs, device)
     threads, threads_why = choose_threads(tr.get("num_threads"), task.modules, sample, bs)
+    governor = governor_for(tr.get("num_threads"), threads) if device.type == "cpu" else None
     layers = _layers(task.modules.get(task.primary), sample) if not quiet else []
     num_params = sum(p.numel() for m in task.modules.values() for p in m.parameters())
     if dist and dist.rank:
@@ -97,7 +102,7 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
     trainer = Trainer(task, batches, eval_sources, LoopConfig.from_trainer(tr, monitor, mode), device=device,
                       autocast=autocast, checkpoint_dir=run_dir / "checkpoints",
                       callbacks=[console_cb, *loggers, *callbacks], config=config_plain, run_dir=run_dir,
-                      forward_modules=forward, eval_modules=eval_forward, dist=dist)
+                      forward_modules=forward, eval_modules=eval_forward, dist=dist, thread_governor=governor)
     trainer.start_segment(t_start, overrides=_command_overrides())
     last_path, best_path = resolve_resume(cfg.get("resume"), run_dir)
     if last_path is not None:

@@ -273,25 +273,34 @@ def _study_model(kind, shape, hidden):
     return CNN(shape, 10, channels=hidden)
 
 
-def _step_time(model, opt, x, y, seconds: float) -> float:
-    """Median seconds per training step over about ``seconds`` of steps (after 3 warm-up steps)."""
+def _step_times(model, opt, x, y, counts, seconds: float) -> dict[int, float]:
+    """Median seconds per training step at each thread count. The counts take turns in blocks of ~0.2 s (each
+    block at one count, as a run uses one), so a change of load or clock hits every count alike."""
     loss_fn = nn.CrossEntropyLoss()
-    times = []
 
     def step():
-        t0 = time.perf_counter()
         loss = loss_fn(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        return time.perf_counter() - t0
 
-    for _ in range(3):
+    per_block = {}
+    for n in counts:  # warm-up: the thread pool, the allocator; and how many steps fill a block
+        torch.set_num_threads(n)
         step()
+        t0 = time.perf_counter()
+        step()
+        per_block[n] = max(1, int(0.2 / max(time.perf_counter() - t0, 1e-6)))
+    times = {n: [] for n in counts}
     start = time.perf_counter()
-    while time.perf_counter() - start < seconds or len(times) < 5:
-        times.append(step())
-    return statistics.median(times)
+    while time.perf_counter() - start < seconds * len(counts) or min(len(v) for v in times.values()) < 5:
+        for n in counts:
+            torch.set_num_threads(n)
+            t0 = time.perf_counter()
+            for _ in range(per_block[n]):
+                step()
+            times[n].append((time.perf_counter() - t0) / per_block[n])
+    return {n: statistics.median(v) for n, v in times.items()}
 
 
 def _busy_loop():
@@ -301,6 +310,7 @@ def _busy_loop():
 
 
 def threads_study(args) -> dict:
+    from nnml.engine import cpuload
     from nnml.engine.device import THREADS_MIN_FLOPS, auto_threads, step_flops, usable_cores
 
     cores = usable_cores()
@@ -318,12 +328,11 @@ def threads_study(args) -> dict:
             try:
                 if busy:
                     time.sleep(1.0)
-                # What auto picks on this machine: the rule with the 1-minute load it would see.
-                picked, why = auto_threads(flops, cores, loadavg()[0] if loadavg() else None)
-                times = {}
-                for n in counts:
-                    torch.set_num_threads(n)
-                    times[n] = _step_time(model, opt, x, y, args.study_seconds)
+                # What auto picks here: the rule with the other processes' CPU use it would measure.
+                cpuload.mark()
+                others = cpuload.others_cores(1.0)
+                picked, why = auto_threads(flops, cores, others, cpuload.load_average(), cores)
+                times = _step_times(model, opt, x, y, counts, args.study_seconds)
                 torch.set_num_threads(picked)
                 auto_t = times[picked]
             finally:
@@ -332,6 +341,7 @@ def threads_study(args) -> dict:
                     busy.wait()
             best = min(times.values())
             row[load_name] = {"step_ms": {n: round(t * 1e3, 3) for n, t in times.items()}, "auto_picks": picked,
+                              "others_cores": None if others is None else round(others, 2),
                               "auto_why": why, "auto_vs_best": round(auto_t / best, 3),
                               "auto_vs_1_thread": round(auto_t / times[1], 3)}
             print(f"{name} [{load_name}]: " + ", ".join(f"{n} thr {t * 1e3:.2f} ms" for n, t in times.items())

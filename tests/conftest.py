@@ -16,6 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # Subprocesses (python -m nnml) must import this checkout, installed or not.
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Two test workers share two cores, and many tests compare the numbers of two runs: one torch thread everywhere, so
+# no run depends on what trainer.num_threads=auto measures of the other worker (tests of auto unset this).
+os.environ["OMP_NUM_THREADS"] = "1"
 
 TINY = ["trainer.max_epochs=2", "trainer.device=cpu", "trainer.num_threads=1"]
 

@@ -21,6 +21,9 @@ class Callback:
 
     def on_checkpoint(self, state, path) -> None: ...
 
+    def on_notice(self, state, message: str) -> None:
+        """Something the loop changed on its own during the run (fewer threads when other processes took cores)."""
+
     def on_artifacts(self, state, artifacts: dict) -> None:
         """What a task shows after an epoch or at the end: ``{"figures": {tag: Figure}, "images": {tag: CHW
         tensor}, "text": {tag: str}, "embeddings": {tag: (matrix, metadata, label_images)}}``."""

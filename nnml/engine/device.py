@@ -8,6 +8,7 @@ import os
 
 import torch
 
+from nnml.engine import cpuload
 from nnml.errors import NnmlError
 
 PRECISIONS = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
@@ -53,11 +54,10 @@ def autocast_context(device: torch.device, precision: str):
 
 
 # Work per training step (forward + backward FLOPs, estimated by step_flops) from which a second intra-op thread
-# pays off on the CPU. Below it, the threads' start-up and hand-off per op cost more than they save, and with
-# another process busy on the cores a second thread waits for a core at every op: the default MLP took 29.6 s of
-# training with 2 threads against 0.78 s with 1 on a loaded 2-core machine. Measured with
-# ``python scripts/bench.py --threads-study`` (docs/performance.md).
-THREADS_MIN_FLOPS = 1e9
+# pays off on the CPU when the cores are free. Measured on an idle 2-core machine (docs/performance.md): the default
+# MLP (65 MFLOP per step) trained 1.13x faster with 2 threads, the digits CNN (77 MFLOP) 1.25x, a CNN step of 19
+# MFLOP 1.1x, an MLP step of 3.6 MFLOP not at all.
+THREADS_MIN_FLOPS = 10e6
 
 
 def configure_threads(num_threads) -> int:
@@ -70,10 +70,16 @@ def configure_threads(num_threads) -> int:
     return int(num_threads)
 
 
+def is_auto(num_threads) -> bool:
+    """``trainer.num_threads=auto`` and no ``OMP_NUM_THREADS`` to say otherwise."""
+    env = os.environ.get("OMP_NUM_THREADS")
+    return num_threads in (None, "auto", 0) and not (env and env.isdigit())
+
+
 def choose_threads(num_threads, modules, batch, batch_size: int | None = None) -> tuple[int, str]:
     """``(threads, why)`` for ``trainer.num_threads``: explicit values and ``OMP_NUM_THREADS`` win; ``auto``
-    uses the cores available to this job (a sweep's parallel jobs share them) only when the work per step is
-    large and no other process keeps the cores busy, else 1. Sets torch's thread count."""
+    gives the work of a step the cores of this job (a sweep's parallel jobs share them) that other processes leave
+    free (:mod:`nnml.engine.cpuload`), or 1 thread for small work. Sets torch's thread count."""
     if num_threads not in (None, "auto", 0):
         torch.set_num_threads(int(num_threads))
         return int(num_threads), "as set"
@@ -81,9 +87,11 @@ def choose_threads(num_threads, modules, batch, batch_size: int | None = None) -
     if env and env.isdigit():
         torch.set_num_threads(int(env))
         return int(env), "OMP_NUM_THREADS"
-    cores = max(1, usable_cores() // _parallel_jobs())
+    usable = usable_cores()
+    cores = max(1, usable // _parallel_jobs())
     flops = step_flops(modules, batch, batch_size)
-    threads, why = auto_threads(flops, cores, _load())
+    others = cpuload.others_cores() if cores > 1 and flops >= THREADS_MIN_FLOPS else None
+    threads, why = auto_threads(flops, cores, others, cpuload.load_average(), usable)
     torch.set_num_threads(threads)
     return threads, why
 
@@ -96,17 +104,68 @@ def sample_batch(data, batch_size: int, device) -> tuple | None:
     return (x[: max(1, int(batch_size))].to(device),)
 
 
-def auto_threads(flops: float, cores: int, load: float | None) -> tuple[int, str]:
-    """The rule of ``trainer.num_threads=auto``, given the estimated FLOPs per step, the cores this job may use
-    and the 1-minute load average (this process counts about 1 in it)."""
+def fit_threads(cores: int, others: float, usable: int | None = None) -> int:
+    """Threads for a job entitled to ``cores`` of the ``usable`` CPUs when other processes (a sweep's sibling jobs
+    included) use ``others`` cores' worth of them: what they leave free, rounded, at least 1."""
+    usable = cores if usable is None else usable
+    return max(1, min(cores, int(usable - others + 0.5)))
+
+
+def auto_threads(flops: float, cores: int, others: float | None, load: float | None = None,
+                 usable: int | None = None) -> tuple[int, str]:
+    """The rule of ``trainer.num_threads=auto``, given the estimated FLOPs per step, the cores this job may use,
+    the cores' worth of CPU other processes use (None where unknown: then the 1-minute load average decides, which
+    counts this process too) and all the CPUs this process may run on."""
     work = f"{_si(flops)}FLOP per step"
     if cores <= 1:
         return 1, f"auto: {work}, 1 core for this job"
     if flops < THREADS_MIN_FLOPS:
         return 1, f"auto: {work} is small work for more threads"
-    if load is not None and load > cores - 0.5:
-        return 1, f"auto: {work}, but the machine is busy (load {load:.1f} on {cores} cores)"
-    return cores, f"auto: {work}"
+    if others is None:
+        if load is not None and load > cores - 0.5:
+            return 1, f"auto: {work}, but the machine is busy (load {load:.1f} on {cores} cores)"
+        return cores, f"auto: {work}"
+    threads = fit_threads(cores, others, usable)
+    if threads < cores:
+        return threads, f"auto: {work}, but other processes use {others:.1f} of {usable or cores} cores"
+    return cores, f"auto: {work}, {cores} cores free"
+
+
+class ThreadGovernor:
+    """``trainer.num_threads=auto`` during a run: at an epoch's end, fewer threads when other processes took cores
+    while it ran (measured over at least a second, so over several short epochs). Never more threads again: a run
+    does not chase a load that comes and goes, and every change alters the last bits of the arithmetic."""
+
+    MIN_WINDOW_S = 1.0
+
+    def __init__(self, cores: int, usable: int | None = None):
+        self.cores, self.usable = cores, usable
+        cpuload.mark()
+
+    def after_epoch(self) -> str | None:
+        """A line for the log when the thread count went down, else None."""
+        threads = torch.get_num_threads()
+        age = cpuload.window_age()
+        if threads <= 1 or age is None or age < self.MIN_WINDOW_S:
+            return None
+        others = cpuload.others_cores(0.0)
+        cpuload.mark()
+        if others is None:
+            return None
+        fit = min(threads, fit_threads(self.cores, others, self.usable))
+        if fit >= threads:
+            return None
+        torch.set_num_threads(fit)
+        return (f"threads {threads} -> {fit}: other processes now use {others:.1f} of {self.usable or self.cores} "
+                f"cores (trainer.num_threads=auto; set a number to keep it fixed)")
+
+
+def governor_for(num_threads, threads: int) -> ThreadGovernor | None:
+    """The governor of a run whose ``auto`` choice gave it more than one thread; None otherwise."""
+    if threads <= 1 or not is_auto(num_threads):
+        return None
+    usable = usable_cores()
+    return ThreadGovernor(max(1, usable // _parallel_jobs()), usable)
 
 
 def _si(x: float) -> str:
@@ -114,13 +173,6 @@ def _si(x: float) -> str:
         if x >= scale:
             return f"{x / scale:.3g} {unit}"
     return f"{x:.3g} "
-
-
-def _load() -> float | None:
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return None
 
 
 def step_flops(modules, batch, batch_size: int | None = None) -> float:

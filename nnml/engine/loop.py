@@ -128,10 +128,11 @@ class Trainer:
     def __init__(self, task, train_batches, eval_sources: dict, loop: LoopConfig, *, device, autocast=None,
                  checkpoint_dir: Path | None = None, callbacks: list[Callback] = (), config: dict | None = None,
                  run_dir: Path | None = None, forward_modules: dict | None = None, eval_modules: dict | None = None,
-                 dist=None):
+                 dist=None, thread_governor=None):
         import contextlib
 
         self.task = task
+        self.thread_governor = thread_governor  # trainer.num_threads=auto: fewer threads when others take cores
         self.train_batches = train_batches
         self._eval_sources = dict(eval_sources)
         self.loop = loop
@@ -179,7 +180,8 @@ class Trainer:
         st = self.state
         return {**self._segment, "from_epoch": from_epoch, "to_epoch": st.epoch,
                 "wall_time_s": round(time.perf_counter() - self._segment_t0, 3),
-                "train_time_s": round(st.train_time_s - train0, 4), "stop_reason": st.stop_reason}
+                "train_time_s": round(st.train_time_s - train0, 4), "stop_reason": st.stop_reason,
+                "threads": torch.get_num_threads()}
 
     def segments(self) -> list[dict]:
         """Every segment of the run: the ones its checkpoint brought back, then this one."""
@@ -444,6 +446,10 @@ class Trainer:
                     self._after_epoch(epoch, metrics)
                     st.last_metrics = metrics
                     self.callbacks.on_epoch_end(st, metrics)
+                    if self.thread_governor is not None:
+                        note = self.thread_governor.after_epoch()
+                        if note:
+                            self.callbacks.on_notice(st, note)
                     self._keep_epoch_checkpoint(epoch, metrics)
                     if self.callbacks.wants_artifacts:
                         artifacts = self.task.epoch_artifacts(epoch, self.ctx)

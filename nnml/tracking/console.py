@@ -165,6 +165,13 @@ class ConsoleCallback(Callback):
         elif not self.quiet:
             self.console.print(line, highlight=False, soft_wrap=True, markup=False)
 
+    def on_notice(self, state, message) -> None:
+        log.info("note: %s", message)
+        if self.progress is not None:
+            self.progress.console.print(f"note: {message}", highlight=False, soft_wrap=True, markup=False)
+        elif not self.quiet:
+            self.console.print(f"note: {message}", highlight=False, soft_wrap=True, markup=False)
+
     def close(self) -> None:
         if self.progress is not None:
             self.progress.stop()

@@ -1,0 +1,121 @@
+"""trainer.num_threads=auto: the rule (work per step, the cores other processes leave free), the measurement of
+other processes' CPU use, and the governor that gives up threads when other processes take cores mid-run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from nnml.engine import cpuload
+from nnml.engine.device import THREADS_MIN_FLOPS, ThreadGovernor, auto_threads, fit_threads
+
+
+@pytest.mark.parametrize("cores, others, usable, want", [
+    (2, 0.0, None, 2), (2, 0.4, None, 2), (2, 0.6, None, 1), (2, 1.9, None, 1), (2, 3.0, None, 1),
+    (8, 3.2, None, 5), (4, 12.0, 16, 4), (4, 13.6, 16, 2), (4, 15.9, 16, 1),  # a sweep's siblings are expected
+])
+def test_fit_threads_gives_what_others_leave_free(cores, others, usable, want):
+    assert fit_threads(cores, others, usable) == want
+
+
+def test_auto_rule():
+    big = 10 * THREADS_MIN_FLOPS
+    assert auto_threads(big, 1, 0.0) == (1, "auto: 100 MFLOP per step, 1 core for this job")
+    assert auto_threads(THREADS_MIN_FLOPS / 2, 2, 0.0)[0] == 1
+    assert "small work" in auto_threads(THREADS_MIN_FLOPS / 2, 2, 0.0)[1]
+    assert auto_threads(big, 2, 0.1) == (2, "auto: 100 MFLOP per step, 2 cores free")
+    assert auto_threads(big, 2, 1.0) == (1, "auto: 100 MFLOP per step, but other processes use 1.0 of 2 cores")
+    # Without /proc/stat, the 1-minute load average (which counts this process) decides.
+    assert auto_threads(big, 2, None, load=0.9)[0] == 2
+    assert auto_threads(big, 2, None, load=1.8) == (1, "auto: 100 MFLOP per step, but the machine is busy (load 1.8 on 2 cores)")
+
+
+def test_others_cores_subtracts_this_process(monkeypatch):
+    """Others' cores = (busy time of our CPUs - our own CPU time) / wall time, over the window."""
+    clock = {"t": 100.0, "busy": 1000.0, "own": 5.0}
+    monkeypatch.setattr(cpuload.time, "monotonic", lambda: clock["t"])
+    monkeypatch.setattr(cpuload, "_busy_seconds", lambda cpus: clock["busy"])
+    monkeypatch.setattr(cpuload, "_own_seconds", lambda: clock["own"])
+    cpuload.mark()
+    clock.update(t=102.0, busy=1003.0, own=6.8)  # 2 s: 3 busy core-seconds, 1.8 of them ours
+    assert cpuload.others_cores() == pytest.approx(0.6)
+    clock.update(t=104.0, busy=1004.0, own=9.0)  # our own use alone: never below 0
+    assert cpuload.others_cores() == 0.0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/stat")
+def test_a_busy_process_is_seen():
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        cpuload.mark()
+        others = cpuload.others_cores(1.5)
+    finally:
+        busy.kill()
+        busy.wait()
+    # The loop holds about a core (less when this machine is shared: then others use the rest).
+    assert others is not None and others >= 0.5, others
+
+
+def test_governor_gives_up_threads_when_others_take_cores(monkeypatch):
+    before = torch.get_num_threads()
+    seen = {"others": 1.2}
+    monkeypatch.setattr(cpuload, "window_age", lambda: 2.0)
+    monkeypatch.setattr(cpuload, "others_cores", lambda min_window=0.25: seen["others"])
+    try:
+        torch.set_num_threads(2)
+        gov = ThreadGovernor(cores=2, usable=2)
+        seen["others"] = 0.2
+        assert gov.after_epoch() is None and torch.get_num_threads() == 2  # cores free: keep both
+        seen["others"] = 1.2
+        note = gov.after_epoch()
+        assert torch.get_num_threads() == 1
+        assert note == ("threads 2 -> 1: other processes now use 1.2 of 2 cores (trainer.num_threads=auto; set a "
+                        "number to keep it fixed)")
+        seen["others"] = 0.0
+        assert gov.after_epoch() is None and torch.get_num_threads() == 1  # never back up
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_governor_waits_for_a_second_of_measurement(monkeypatch):
+    before = torch.get_num_threads()
+    monkeypatch.setattr(cpuload, "window_age", lambda: 0.3)
+    monkeypatch.setattr(cpuload, "others_cores", lambda min_window=0.25: 2.0)
+    try:
+        torch.set_num_threads(2)
+        assert ThreadGovernor(cores=2).after_epoch() is None and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_loop_reports_the_governors_change(train_in_process, monkeypatch):
+    """A run's governor is asked after every epoch; what it changed is a note on the console and in the log."""
+    import nnml.train
+
+    calls = []
+
+    class Stub:
+        def after_epoch(self):
+            calls.append(1)
+            return "threads 2 -> 1: other processes now use 1.0 of 2 cores" if len(calls) == 1 else None
+
+    monkeypatch.setattr(nnml.train, "governor_for", lambda num_threads, threads: Stub())
+    result, run = train_in_process("trainer.max_epochs=3")
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 3
+    assert "note: threads 2 -> 1: other processes now use 1.0 of 2 cores" in result.output
+    assert "note: threads 2 -> 1" in (run / "train.log").read_text()
+
+
+def test_segments_record_the_thread_count(train_in_process):
+    import json
+
+    result, run = train_in_process()
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "metrics.json").read_text())["segments"][-1]["threads"] == 1
+

@@ -72,6 +72,11 @@ class Task:
             return data.batches(split, builder)
         return builder.tensor_batches(split, data.split(split))
 
+    def objective(self) -> str | None:
+        """What training minimises, in a few words for the run header (after :meth:`setup`); None: the ``loss``
+        config names it."""
+        return None
+
     @property
     def primary(self) -> str:
         """The module whose parameter count and summary the header shows, and whose state is ``model`` in

@@ -48,6 +48,10 @@ class DistillTask(SupervisedTask):
         self.alpha = float(alpha)
         self.teacher = None
 
+    def objective(self) -> str:
+        hard = super().objective() or "the loss config"
+        return f"{self.alpha:g} x soft-target KL (T={self.temperature:g}) + {1 - self.alpha:g} x {hard}"
+
     def setup(self, builder) -> None:
         super().setup(builder)
         if self.kind != "classification":

@@ -9,17 +9,15 @@ trains exactly as under ``task=auto``::
 
 from __future__ import annotations
 
-from nnml.engine.losses import make_criterion
 from nnml.tasks.supervised import SupervisedTask
 
 
 class FinetuneTask(SupervisedTask):
     def setup(self, builder) -> None:
         # SupervisedTask.setup, with the optimizer's learning rate handed to the model's groups
-        kind, data = self.kind, builder.data
         model = builder.model()
         self.modules = {"model": model}
-        self.criterion = make_criterion(builder.loss(), kind, data.num_outputs, builder.choices.get("loss", ""))
+        self.build_criterion(builder)
         if callable(getattr(model, "param_groups", None)):
             params = model.param_groups(float(builder.cfg.optimizer.get("lr", 1e-3)))
         else:

@@ -125,6 +125,10 @@ class GANTask(Task):
         return self._features_net
 
     # ------------------------------------------------------------------ metrics
+    def objective(self) -> str:
+        names = {"ns": "non-saturating", "hinge": "hinge", "wgan_gp": "WGAN-GP"}
+        return f"{names.get(self.loss, self.loss)} GAN loss" + (f", {self.n_critic} critic steps" if self.n_critic > 1 else "")
+
     def metric_directions(self) -> dict[str, str]:
         d = {"fd": "min", "d_loss": "min", "g_loss": "min", "gp": "min", "d_real": "max", "d_fake": "min",
              "feature_acc": "max", "fd_floor": "min", "fd_noise": "min"}

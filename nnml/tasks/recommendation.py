@@ -139,6 +139,11 @@ class Recommendation(Task):
     def batch_size(self, batch) -> int:
         return len(self.train_split) if not batch else int(batch["users"].shape[0])
 
+    def objective(self) -> str:
+        return {"als": "closed-form ALS solves", "most_popular": "counts (no training)",
+                "bpr": "BPR (log-sigmoid of sampled pairs)"}.get(self.kind, "MSE" if self.explicit else
+                                                                 "MSE against sampled negatives")
+
     def metric_directions(self) -> dict[str, str]:
         return {"loss": "min", **M.directions(self.ks, getattr(self, "explicit", False))}
 

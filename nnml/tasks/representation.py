@@ -84,6 +84,9 @@ class RepresentationTask(Task):
         """A few words for figure titles, e.g. "contrastive (simclr)"."""
         return type(self).__name__
 
+    def objective(self) -> str:
+        return self.describe()
+
     @property
     def primary(self) -> str:
         return "encoder"

@@ -75,8 +75,10 @@ class SegmentationTask(Task):
         loss = builder.loss()
         from nnml.engine.losses import AutoLoss
 
+        self._objective = None
         if isinstance(loss, AutoLoss):  # loss=auto (the default): per-pixel cross-entropy
             loss = nn.CrossEntropyLoss()
+            self._objective = "auto (per-pixel cross_entropy)"
         if not isinstance(loss, (nn.CrossEntropyLoss, DiceLoss, FocalLoss, CEDiceLoss)):
             raise NnmlError(f"loss={type(loss).__name__} does not fit task=segmentation; choose one of: {LOSS_CHOICES}")
         _set_ignore_index(loss, self.ignore_index)
@@ -87,6 +89,9 @@ class SegmentationTask(Task):
         # A fixed handful of validation images for the periodic figure (the same ones every time).
         self.fig_val = tuple(t[: self.n_fig] for t in data.split("val")) if self.n_fig else None
         self.fig_test = tuple(t[: self.n_fig] for t in data.split("test")) if self.n_fig else None
+
+    def objective(self) -> str | None:
+        return self._objective
 
     # ------------------------------------------------------------------ metrics
     def metric_directions(self) -> dict[str, str]:

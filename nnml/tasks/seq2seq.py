@@ -71,6 +71,9 @@ class Seq2SeqTask(TokenizerHolder, Task):
     def batches(self, split: str, builder):
         return builder.data.batches(split, builder)
 
+    def objective(self) -> str:
+        return "per-token cross_entropy, teacher forcing"
+
     def metric_directions(self) -> dict[str, str]:
         out = {"loss": "min", "token_acc": "max"}
         out.update({k: "max" for k in SCORES})

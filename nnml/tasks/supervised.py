@@ -7,7 +7,7 @@ the data's kind and one optimizer slot; ``training_step`` returns the loss and t
 
 from __future__ import annotations
 
-from nnml.engine.losses import make_criterion
+from nnml.engine.losses import AUTO_LOSSES, AutoLoss, make_criterion
 from nnml.engine.metrics import MetricState, directions, monitor_default
 from nnml.errors import NnmlError
 from nnml.tasks.base import Task
@@ -42,12 +42,21 @@ class SupervisedTask(Task):
     def metric_directions(self) -> dict[str, str]:
         return directions(self.kind)
 
+    def build_criterion(self, builder) -> None:
+        """``self.criterion``: the configured loss, checked against the kind of data (``loss=auto`` becomes the one
+        that fits it)."""
+        configured = builder.loss()
+        self._auto_name = AUTO_LOSSES.get(self.kind, ("",))[0] if isinstance(configured, AutoLoss) else ""
+        self.criterion = make_criterion(configured, self.kind, builder.data.num_outputs, builder.choices.get("loss", ""))
+
+    def objective(self) -> str | None:
+        name = getattr(self, "_auto_name", "")  # loss=auto: the loss it became
+        return f"auto ({name})" if name else None
+
     def setup(self, builder) -> None:
-        kind = self.kind
-        data = builder.data
         model = builder.model()
         self.modules = {"model": model}
-        self.criterion = make_criterion(builder.loss(), kind, data.num_outputs, builder.choices.get("loss", ""))
+        self.build_criterion(builder)
         # A model may bring its own parameter groups (a pretrained encoder with its own learning rate); frozen
         # parameters are left out.
         params = model.param_groups() if hasattr(model, "param_groups") else \

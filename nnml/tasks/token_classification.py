@@ -56,6 +56,10 @@ class TokenClassificationTask(TokenizerHolder, Task):
     def batches(self, split: str, builder):
         return builder.data.batches(split, builder)
 
+    def objective(self) -> str:
+        crf = getattr(self.modules.get("model"), "crf", None) is not None
+        return "CRF negative log-likelihood" if crf else "per-token cross_entropy"
+
     def metric_directions(self) -> dict[str, str]:
         out = {"loss": "min", "token_acc": "max", "precision": "max", "recall": "max", "f1": "max"}
         out.update({f"f1_{k}": "max" for k in self.entity_types})

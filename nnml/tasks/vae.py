@@ -66,6 +66,9 @@ class VAETask(Task):
         self.fixed_z, self.fixed_y = fixed_grid_inputs(self.seed, self.grid_samples, self.latent_dim,
                                                        self.num_classes, builder.device)
 
+    def objective(self) -> str:
+        return f"-ELBO ({self.likelihood} likelihood, beta {self.beta:g})"
+
     def metric_directions(self) -> dict[str, str]:
         return {"loss": "min", "nelbo": "min", "rec": "min", "kl": "max", "kl_weight": "max", "iw_nll": "min"}
 

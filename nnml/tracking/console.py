@@ -88,8 +88,6 @@ class ConsoleCallback(Callback):
         threads = int(info.get("threads") or 1)
         why = info.get("threads_why") or ""
         loss = info.get("loss") or ""
-        if loss == "auto":
-            loss = "auto (" + ("cross_entropy" if info.get("task") == "classification" else "mse") + ")"
         lines = [
             f"run folder {short_path(info.get('run_dir', ''))}",
             f"  data    {info.get('dataset')} ({info.get('task')}): train {sizes.get('train')}, val {sizes.get('val')}, "

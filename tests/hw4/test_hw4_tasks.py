@@ -142,3 +142,9 @@ def test_bad_keys_answer_one_line(args, message, workdir):
     assert result.exit_code == 2, result.output
     text = result.output + (getattr(result, "stderr", "") or "")
     assert message in text and "Traceback" not in text
+
+
+def test_the_header_names_what_each_task_minimises(vae_run, gan_run):
+    """Not the supervised loss=auto (cross_entropy): the VAE minimises the -ELBO, the GAN its GAN loss."""
+    assert "loss -ELBO (bernoulli likelihood, beta 1)" in (vae_run / "train.log").read_text()
+    assert "loss non-saturating GAN loss" in (gan_run / "train.log").read_text()

@@ -37,8 +37,15 @@ def serve(path: Path, host: str = "127.0.0.1", port: int = 6006) -> None:
     url = start(path, host, port)
     from rich.markup import escape
 
-    Console().print(f"TensorBoard on [bold cyan]{url}[/bold cyan] over {escape(str(path))} (Ctrl-C to stop)",
-                    soft_wrap=True)
+    console = Console()
+    console.print(f"TensorBoard on [bold cyan]{url}[/bold cyan] over {escape(str(path))} (Ctrl-C to stop)",
+                  soft_wrap=True)
+    # The page TensorBoard opens on lists every scalar alphabetically; these two answer what a sweep asked.
+    base = url.rstrip("/")
+    console.print(f"  loss and the monitored metric of every run: {base}/#custom_scalars", soft_wrap=True,
+                  highlight=False)
+    console.print(f"  hyperparameters against results:           {base}/#hparams", soft_wrap=True, highlight=False)
+    console.file.flush()
     try:
         while True:
             time.sleep(3600)

@@ -40,3 +40,26 @@ def test_sweep_plot_bad_keys(tmp_path):
         collect([tmp_path], "dataset.fraction", None, "test/acc")
     with pytest.raises(NnmlError, match="--metric=test/ac is not valid"):
         collect([tmp_path], "dataset.train_fraction", None, "test/ac")
+
+
+def test_sweep_plot_names_and_groups_on_the_x_axis(tmp_path):
+    """A group (the option each run chose, from .hydra/hydra.yaml) or a key whose values are names: one tick per
+    name, as nnml compare shows them; --logx is refused there in one line."""
+    from nnml.commands.sweep_plot import collect
+
+    for i, (opt, act, acc) in enumerate([("adam", "relu", 0.9), ("sgd", "relu", 0.8), ("adam", "tanh", 0.85),
+                                         ("sgd", "tanh", 0.7)]):
+        _run(tmp_path, f"job{i}", 0.5, "scratch", acc)
+        cfg = tmp_path / f"job{i}" / ".hydra" / "config.yaml"
+        cfg.write_text(cfg.read_text() + f"  activation: {act}\n")
+        (tmp_path / f"job{i}" / ".hydra" / "hydra.yaml").write_text(
+            f"hydra:\n  runtime:\n    choices:\n      optimizer: {opt}\n      hydra/launcher: basic\n")
+    assert collect([tmp_path], "optimizer", "model.activation", "test/acc") == {
+        "relu": {"adam": [0.9], "sgd": [0.8]}, "tanh": {"adam": [0.85], "sgd": [0.7]}}
+    out = tmp_path / "by_optimizer.png"
+    r = CliRunner().invoke(app, ["sweep-plot", str(tmp_path), "--x", "model.activation", "--hue", "optimizer",
+                                 "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert out.stat().st_size > 5000 and "activation=relu" in r.output and "0.7000" in r.output
+    r = CliRunner().invoke(app, ["sweep-plot", str(tmp_path), "--x", "optimizer", "--logx"])
+    assert r.exit_code == 2 and "--logx needs positive numbers on the x axis; optimizer takes adam, sgd" in r.output

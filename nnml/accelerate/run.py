@@ -58,6 +58,11 @@ def accelerate_run(run_dir: Path, methods: str | None = None, threads: int = 1, 
     data = restored.data
     x_train, y_train = _inputs_of(data.split("train"))
     x_test, _ = _inputs_of(data.split("test"))
+    inputs = task.example_inputs(data, "test", max(batch, 2))
+    if len(inputs) != 1:
+        model_name = restored.cfg.model.get("_target_", type(model).__name__).rsplit(".", 1)[-1]
+        raise NnmlError(f"nnml accelerate times, exports and quantizes models that take one input tensor; the "
+                        f"{model_name} of this run takes {len(inputs)} ({type(task).__name__}), so nothing was made")
     metric = task.default_monitor.split("/", 1)[-1]
     direction = task.metric_directions().get(metric, "max")
 

@@ -103,7 +103,19 @@ def accelerate(model: nn.Module, *, evaluate: Callable[[nn.Module], dict], examp
     log(f"timing {len(variants)} variants: {repeats} runs each at batch 1 and {batch}, "
         f"{warmup} warm-up, {threads} thread(s)")
     for size, x in ((1, x1), (batch, xb)):
-        runners = {v.name: (lambda m=v.module, inp=x: m(inp)) for v in variants}
+        runners = {}
+        for v in variants:
+            if rows[v.name]["status"] != "ok":
+                continue
+            try:  # a variant that cannot run this input fails alone; the others are still timed
+                with torch.inference_mode():
+                    v.module(x)
+            except Exception as e:
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                rows[v.name].update(status="failed", reason=f"timing at batch {size}: {type(e).__name__}: {first}")
+                log(f"{v.name}: failed while timing at batch {size}: {first}")
+                continue
+            runners[v.name] = (lambda m=v.module, inp=x: m(inp))
         stats = measure.latencies(runners, repeats=repeats, warmup=warmup)
         for name, s in stats.items():
             rows[name][f"latency_b{size}"] = s

@@ -72,6 +72,12 @@ class Task:
             return data.batches(split, builder)
         return builder.tensor_batches(split, data.split(split))
 
+    def example_inputs(self, data, split: str, n: int) -> tuple:
+        """The positional inputs of the primary module for the first ``n`` samples of ``split`` (what ``nnml
+        accelerate`` times, exports and counts FLOPs on). The default: the data's ``x``."""
+        x = data.split(split)[0]
+        return (x[:n],)
+
     def objective(self) -> str | None:
         """What training minimises, in a few words for the run header (after :meth:`setup`); None: the ``loss``
         config names it."""

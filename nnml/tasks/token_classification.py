@@ -60,6 +60,11 @@ class TokenClassificationTask(TokenizerHolder, Task):
         crf = getattr(self.modules.get("model"), "crf", None) is not None
         return "CRF negative log-likelihood" if crf else "per-token cross_entropy"
 
+    def example_inputs(self, data, split: str, n: int) -> tuple:
+        fields = data.fields[split]
+        words = fields["words"][:n]
+        return (words, fields["chars"][:n]) if getattr(self.modules.get("model"), "uses_chars", False) else (words,)
+
     def metric_directions(self) -> dict[str, str]:
         out = {"loss": "min", "token_acc": "max", "precision": "max", "recall": "max", "f1": "max"}
         out.update({f"f1_{k}": "max" for k in self.entity_types})

@@ -60,6 +60,10 @@ def test_ner_and_langid_predict(tmp_path):
     assert r.returncode == 0, r.stderr
     row = json.loads(r.stdout.splitlines()[0])
     assert len(row["tags"].split()) == 10 and "entities" in row
+    # The tagger reads words and their characters: nnml accelerate (one input tensor) refuses it in one line.
+    r = run_cli(["accelerate", str(ner), "--methods", "int8_dynamic"], tmp_path)
+    assert r.returncode == 2 and "takes 2 (TokenClassificationTask), so nothing was made" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (ner / "accelerated").exists()
 
     lid = _train(tmp_path, "task=text_classification", "dataset=langid", "model=bag_of_embeddings", "model.ngrams=1")
     assert "test/acc" in read_metrics(lid)

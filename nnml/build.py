@@ -211,6 +211,11 @@ class Builder:
 
         default = node is None
         node = self.cfg.optimizer if default else _node(node)
+        if node is None or "_target_" not in node:  # optimizer=none, which closed-form models (ALS) choose
+            model = (getattr(self, "choices", None) or {}).get("model")
+            raise NnmlError(f"{key}=none builds no optimizer, but this run trains "
+                            f"{f'model={model}' if model else 'its model'} by gradient: add {key}=adam (or another "
+                            f"optimizer: nnml list optimizer)")
         params = list(params)
         optimizer = instantiate(node, key=key, allowed=self.allowed)
         if not isinstance(optimizer, torch.optim.Optimizer):

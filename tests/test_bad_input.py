@@ -28,6 +28,14 @@ CASES = [
     ("dataset-typo", ["dataset=digit"], ["dataset=digit", "did you mean 'digits'", "moons"], "pre"),
     ("loss-typo", ["loss=cross_entropyy"], ["loss=cross_entropyy", "did you mean 'cross_entropy'"], "pre"),
     ("scheduler-typo", ["scheduler=cosin"], ["scheduler=cosin", "did you mean 'cosine'"], "pre"),
+    ("model-for-other-task", ["model=vae_mlp"], ["model=vae_mlp is made for task=vae", "add task=vae",
+                                                 "fits task=auto: ", "mlp"], "pre"),
+    ("optimizer-for-other-task", ["optimizer=gan_adam"], ["optimizer=gan_adam is made for task=gan", "sgd"], "pre"),
+    ("loss-unused-by-task", ["experiment=digits_vae", "loss=mse"], ["loss=mse is not used by task=vae",
+                                                                     "drop loss=mse"], "pre"),
+    ("optimizer-none-for-gradient-model", ["task=recommendation", "dataset=synthetic_interactions", "model=bpr",
+                                           "optimizer=none"],
+     ["optimizer=none builds no optimizer", "model=bpr", "add optimizer=adam"], "job"),
     ("sweep-preset-without-m", ["experiment=compare_optimizers"], ["is a sweep preset", "nnml train -m"], "pre"),
     ("experiment-typo", ["experiment=digits_cnnn"], ["experiment=digits_cnnn", "did you mean 'digits_cnn'"], "pre"),
     ("group-typo", ["optimiser=sgd"], ["optimiser=sgd", "did you mean 'optimizer'", "dataset"], "pre"),
@@ -320,10 +328,12 @@ def test_shipped_combinations_pass_the_checks(workspace):
     # Options of other tasks are checked by their tracks' tests; sequence models read MNIST-1D; two presets need a
     # run folder of the user's (a teacher, a pretrained encoder) and say so in one line.
     sequences = ("cnn1d", "gru", "lstm")
-    needs_run = ("digits_distill", "label_efficiency")
+    texts = ("bag_of_embeddings", "text_cnn", "text_rnn", "text_transformer")  # task=auto on text data
+    needs_run = ("digits_distill", "label_efficiency", "pretrained")
     jobs = [[f"dataset={d}"] + (["loss=mse"] if d in ("diabetes", "function") else [])
             for d in supervised_options("dataset")]
-    jobs += [[f"model={m}"] + (["dataset=mnist1d"] if m in sequences else []) for m in supervised_options("model")]
+    jobs += [[f"model={m}"] + (["dataset=mnist1d"] if m in sequences else ["dataset=langid"] if m in texts else [])
+             for m in supervised_options("model") if m not in needs_run]
     jobs += [[f"experiment={e}"] for e in options("experiment")
              if e != "compare_optimizers" and e not in needs_run and "sweeper:" not in
              (Path(config_dir()) / "experiment" / f"{e}.yaml").read_text()]

@@ -129,7 +129,9 @@ def precheck_train(args: list[str]) -> list[str]:
             validate(cfg)
             if resume:  # read back from a run folder: only what that run recorded (a new run's are the user's own)
                 check_targets(cfg, list(cfg.get("allowed_targets") or []))
-            check_config(cfg, loss_name=str(choices.get("loss") or ""))
+            typed_loss = next((str(o.value()) for o in parsed if o.key_or_group == "loss" and not o.is_add()
+                               and isinstance(o.value(), str)), None)
+            check_config(cfg, loss_name=str(choices.get("loss") or ""), choices=choices, typed_loss=typed_loss)
             if n == 0 and not resume and not multirun:  # a sweep's values are not one config to compare
                 extra = typed_choices_over_preset(overrides, parsed)
     if resume:

@@ -19,8 +19,11 @@ CONSUMED = {"dataset": ("batch_size", "eval_batch_size", "loader", "num_workers"
             "scheduler": ("interval",)}
 
 
-def check_config(cfg, loss_name: str = "") -> None:
+def check_config(cfg, loss_name: str = "", choices: dict | None = None, typed_loss: str | None = None) -> None:
     """All checks of this module, in the order a person would want to hear about them."""
+    if choices:
+        check_task_fit(choices)
+        check_loss_used(cfg, typed_loss, str(choices.get("task") or "auto"))
     check_components(cfg)
     check_device(cfg)
     check_data_fit(cfg, loss_name)
@@ -34,6 +37,52 @@ def check_device(cfg) -> None:
     if int(tr.get("devices", 1) or 1) * int(tr.get("num_nodes", 1) or 1) > 1:
         return  # each rank resolves its own device
     autocast_context(resolve_device(str(tr.get("device", "auto"))), str(tr.get("precision", "32")))
+
+
+# ---------------------------------------------------------------------------------------------- task fit
+
+# Groups whose options made for one kind of learning say so in a `# tasks: vae, gan` line (nnml list shows it);
+# under another task they would fail only once the run has started.
+TASK_BOUND_GROUPS = ("model", "loss", "optimizer", "scheduler")
+
+
+def check_task_fit(choices: dict) -> None:
+    """A model, loss, optimizer or scheduler option made for other tasks than the run's (``model=vae_mlp`` under
+    ``task=auto``) is refused, naming the task it is for and the options that fit this one. A task of the
+    user's own (not shipped) is trusted to know its parts."""
+    from nnml.config import config_dir
+    from nnml.config.catalog import option_tasks, options
+
+    task = str(choices.get("task") or "auto")
+    if task not in options("task", config_dir()):
+        return
+    for group in TASK_BOUND_GROUPS:
+        option = choices.get(group)
+        made_for = option_tasks(group, str(option)) if option is not None else None
+        if made_for is None or task in made_for:
+            continue
+        fitting = sorted(o for o in options(group) if task in (option_tasks(group, o) or ["auto"] if task == "auto"
+                                                                else option_tasks(group, o) or [task]))
+        raise NnmlError(f"{group}={option} is made for task={' or task='.join(made_for)}, but this run's task is "
+                        f"{task}: add task={made_for[0]} (a preset sets the rest: nnml list experiment), or choose "
+                        f"one that fits task={task}: {', '.join(fitting) or '(none)'}")
+
+
+def check_loss_used(cfg, typed_loss: str | None, task: str) -> None:
+    """``loss=mse`` typed for a task that minimises its own objective (``experiment=digits_vae``) would be ignored
+    without a word: refused instead."""
+    if typed_loss in (None, "auto", "none"):
+        return
+    from hydra.utils import get_class
+
+    try:
+        cls = get_class(str(cfg.task._target_))
+    except Exception:
+        return
+    if getattr(cls, "uses_loss_config", True):
+        return
+    raise NnmlError(f"loss={typed_loss} is not used by task={task}, which minimises its own objective (the run's "
+                    f"header names it; its keys are task.*): drop loss={typed_loss}")
 
 
 # ---------------------------------------------------------------------------------------------- signatures

@@ -21,16 +21,23 @@ def to_unit(x: torch.Tensor, value_range=None) -> torch.Tensor:
 def image_grid(images: torch.Tensor, nrow: int | None = None, value_range=None, pad: int = 1,
                min_side: int = 32) -> torch.Tensor:
     """N x C x H x W -> one C x H' x W' image with ``nrow`` images a row (default: a square), a pad of 1 between;
-    images smaller than ``min_side`` are enlarged by an integer factor (pixels as blocks: 8x8 digits are tiny)."""
+    images smaller than ``min_side`` are enlarged by an integer factor (pixels as blocks: 8x8 digits are tiny).
+    Samples that are not images (N x C x L signals, N x D feature rows) are drawn as one strip of pixels each."""
     x = to_unit(images, value_range)
+    if x.dim() == 2:
+        x = x[:, None, None, :]
+    elif x.dim() == 3:
+        x = x[:, :, None, :]
     n, c, h, w = x.shape
+    if c not in (1, 3):  # channels that are not grey or RGB: side by side, as grey
+        x, c, w = x.permute(0, 2, 1, 3).reshape(n, 1, h, c * w), 1, c * w
     nrow = nrow or math.ceil(math.sqrt(n))
     rows = math.ceil(n / nrow)
     grid = torch.ones(c, rows * (h + pad) + pad, nrow * (w + pad) + pad)
     for i in range(n):
         r, col = divmod(i, nrow)
         grid[:, pad + r * (h + pad) : pad + r * (h + pad) + h, pad + col * (w + pad) : pad + col * (w + pad) + w] = x[i]
-    scale = max(1, -(-min_side // min(h, w)))
+    scale = max(1, min(-(-min_side // min(h, w)), 256 // w))
     return grid.repeat_interleave(scale, 1).repeat_interleave(scale, 2) if scale > 1 else grid
 
 

@@ -45,6 +45,9 @@ class Task:
     #: False: the task calls ``ctx.optimize(loss, name)`` itself (several optimizers) or none (closed-form updates)
     #: and returns a dict of scalar tensors to log.
     automatic_optimization: bool = True
+    #: False for tasks that minimise an objective of their own (the -ELBO, a GAN loss, NT-Xent, a CRF's NLL):
+    #: a ``loss=...`` typed for them would be ignored, so the checks before a run refuse it
+    uses_loss_config: bool = True
 
     def __init__(self, **kwargs: Any):
         if kwargs:

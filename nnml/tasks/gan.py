@@ -48,6 +48,7 @@ def per_network(node, name: str):
 
 
 class GANTask(Task):
+    uses_loss_config = False  # its own objective: a typed loss=... would be ignored
     automatic_optimization = False
     default_monitor = "val/fd"
 

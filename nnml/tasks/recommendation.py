@@ -39,6 +39,7 @@ class OneStepPerEpoch:
 
 
 class Recommendation(Task):
+    uses_loss_config = False  # its own objective: a typed loss=... would be ignored
     default_monitor = "val/ndcg@10"
 
     def __init__(self, k: int = 10, ks=(10,), eval_batch_users: int = 1024, embeddings: bool = True,

@@ -27,6 +27,7 @@ BASELINES = ("random", "raw")
 class RepresentationTask(Task):
     """Base of ``task=contrastive`` and ``task=autoencoder``. Subclasses build their extra modules in
     :meth:`build_heads` and implement :meth:`ssl_loss` (loss, dict of logged terms) for a batch of inputs."""
+    uses_loss_config = False  # its own objective: a typed loss=... would be ignored
 
     def __init__(self, probe: dict | None = None, embeddings: dict | None = None):
         super().__init__()

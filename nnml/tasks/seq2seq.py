@@ -31,6 +31,7 @@ SCORES = ("bleu", "chrf", "exact")
 
 
 class Seq2SeqTask(TokenizerHolder, Task):
+    uses_loss_config = False  # its own objective: a typed loss=... would be ignored
     default_monitor = "val/bleu"
 
     def __init__(self, beam: int = 4, length_penalty: float = 0.6, max_decode_len: int | None = None,

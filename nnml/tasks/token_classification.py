@@ -22,6 +22,7 @@ from nnml.text.tokenizers import UNK_ID, split_words
 
 
 class TokenClassificationTask(TokenizerHolder, Task):
+    uses_loss_config = False  # its own objective: a typed loss=... would be ignored
     default_monitor = "val/f1"
 
     def __init__(self, word_dropout: float = 0.1, every_n_epochs: int = 5, n_examples: int = 8):

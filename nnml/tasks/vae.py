@@ -28,6 +28,7 @@ from nnml.tasks.base import Task
 
 
 class VAETask(Task):
+    uses_loss_config = False  # its own objective: a typed loss=... would be ignored
     default_monitor = "val/nelbo"
 
     def __init__(self, likelihood: str = "bernoulli", beta: float = 1.0, kl_warmup_epochs: float = 10,

@@ -64,3 +64,18 @@ def test_ema_update():
         assert not e.requires_grad
     for e, b in zip(ema.buffers(), g.buffers()):
         assert torch.equal(e, b)
+
+
+def test_image_grid_draws_samples_that_are_not_images():
+    """A VAE or GAN on signals or feature rows (experiment=digits_vae dataset=iris) gets a strip of pixels per
+    sample instead of a crash after training."""
+    import torch
+
+    from nnml.generative.plots import image_grid
+
+    rows = image_grid(torch.rand(6, 4), nrow=3)          # 6 rows of 4 features: 2 x 3 strips
+    assert rows.shape[0] == 1 and rows.shape[2] > rows.shape[1]
+    signals = image_grid(torch.rand(4, 1, 40), nrow=2)   # MNIST-1D-like
+    assert signals.shape[0] == 1 and 0.0 <= float(signals.min()) and float(signals.max()) <= 1.0
+    images = image_grid(torch.rand(4, 1, 8, 8), nrow=2)  # unchanged for images: 8x8 enlarged 4x, pad 1
+    assert tuple(images.shape) == (1, 4 * (2 * 9 + 1), 4 * (2 * 9 + 1))

@@ -21,6 +21,11 @@ CONFIG_DIR_FLAGS = ("-cd", "--config-dir")
 CONFIG_NAME_FLAGS = ("-cn", "--config-name")
 MAX_COMPOSES = 64  # a sweep's values are composed one at a time; beyond this the jobs check themselves
 
+# Every flag of Hydra's command line (its own parser answers an unknown one with its whole usage text)
+HYDRA_FLAGS = {"-h", "--help", "--hydra-help", "--version", "-c", "--cfg", "--resolve", "-p", "--package", "-r",
+               "--run", "-m", "--multirun", "-sc", "--shell-completion", "-cp", "--config-path", "-cn",
+               "--config-name", "-cd", "--config-dir", "--experimental-rerun", "-i", "--info"}
+
 # Hydra flags whose next argument is their value (``--cfg job``), which must stay next to the flag
 HYDRA_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-path", "-cp", "--config-name",
                      "-cn", "--config-dir", "-cd", "--experimental-rerun"}
@@ -45,6 +50,35 @@ def split_hydra_flags(args: list[str]) -> tuple[list[str], list[str]]:
             rest.append(arg)
         i += 1
     return flags, rest
+
+
+def _check_flag(flag: str, overrides: list[str]) -> None:
+    """A flag Hydra does not have (``--epochs 5``) is one line naming the override that sets it, not Hydra's usage."""
+    name = flag.split("=", 1)[0]
+    if name in HYDRA_FLAGS or not name.startswith("-"):
+        return
+    from nnml.errors import did_you_mean
+
+    word = name.lstrip("-").replace("-", "_")
+    keys = _known_keys()
+    exact = [k for k in keys if k.rsplit(".", 1)[-1] == word]
+    guess = did_you_mean(name, sorted(f for f in HYDRA_FLAGS if f.startswith("--")))
+    if guess and not exact:
+        raise NnmlError(f"{name} is not a flag of nnml train{guess}")
+    matches = exact or [k for k in keys if word and word in k.rsplit(".", 1)[-1]]
+    hint = f"e.g. {matches[0]}=..." if matches else "e.g. trainer.max_epochs=5"
+    raise NnmlError(f"{name} is not a flag of nnml train: settings are key=value overrides ({hint}); nnml list "
+                    f"shows the groups, nnml train --cfg job every key")
+
+
+def _known_keys() -> list[str]:
+    """Every key of the default composed config (for hints); none when it cannot be composed."""
+    try:
+        from nnml.config.compose import compose_train
+
+        return _flat_keys(__import__("omegaconf").OmegaConf.to_container(compose_train([]), resolve=False))
+    except Exception:
+        return []
 
 
 def _read_flags(flags: list[str]) -> dict | None:
@@ -75,8 +109,11 @@ def precheck_train(args: list[str]) -> list[str]:
     """Raise :class:`NnmlError` for the first bad argument of ``nnml train``. Returns overrides to add to the
     command: the values of group options the user typed that an experiment preset would otherwise replace."""
     flags, overrides = split_hydra_flags(args)
+    for flag in flags:
+        _check_flag(flag, overrides)
     opts = _read_flags(flags)
     if opts is None:
+        parse_overrides(overrides)  # --help, --cfg, --info: Hydra answers them, but a bad override is still one line
         return []
     multirun = opts["multirun"]
     from nnml.config.catalog import set_user_dirs
@@ -253,8 +290,11 @@ def parse_overrides(overrides: list[str]) -> list:
             out.extend(parser.parse_overrides([text]))
         except OverrideParseException as e:
             if "=" not in text:
+                from nnml.config.catalog import groups
+
+                listing = f"nnml list {text} shows its options" if text in groups() else "nnml list shows the groups"
                 raise NnmlError(f"'{text}' is not an override; write key=value (e.g. trainer.max_epochs=3) or "
-                                f"group=option (e.g. optimizer=sgd); nnml list shows the groups") from None
+                                f"group=option (e.g. optimizer=sgd); {listing}") from None
             reason = str(e).strip().splitlines()[0]
             raise NnmlError(f"'{text}' is not a valid override ({reason}); quote values with spaces or brackets, "
                             f"e.g. 'model.hidden=[64,64]'") from None

@@ -119,3 +119,27 @@ def test_segments_record_the_thread_count(train_in_process):
     assert result.exit_code == 0, result.output
     assert json.loads((run / "metrics.json").read_text())["segments"][-1]["threads"] == 1
 
+
+
+def test_step_flops_counts_recurrent_layers():
+    """Recurrent layers count too (a BiLSTM tagger's work is mostly its LSTM): per token, layer and direction,
+    2 x gates x hidden x (input + hidden), times 3 for forward and backward; packed sequences count their tokens."""
+    from torch import nn
+
+    from nnml.engine.device import step_flops
+
+    lstm = nn.LSTM(64, 128, batch_first=True, bidirectional=True)
+    assert step_flops([lstm], (torch.randn(32, 26, 64),), 32) == 3 * 2 * 4 * 128 * (64 + 128) * 2 * 32 * 26
+    gru = nn.GRU(8, 16, num_layers=2)
+
+    class Packed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = gru
+
+        def forward(self, x):
+            lengths = torch.tensor([5, 3])
+            return self.rnn(nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True))[0].data
+
+    per_token = 2 * 3 * 16 * (8 + 16) + 2 * 3 * 16 * (16 + 16)
+    assert step_flops([Packed()], (torch.randn(2, 5, 8),), 2) == 3 * per_token * (5 + 3)

@@ -193,6 +193,9 @@ def step_flops(modules, batch, batch_size: int | None = None) -> float:
     total = [0.0]
 
     def hook(m, inputs, out):
+        if isinstance(m, nn.RNNBase):
+            total[0] += _recurrent_flops(m, out[0] if isinstance(out, tuple) else out)
+            return
         if not torch.is_tensor(out):
             return
         if isinstance(m, nn.Linear):
@@ -201,7 +204,7 @@ def step_flops(modules, batch, batch_size: int | None = None) -> float:
             total[0] += 2.0 * out.numel() * (m.in_channels // m.groups) * math.prod(m.kernel_size)
 
     handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
+               if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd, nn.RNNBase))]
     was = model.training
     try:
         with torch.no_grad():
@@ -214,6 +217,22 @@ def step_flops(modules, batch, batch_size: int | None = None) -> float:
         for h in handles:
             h.remove()
     return 3.0 * total[0] if total[0] else fallback
+
+
+def _recurrent_flops(m, output) -> float:
+    """Forward FLOPs of a GRU/LSTM/RNN layer stack over the tokens of ``output`` (a tensor or a PackedSequence):
+    per token, layer and direction, 2 x gates x hidden x (input + hidden)."""
+    from torch import nn
+
+    data = getattr(output, "data", output)
+    if not torch.is_tensor(data):
+        return 0.0
+    tokens = data.shape[0] if hasattr(output, "batch_sizes") else math.prod(data.shape[:-1])
+    gates = {"LSTM": 4, "GRU": 3}.get(m.mode, 1)
+    dirs = 2 if m.bidirectional else 1
+    per_token = sum(2.0 * gates * m.hidden_size * ((m.input_size if layer == 0 else m.hidden_size * dirs) + m.hidden_size)
+                    for layer in range(m.num_layers)) * dirs
+    return per_token * tokens if isinstance(m, nn.RNNBase) else 0.0
 
 
 def usable_cores() -> int:

@@ -41,16 +41,14 @@ def build_model(cfg_model, data: DataSplits, allowed=(), key: str = "model", **e
 def accepted_kwargs(node, facts: dict, allowed=()) -> dict:
     """The entries of ``facts`` that the ``_target_`` of ``node`` takes by name (all of them if it takes
     ``**kwargs``), leaving out keys the config sets itself."""
-    from hydra.utils import get_method
-
-    from nnml.targets import check_targets
+    from nnml.targets import check_targets, import_object
 
     target = node.get("_target_") if hasattr(node, "get") else None
     if not target:
         return {}
     check_targets(node, allowed)
     try:
-        obj = get_method(str(target))
+        obj = import_object(str(target))
     except Exception:
         return dict(facts)  # let instantiate report the bad target
     try:
@@ -127,7 +125,7 @@ def build_scheduler(cfg, optimizer, *, steps_per_epoch: int, max_epochs: int, mo
     ``interval`` (``epoch`` or ``step``: when ``scheduler.step()`` is called); ``steps_per_epoch``, ``epochs`` and
     ``total_steps`` are filled in when the class takes them and the config leaves them out (OneCycleLR);
     ``mode: auto`` (ReduceLROnPlateau) follows the monitored metric's mode."""
-    from hydra.utils import get_method
+    from nnml.targets import import_object
 
     if cfg is None or "_target_" not in cfg:
         return None, "epoch"
@@ -135,7 +133,7 @@ def build_scheduler(cfg, optimizer, *, steps_per_epoch: int, max_epochs: int, mo
     interval = params.pop("interval", "epoch")
     if interval not in ("epoch", "step"):
         raise NnmlError(f"scheduler.interval={interval} is not valid; choose one of: epoch, step")
-    target = get_method(params["_target_"]) if not inspect.isclass(params["_target_"]) else params["_target_"]
+    target = import_object(params["_target_"]) if not inspect.isclass(params["_target_"]) else params["_target_"]
     sig = inspect.signature(target)
     sizes = {"steps_per_epoch": steps_per_epoch, "epochs": max_epochs,
              "total_steps": steps_per_epoch * max_epochs if interval == "step" else max_epochs}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from nnml.errors import NnmlError
+from nnml.errors import NnmlError, did_you_mean
 
 DEFAULT_ALLOWED = ("torch.", "nnml.")
 
@@ -70,6 +70,67 @@ def ensure_importable(target: str) -> None:
             sys.path.append(cwd)
 
 
+def import_object(target: str):
+    """The object a dotted ``_target_`` names (``torch.optim.Adam``, ``my_models.UNet.build``), imported as Hydra
+    would, but raising the import's own exception (Hydra's ``get_object`` logs a multi-line error first)."""
+    import importlib
+
+    ensure_importable(target)
+    parts = str(target).split(".")
+    for i in range(len(parts), 0, -1):
+        module = ".".join(parts[:i])
+        try:
+            obj = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name is not None and module.startswith(e.name) and i > 1:
+                continue  # `module` is not a module (a class inside one): try its parent
+            raise
+        for part in parts[i:]:
+            obj = getattr(obj, part)
+        return obj
+    raise ImportError(f"cannot import {target}")
+
+
+def import_failure(target: str, path: str, error: Exception) -> NnmlError:
+    """Why ``target`` does not import, in one line: the module is missing (where nnml looked), the module itself
+    raised (the exception and its file and line: Hydra's own message would only ask whether it is installed), or
+    the module lacks the name."""
+    import importlib
+    import os
+    import traceback
+
+    head = f"{path}._target_={target} cannot be imported"
+    module, _, name = str(target).rpartition(".")
+    try:
+        loaded = importlib.import_module(module) if module else None
+    except ModuleNotFoundError as e:
+        missing = e.name or module
+        parent = missing.rpartition(".")[0]
+        if missing.split(".")[0] == module.split(".")[0] and not parent:
+            return NnmlError(f"{head}: no module named {missing} (looked in the installed packages and in "
+                             f"{os.getcwd()}); put {missing}.py in the folder you run nnml from, or check the spelling")
+        if module.startswith(missing):
+            import pkgutil
+
+            try:
+                siblings = [f"{parent}.{m.name}" for m in pkgutil.iter_modules(importlib.import_module(parent).__path__)]
+            except Exception:
+                siblings = []
+            return NnmlError(f"{head}: no module named {missing}{did_you_mean(missing, siblings)}")
+        return NnmlError(f"{head}: importing {module} failed: {e}")
+    except Exception as e:
+        frame = next((f for f in reversed(traceback.extract_tb(e.__traceback__))
+                      if not f.filename.startswith("<frozen")), None)
+        where = f" ({os.path.relpath(frame.filename)}:{frame.lineno})" if frame else ""
+        return NnmlError(f"{head}: importing {module} raised {type(e).__name__}: "
+                         f"{str(e).strip().splitlines()[0] if str(e).strip() else ''}{where}")
+    if loaded is not None and not hasattr(loaded, name):
+        names = [n for n in dir(loaded) if not n.startswith("_")]
+        return NnmlError(f"{head}: module {module} has no {name}{did_you_mean(name, names)}")
+    reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+    return NnmlError(f"{head} ({reason}); check the spelling of the module and class")
+
+
 def instantiate(node, *, key: str, allowed: Iterable[str] = (), **kwargs):
     """``hydra.utils.instantiate(node, **kwargs)`` with the target check and a one-line error naming ``key``."""
     from hydra.errors import InstantiationException
@@ -81,8 +142,11 @@ def instantiate(node, *, key: str, allowed: Iterable[str] = (), **kwargs):
         node = OmegaConf.create(dict(node))
     if "_target_" not in node:
         raise NnmlError(f"{key} has no _target_; it must name the class or function that builds it")
-    for _, target in _targets(OmegaConf.to_container(node, resolve=False)):
-        ensure_importable(target)
+    for where, target in _targets(OmegaConf.to_container(node, resolve=False), key):
+        try:  # the import's own error in one line, before Hydra logs its multi-line one
+            import_object(target)
+        except Exception as e:
+            raise import_failure(target, where, e) from None
     try:
         return hydra_instantiate(node, **kwargs)
     except NnmlError:

@@ -331,12 +331,10 @@ def test_shipped_combinations_pass_the_checks(workspace):
     # Options of other tasks are checked by their tracks' tests; sequence models read MNIST-1D; two presets need a
     # run folder of the user's (a teacher, a pretrained encoder) and say so in one line.
     sequences = ("cnn1d", "gru", "lstm")
-    texts = ("bag_of_embeddings", "text_cnn", "text_rnn", "text_transformer")  # task=auto on text data
-    needs_run = ("digits_distill", "label_efficiency", "pretrained")
+    needs_run = ("digits_distill", "label_efficiency")
     jobs = [[f"dataset={d}"] + (["loss=mse"] if d in ("diabetes", "function") else [])
             for d in supervised_options("dataset")]
-    jobs += [[f"model={m}"] + (["dataset=mnist1d"] if m in sequences else ["dataset=langid"] if m in texts else [])
-             for m in supervised_options("model") if m not in needs_run]
+    jobs += [[f"model={m}"] + (["dataset=mnist1d"] if m in sequences else []) for m in supervised_options("model")]
     jobs += [[f"experiment={e}"] for e in options("experiment")
              if e != "compare_optimizers" and e not in needs_run and "sweeper:" not in
              (Path(config_dir()) / "experiment" / f"{e}.yaml").read_text()]

@@ -59,7 +59,7 @@ def check_task_fit(choices: dict) -> None:
     for group in TASK_BOUND_GROUPS:
         option = choices.get(group)
         made_for = option_tasks(group, str(option)) if option is not None else None
-        if made_for is None or task in made_for:
+        if made_for is None or task in made_for or any(_specializes(t, task) for t in made_for):
             continue
         fitting = sorted(o for o in options(group) if task in (option_tasks(group, o) or ["auto"] if task == "auto"
                                                                 else option_tasks(group, o) or [task]))
@@ -68,17 +68,32 @@ def check_task_fit(choices: dict) -> None:
                         f"one that fits task={task}: {', '.join(fitting) or '(none)'}")
 
 
+def _specializes(made_for: str, task: str) -> bool:
+    """True when the task an option is made for is a kind of the run's task (task=text_classification and
+    task=finetune are supervised learning: their models train under task=auto too)."""
+    from omegaconf import OmegaConf
+
+    from nnml.config import config_dir
+    from nnml.targets import import_object
+
+    try:
+        classes = [import_object(str(OmegaConf.load(f"{config_dir()}/task/{t}.yaml")._target_)) for t in (made_for, task)]
+    except Exception:
+        return False
+    return issubclass(classes[0], classes[1])
+
+
 def check_loss_used(cfg, typed_loss: str | None, task: str) -> None:
     """``loss=mse`` typed for a task that minimises its own objective (``experiment=digits_vae``) would be ignored
     without a word: refused instead."""
     if typed_loss in (None, "auto", "none"):
         return
-    from hydra.utils import get_class
+    from nnml.targets import import_object
 
     try:
-        cls = get_class(str(cfg.task._target_))
+        cls = import_object(str(cfg.task._target_))
     except Exception:
-        return
+        return  # the import's own check (check_components) says why
     if getattr(cls, "uses_loss_config", True):
         return
     raise NnmlError(f"loss={typed_loss} is not used by task={task}, which minimises its own objective (the run's "
@@ -108,17 +123,12 @@ def _visit(node: dict, path: str, group: str) -> None:
 
 
 def _locate(target: str, path: str):
-    from hydra.utils import get_object
+    from nnml.targets import import_failure, import_object
 
-    from nnml.targets import ensure_importable
-
-    ensure_importable(target)
     try:
-        return get_object(target)
+        return import_object(target)
     except Exception as e:  # ImportError, AttributeError, or what the module raised while importing
-        reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-        raise NnmlError(f"{path}._target_={target} cannot be imported ({reason}); check the spelling of the module "
-                        f"and class") from None
+        raise import_failure(target, path, e) from None
 
 
 def parameters(obj) -> list[str] | None:

@@ -143,8 +143,10 @@ def run_feature_net(run_dir: str, data, dataset_cfg: dict) -> FeatureNet:
     the run's saved config and checkpoint. Read from disk, so its model target must be one of nnml's or torch's."""
     import inspect
 
-    from hydra.utils import get_method, instantiate
+    from hydra.utils import instantiate
     from omegaconf import OmegaConf
+
+    from nnml.targets import import_object
 
     run = Path(run_dir).expanduser()
     cfg_path, ckpt_path = run / ".hydra" / "config.yaml", run / "checkpoints" / "best.pt"
@@ -166,7 +168,7 @@ def run_feature_net(run_dir: str, data, dataset_cfg: dict) -> FeatureNet:
     target = str(node.get("_target_", ""))
     if not target.startswith(TRUSTED):
         raise NnmlError(f"task.feature_net={run_dir}: model._target_={target} is not trusted (torch. or nnml. only)")
-    params = inspect.signature(get_method(target)).parameters
+    params = inspect.signature(import_object(target)).parameters
     facts = {k: v for k, v in data.facts().items() if k in params and k not in node}
     model = instantiate(node, **facts)
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)

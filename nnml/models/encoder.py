@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from nnml.errors import NnmlError, bad_choice
-from nnml.targets import check_targets, instantiate
+from nnml.targets import check_targets, import_object, instantiate
 
 #: tasks whose runs hold a reusable encoder (module "encoder" in their checkpoints)
 PRETRAINING_TASKS = ("nnml.tasks.contrastive.", "nnml.tasks.autoencoder.")
@@ -148,10 +148,8 @@ def _accepted(node, facts: dict) -> dict:
     """The facts the model's constructor takes, by name (as the builder passes them)."""
     import inspect
 
-    from hydra.utils import get_class
-
     try:
-        params = inspect.signature(get_class(str(node._target_))).parameters
+        params = inspect.signature(import_object(str(node._target_))).parameters
     except Exception:
         return {}
     keep = {k: v for k, v in facts.items() if k in params and k not in node}

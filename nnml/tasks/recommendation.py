@@ -243,9 +243,9 @@ class Recommendation(Task):
 
 
 def _fits_whole_data(node) -> bool:
-    from hydra.utils import get_class
+    from nnml.targets import import_object
 
     try:
-        return bool(getattr(get_class(str(node._target_)), "fits_whole_data", False))
+        return bool(getattr(import_object(str(node._target_)), "fits_whole_data", False))
     except Exception:  # an unknown target fails later, with the builder's own message
         return False

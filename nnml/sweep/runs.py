@@ -286,9 +286,10 @@ def to_csv(table_rows: list[dict]) -> str:
 
 def to_markdown(table_rows: list[dict]) -> str:
     cols = columns(table_rows)
+    formats = {c: column_formatter([row.get(c) for row in table_rows]) for c in cols}  # as the table shows them
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in table_rows:
-        lines.append("| " + " | ".join(fmt(row.get(c)).replace("|", "\\|") for c in cols) + " |")
+        lines.append("| " + " | ".join(formats[c](row.get(c)).replace("|", "\\|") for c in cols) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -298,15 +299,34 @@ def to_json(table_rows: list[dict]) -> str:
     return json.dumps(clean, indent=2, default=str) + "\n"
 
 
-def rich_table(table_rows: list[dict], title: str = "", show_run: bool = True):
-    """The rows as a rich Table; errors are left to the caller (too long for a cell)."""
+def rich_table(table_rows: list[dict], title: str = "", show_run: bool = True, width: int | None = None):
+    """The rows as a rich Table; errors are left to the caller (too long for a cell). When the columns would not
+    fit in ``width`` (a terminal's), the results come first (rank, metrics, epochs, status), then as many of the
+    differing hyperparameters as fit, then the run, and the caption names the ones left out (``--format csv`` has
+    them all): rows stay one line and the metrics are never pushed off the right edge."""
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title or None)
     style = {"ok": "green", "pruned": "yellow", "failed": "bold red", "incomplete": "red"}
     cols = [c for c in columns(table_rows) if c != "error" and (show_run or c != "run")]
     formats = {c: column_formatter([row.get(c) for row in table_rows]) for c in cols}
+    left_out: list[str] = []
+    if width:
+        need = {c: 3 + max([len(c)] + [len(formats[c](row.get(c))) for row in table_rows]) for c in cols}
+        if 1 + sum(need.values()) > width:
+            first = [c for c in cols if c == "rank" or "/" in c or c in ("epochs", "status")]
+            last = [c for c in cols if c == "run"]  # which folder: always shown
+            kept, used = list(first), 1 + sum(need[c] for c in first + last)
+            for c in [c for c in cols if c not in first + last]:
+                if used + need[c] <= width:
+                    kept.append(c)
+                    used += need[c]
+                else:
+                    left_out.append(c)
+            cols = kept + last
+    caption = (f"not shown, for width: {', '.join(left_out)} (nnml compare ... --format csv shows every column)"
+               if left_out else None)
+    table = Table(title=title or None, caption=caption, caption_justify="left")
     for c in cols:
         # A header is never broken mid-word: rich folds a too-narrow column anywhere, so the column is at least
         # as wide as its name (the run column, the widest, gives way first).
@@ -341,7 +361,7 @@ def print_rows(console, table_rows: list[dict], title: str, hparams: list[str], 
     left_out = len(table_rows) - len(shown)
     if shown:
         shown = [{**r, "rank": i} for i, r in enumerate(shown, 1)]
-        console.print(rich_table(shown, title, show_run=not hparams))
+        console.print(rich_table(shown, title, show_run=not hparams, width=console.width))
     elif title:
         console.print(title, highlight=False, markup=False)
     if left_out:

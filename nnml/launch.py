@@ -119,7 +119,7 @@ def run_train(cfg, run_dir, *, choices=None, override_keys=(), **kwargs) -> dict
 
         dist = Dist.from_env(cfg.trainer.device, str(cfg.trainer.get("dist_backend", "auto")))
         try:
-            run_dir = adopt_rank0_dir(dist, Path(run_dir), str(cfg.get("task_name", "train")))
+            run_dir = adopt_rank0_dir(dist, Path(run_dir), "train")
             return train(cfg, run_dir, choices=choices, override_keys=override_keys, dist=dist, **kwargs)
         finally:
             dist.destroy()
@@ -128,28 +128,28 @@ def run_train(cfg, run_dir, *, choices=None, override_keys=(), **kwargs) -> dict
     return train(cfg, run_dir, choices=choices, override_keys=override_keys, **kwargs)
 
 
-def adopt_rank0_dir(dist, run_dir: Path, task_name: str) -> Path:
+def adopt_rank0_dir(dist, run_dir: Path, log_name: str) -> Path:
     """Every rank uses rank 0's run folder. With ``torchrun -m nnml train`` started by hand each rank resolved its
     own folder (``${now:...}`` and fresh-folder naming run per process): ranks other than 0 log into rank 0's folder
     and remove the one Hydra just made for them, which holds only ``.hydra/`` and a log file."""
     shared = Path(dist.broadcast_object(str(run_dir.resolve())))
     if dist.rank == 0 or shared == run_dir.resolve():
         return shared
-    rank_log(shared, task_name, dist.rank)
+    rank_log(shared, log_name, dist.rank)
     own = run_dir.resolve()
-    if own.is_dir() and {p.name for p in own.iterdir()} <= {".hydra", f"{task_name}.log"}:
+    if own.is_dir() and {p.name for p in own.iterdir()} <= {".hydra", f"{log_name}.log"}:
         shutil.rmtree(own, ignore_errors=True)
     return shared
 
 
-def rank_log(run_dir: Path, task_name: str, rank: int) -> None:
-    """Root logging to ``<task>.log`` (rank 0) or ``<task>_rank<k>.log`` in ``run_dir``, replacing file handlers."""
+def rank_log(run_dir: Path, log_name: str, rank: int) -> None:
+    """Root logging to ``train.log`` (rank 0) or ``train_rank<k>.log`` in ``run_dir``, replacing file handlers."""
     root = logging.getLogger()
     for h in list(root.handlers):
         if isinstance(h, logging.FileHandler):
             root.removeHandler(h)
             h.close()
-    name = f"{task_name}.log" if rank == 0 else f"{task_name}_rank{rank}.log"
+    name = f"{log_name}.log" if rank == 0 else f"{log_name}_rank{rank}.log"
     handler = logging.FileHandler(Path(run_dir) / name)
     handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
     root.addHandler(handler)
@@ -165,7 +165,7 @@ def worker_main(argv=None) -> None:
     saved = OmegaConf.load(run_dir / ".hydra" / LAUNCH_FILE)
     cfg = saved.config
     rank = env_rank()
-    rank_log(run_dir, str(cfg.get("task_name", "train")), rank)
+    rank_log(run_dir, "train", rank)
     try:
         run_train(cfg, run_dir, choices=OmegaConf.to_container(saved.choices),
                   override_keys=list(saved.override_keys), quiet=rank != 0)

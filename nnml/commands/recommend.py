@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
         checkpoint: str = typer.Option("best", "--checkpoint", "-c", help="best, last, or a checkpoint path."),
         json_out: bool = typer.Option(False, "--json", help="JSON lines instead of tables."),
     ) -> None:
-        """Top items for a user, or similar items: nnml recommend outputs/recsys_als/runs/<run> --user 42"""
+        """Top items for a user, or similar items: nnml recommend outputs/train/runs/<run> --user 42"""
         from nnml.entry import run_cli_guarded
 
         def job():

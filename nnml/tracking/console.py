@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 import time
@@ -210,13 +211,19 @@ def short_path(path) -> str:
 
 
 def print_summary(console: Console, metrics: dict, run_dir: str) -> None:
-    log.info("final metrics: %s", {k: v for k, v in metrics.items()})
-    console.print(summary_table(metrics))
+    table = summary_table(metrics)
+    text = Console(width=200, record=True, file=io.StringIO(), color_system=None)
+    text.print(table)
+    for line in text.export_text().rstrip().splitlines():  # the log gets the same table as the terminal
+        log.info("%s", line.rstrip())
+    console.print(table)
     segments = metrics.get("segments") or []
     within = f" in {len(segments)} segments" if len(segments) > 1 else ""  # a resumed run's total
-    console.print(f"best epoch {metrics.get('best_epoch')} of {metrics.get('epochs')}, "
-                  f"{metrics.get('wall_time_s', 0):.1f} s{within}, {metrics.get('train_samples_per_s', 0):,.0f} train samples/s "
-                  f"on {metrics.get('device')}")
+    line = (f"best epoch {metrics.get('best_epoch')} of {metrics.get('epochs')}, "
+            f"{metrics.get('wall_time_s', 0):.1f} s{within}, {metrics.get('train_samples_per_s', 0):,.0f} train samples/s "
+            f"on {metrics.get('device')}")
+    log.info("%s", line)
+    console.print(line)
     console.print(f"run folder: {short_path(run_dir)}", soft_wrap=True, highlight=False, markup=False)
     console.print(f"view it:    nnml board {short_path(run_dir)}", soft_wrap=True, highlight=False, markup=False)
     sys.stdout.flush()

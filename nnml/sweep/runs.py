@@ -352,7 +352,8 @@ def table_console():
     return c if c.is_terminal else Console(width=200)
 
 
-def print_rows(console, table_rows: list[dict], title: str, hparams: list[str], show_all: bool = False) -> None:
+def print_rows(console, table_rows: list[dict], title: str, hparams: list[str], show_all: bool = False,
+               all_hint: str = "--all shows them") -> None:
     """Table of the runs that finished (the run column only when no hyperparameter tells them apart), then one
     line per failed or unfinished run; ``show_all`` puts those in the table too."""
     from rich.markup import escape
@@ -366,7 +367,7 @@ def print_rows(console, table_rows: list[dict], title: str, hparams: list[str], 
         console.print(title, highlight=False, markup=False)
     if left_out:
         console.print(f"{left_out} failed or unfinished {'run' if left_out == 1 else 'runs'} kept out of the table "
-                      f"(--all shows them):", highlight=False, markup=False)
+                      f"({all_hint}):", highlight=False, markup=False)
     for row in table_rows:
         if row.get("error") or (not show_all and row.get("status") not in ("ok", "pruned")):
             if not row.get("error"):

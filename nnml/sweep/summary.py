@@ -50,9 +50,10 @@ def summarize(sweep_dir: Path, console=None, title: str | None = None, metrics: 
     head = title or f"Sweep of {len(runs)} {'job' if len(runs) == 1 else 'jobs'}, best {metrics[0]} first"
     if failed:
         head += f" ({failed} failed)"
-    R.print_rows(console, table_rows, head, [] if show_run else hparams)
     from nnml.tracking.console import short_path
 
+    R.print_rows(console, table_rows, head, [] if show_run else hparams,
+                 all_hint=f"nnml compare {short_path(sweep_dir)} --all puts them in the table")
     console.print(f"summary: {short_path(sweep_dir / 'summary.md')} (and summary.csv); "
                   f"view: nnml board {short_path(sweep_dir)}", soft_wrap=True, highlight=False)
     return result

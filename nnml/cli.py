@@ -95,7 +95,7 @@ def _with_resume(args: list[str]) -> list[str]:
 
 @app.command(context_settings=HYDRA_CONTEXT, add_help_option=False)
 def lab(
-    name: str = typer.Argument(..., help="activations, gradcheck, trajectories, uat or collapse."),
+    name: Optional[str] = typer.Argument(None, help="activations, gradcheck, trajectories, uat or collapse."),
     overrides: Optional[List[str]] = typer.Argument(None, show_default=False,
                                                     help="The lab's keys as overrides, e.g. target=step."),
 ) -> None:
@@ -107,7 +107,12 @@ def lab(
     from nnml.entry import call_hydra, lab_app, lab_hydra_overrides, run_cli_guarded
 
     args = list(overrides or [])
-    if name in ("--help", "-h"):  # help_option_names is empty so that Hydra sees its own flags
+    if name is not None and name.startswith("-") and name not in ("--help", "-h"):
+        # a flag before the lab's name (nnml lab --json uat): the first word that is not a flag is the name
+        words = [a for a in args if not a.startswith("-")]
+        args = [name, *[a for a in args if a not in words[:1]]]
+        name = words[0] if words else None
+    if name is None or name in ("--help", "-h"):  # help_option_names is empty so that Hydra sees its own flags
         run_cli_guarded(lambda: typer.echo(_lab_help()))
         return
     if "--help" in args or "-h" in args:

@@ -74,9 +74,14 @@ def run_guarded(job, run_dir: Path, multirun: bool):
     (Path(run_dir) / "error.txt").unlink(missing_ok=True)  # a resumed run clears its old failure
     try:
         return job()
-    except Interrupted as e:
-        report_error(f"interrupted by {e.args[0]}; saved {e.checkpoint}. Resume with:\n"
-                     f"  nnml train resume={run_dir}")
+    except Interrupted as e:  # asked for (Ctrl-C, a scheduler's SIGTERM): a note, not an error
+        from rich.console import Console
+        from rich.markup import escape
+
+        how = "Ctrl-C" if e.args[0] == "SIGINT" else e.args[0]
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"[bold yellow]stopped[/bold yellow] by {how}; saved {escape(str(e.checkpoint))}. Resume with:\n"
+            f"  nnml train resume={escape(str(run_dir))}")
         raise SystemExit(e.exit_code) from None
     except KeyboardInterrupt:
         _write_error(run_dir, "stopped by Ctrl-C before it finished")  # the folder says why it is incomplete

@@ -178,4 +178,7 @@ def print_eval(metrics: dict, run_dir, split: str, checkpoint: str, as_json: boo
 
     from nnml.tracking.console import make_console, summary_table
 
-    make_console().print(summary_table(metrics, title=escape(f"{run_dir} ({checkpoint} checkpoint, {split} split)")))
+    console = make_console()
+    # the run's path on a line of its own: as a table title it would be broken wherever the table's width ends
+    console.print(escape(f"{run_dir} ({checkpoint} checkpoint, {split} split)"), soft_wrap=True, highlight=False)
+    console.print(summary_table(metrics, title=None))

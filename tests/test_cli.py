@@ -219,7 +219,8 @@ def test_hydra_flags_anywhere(workdir):
 def test_summary_lists_layers_shapes_and_params(workdir):
     r = runner.invoke(app, ["summary", "model=cnn"])
     assert r.exit_code == 0, r.output
-    for text in ("Conv2d", "2x16x8x8", "MaxPool2d", "2x10", "4,640", "22,602 parameters (22,602 trainable, 0 frozen)"):
+    for text in ("Conv2d", " 16x8x8 ", "MaxPool2d", "32x2x2", "output per sample", "4,640",
+                 "22,602 parameters (22,602 trainable, 0 frozen)"):
         assert text in r.output, (text, r.output)
 
 

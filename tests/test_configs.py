@@ -122,3 +122,9 @@ def test_experiment_presets_compose():
     for option in catalog.options("experiment"):
         cfg = compose([f"experiment={option}"])
         assert "trainer" in cfg
+
+
+def test_every_preset_says_in_its_description_how_to_run_it():
+    """nnml list experiment shows each preset's first comment line: it must hold the command that runs it."""
+    for name, text in catalog.options("experiment").items():
+        assert f"experiment={name}" in text and "nnml train" in text, (name, text)

@@ -437,7 +437,9 @@ def _unknown_key(key: str, overrides: list[str]) -> NnmlError:
     except Exception:
         cfg = {}
     keys = sorted(set(_flat_keys(cfg)) | set(gs))
-    hint = did_you_mean(key, keys)
+    # a key typed without its group (lr=0.1): the key whose last part it is, else the closest spelling
+    tails = [k for k in keys if "." not in key and k.rsplit(".", 1)[-1] == key]
+    hint = f" (did you mean '{tails[0]}'?)" if len(tails) == 1 else did_you_mean(key, keys)
     parent = key.rsplit(".", 1)[0] if "." in key else ""
     node = OmegaConf.select(OmegaConf.create(cfg), parent) if parent and cfg else None
     if parent in gs and (node is None or (OmegaConf.is_dict(node) and not len(node))):

@@ -48,7 +48,8 @@ def register(app: typer.Typer) -> None:
                          "value": v} for i, v, _ in hist[:history]]
                 if all(r["value"] == 1.0 for r in rows):  # binary implicit feedback: the value says nothing
                     rows = [{k: v for k, v in r.items() if k != "value"} for r in rows]
-                _print(f"user {user}: {len(hist)} training items, latest first", rows, json_out, "history")
+                shown = f", the latest {len(rows)} shown (--history N)" if len(rows) < len(hist) else ", latest first"
+                _print(f"user {user}: {len(hist)} training items{shown}", rows, json_out, "history")
                 _print(f"top {len(recs)} for user {user} ({type(task.modules['model']).__name__})", [
                     {"rank": r, "item": data.item_ids[i], "title": data.item_titles[i],
                      "genres": data.item_genres[i], "score": round(s, 4)} for r, (i, s) in enumerate(recs, 1)],

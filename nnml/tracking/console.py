@@ -154,8 +154,9 @@ class ConsoleCallback(Callback):
         left = max(0, state.max_epochs - state.epoch) * per_epoch
         # Piped logs (CI, nohup) have no progress bar: each line says how long the epoch took and what is left.
         timing = f"{took:.2f} s" + (f", {clock(left)} left" if state.epoch < state.max_epochs else "")
-        log.info("epoch %d/%d  %s  lr %.3g  (%s)", state.epoch, state.max_epochs, shown, metrics.get("lr", 0), timing)
-        line = f"epoch {state.epoch}/{state.max_epochs}  {shown}  lr {metrics.get('lr', 0):.3g}  ({timing})"
+        lr = f"  lr {metrics['lr']:.3g}" if "lr" in metrics else ""  # no optimizer (ALS): no learning rate
+        line = f"epoch {state.epoch}/{state.max_epochs}  {shown}{lr}  ({timing})"
+        log.info("%s", line)
         if self.progress is not None:
             # Finished epochs stay on screen above the bar; the bar shows the epoch under way.
             self.progress.console.print(line, highlight=False, soft_wrap=True, markup=False)

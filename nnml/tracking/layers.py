@@ -50,7 +50,8 @@ def _row(name: str, m: nn.Module, shape) -> dict:
     n = sum(p.numel() for p in params)
     trainable = sum(p.numel() for p in params if p.requires_grad)
     return {"layer": name or type(m).__name__, "type": type(m).__name__,
-            "output": "x".join(str(d) for d in shape) if isinstance(shape, tuple) else shape,
+            # per sample: the first dimension is the batch the summary ran on
+            "output": ("x".join(str(d) for d in shape[1:]) or "1") if isinstance(shape, tuple) else shape,
             "params": n, "trainable": "yes" if n and trainable == n else ("no" if n and not trainable else
                                                                             ("part" if n else "-"))}
 
@@ -65,7 +66,7 @@ def layer_table(rows: list[dict], model: nn.Module | None = None, title: str | N
     from rich.table import Table
 
     table = Table(title=title, show_edge=False, pad_edge=False)
-    for col, justify in (("layer", "left"), ("type", "left"), ("output", "right"), ("params", "right"),
+    for col, justify in (("layer", "left"), ("type", "left"), ("output per sample", "right"), ("params", "right"),
                          ("trainable", "left")):
         table.add_column(col, justify=justify, no_wrap=True)
     for r in rows:

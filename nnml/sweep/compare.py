@@ -37,7 +37,7 @@ def compare(paths, metrics=None, sort: str = "auto", fmt: str = "table", plot: P
     if fmt == "table":
         console = console or R.table_console()
         done = sum(r["status"] in ("ok", "pruned") for r in table_rows)
-        title = f"{done} {'run' if done == 1 else 'runs'}, by {metrics[0]}"
+        title = f"{done} {'run' if done == 1 else 'runs'}, by {metrics[0]}{R.tie_note(metrics[0]) if sort == 'auto' else ''}"
         R.print_rows(console, table_rows, title, [], show_all=show_all)
         if not show_all:
             table_rows = [{**r, "rank": i} for i, r in enumerate(finished, 1)]

@@ -191,6 +191,12 @@ def default_metrics(runs: list[Run]) -> list[str]:
     return out
 
 
+def tie_note(metric: str) -> str:
+    """What breaks a tie in :func:`rank`, for a table's title."""
+    tie = metric.split("/")[0] + "/loss"
+    return f" (ties: lower {tie} first)" if tie != metric else ""
+
+
 def rank(runs: list[Run], metric: str, order: str = "auto") -> list[Run]:
     """Best first by ``metric`` (``order``: auto = by the metric's kind, desc, asc); runs without it last."""
     if order not in ("auto", "desc", "asc"):

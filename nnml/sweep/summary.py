@@ -47,7 +47,8 @@ def summarize(sweep_dir: Path, console=None, title: str | None = None, metrics: 
     (sweep_dir / "summary.csv").write_text(R.to_csv(table_rows))
     (sweep_dir / "summary.md").write_text(R.to_markdown(table_rows))
     console = console or R.table_console()
-    head = title or f"Sweep of {len(runs)} {'job' if len(runs) == 1 else 'jobs'}, best {metrics[0]} first"
+    head = title or (f"Sweep of {len(runs)} {'job' if len(runs) == 1 else 'jobs'}, best {metrics[0]} first"
+                     f"{R.tie_note(metrics[0])}")
     if failed:
         head += f" ({failed} failed)"
     from nnml.tracking.console import short_path

@@ -37,13 +37,13 @@ class MetricState:
             self.y_sum = z(self.k)
             self.y_sq = z(self.k)
 
-    @torch.no_grad()
     def update(self, outputs: torch.Tensor, targets: torch.Tensor, loss: torch.Tensor) -> None:
+        # detach() rather than a no_grad decorator: the same effect, a few microseconds less per training step
         n = targets.shape[0]
         self._pending_n += n
         self.loss_sum.add_(loss.detach(), alpha=n)
         if self.task == "classification":
-            self._pending.append((outputs.argmax(1), targets))
+            self._pending.append((outputs.detach().argmax(1), targets))
             if len(self._pending) >= self.FOLD_EVERY:
                 self.flush()
         else:

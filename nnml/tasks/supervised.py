@@ -48,6 +48,8 @@ class SupervisedTask(Task):
         configured = builder.loss()
         self._auto_name = AUTO_LOSSES.get(self.kind, ("",))[0] if isinstance(configured, AutoLoss) else ""
         self.criterion = make_criterion(configured, self.kind, builder.data.num_outputs, builder.choices.get("loss", ""))
+        # the torch loss itself when the wrapper would only pass the arguments on (one module call less per step)
+        self._loss_fn = self.criterion.loss if getattr(self.criterion, "kind", "") == "plain" else self.criterion
 
     def objective(self) -> str | None:
         name = getattr(self, "_auto_name", "")  # loss=auto: the loss it became
@@ -80,7 +82,7 @@ class SupervisedTask(Task):
         xb, yb = batch
         with ctx.autocast():
             out = ctx.forward()(xb)
-            loss = self.criterion(out.float(), yb)
+            loss = self._loss_fn(out.float(), yb)
         metrics.update(out.detach().float(), yb, loss.detach())
         return loss
 

@@ -52,7 +52,7 @@ def split_hydra_flags(args: list[str]) -> tuple[list[str], list[str]]:
     return flags, rest
 
 
-def _check_flag(flag: str, overrides: list[str]) -> None:
+def _check_flag(flag: str) -> None:
     """A flag Hydra does not have (``--epochs 5``) is one line naming the override that sets it, not Hydra's usage."""
     name = flag.split("=", 1)[0]
     if name in HYDRA_FLAGS or not name.startswith("-"):
@@ -73,10 +73,12 @@ def _check_flag(flag: str, overrides: list[str]) -> None:
 
 def _known_keys() -> list[str]:
     """Every key of the default composed config (for hints); none when it cannot be composed."""
-    try:
-        from nnml.config.compose import compose_train
+    from omegaconf import OmegaConf
 
-        return _flat_keys(__import__("omegaconf").OmegaConf.to_container(compose_train([]), resolve=False))
+    from nnml.config.compose import compose_train
+
+    try:
+        return _flat_keys(OmegaConf.to_container(compose_train([]), resolve=False))
     except Exception:
         return []
 
@@ -110,7 +112,7 @@ def precheck_train(args: list[str]) -> list[str]:
     command: the values of group options the user typed that an experiment preset would otherwise replace."""
     flags, overrides = split_hydra_flags(args)
     for flag in flags:
-        _check_flag(flag, overrides)
+        _check_flag(flag)
     opts = _read_flags(flags)
     if opts is None:
         parse_overrides(overrides)  # --help, --cfg, --info: Hydra answers them, but a bad override is still one line

@@ -61,8 +61,9 @@ def check_task_fit(choices: dict) -> None:
         made_for = option_tasks(group, str(option)) if option is not None else None
         if made_for is None or task in made_for or any(_specializes(t, task) for t in made_for):
             continue
-        fitting = sorted(o for o in options(group) if task in (option_tasks(group, o) or ["auto"] if task == "auto"
-                                                                else option_tasks(group, o) or [task]))
+        tagged = [o for o in options(group) if task in (option_tasks(group, o) or [])]
+        untagged = [o for o in options(group) if option_tasks(group, o) is None]  # the supervised task's options
+        fitting = sorted(untagged if task == "auto" else (tagged or untagged))
         raise NnmlError(f"{group}={option} is made for task={' or task='.join(made_for)}, but this run's task is "
                         f"{task}: add task={made_for[0]} (a preset sets the rest: nnml list experiment), or choose "
                         f"one that fits task={task}: {', '.join(fitting) or '(none)'}")

@@ -100,7 +100,12 @@ def _first_line(e: Exception) -> str:
     op = re.search(r"OpOverload\(op='([^']+)'", text)
     if op:
         return f"ONNX has no function for {op.group(1)}"
-    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+    def lines_of(err) -> list[str]:  # without the terminal colour codes the exporter puts in its messages
+        return [ln.strip() for ln in re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip().splitlines() if ln.strip()]
+
+    lines = lines_of(e)
+    if lines and lines[0].startswith("Failed to export the model with torch.export") and e.__cause__ is not None:
+        e, lines = e.__cause__, lines_of(e.__cause__) or lines  # step 1 failed: torch.export says why
     # the dynamo exporter's errors start with a generic sentence; the op is named further down
     key = next((ln for ln in lines if "aten." in ln or "not supported" in ln.lower() or "unsupported" in ln.lower()),
                lines[0] if lines else type(e).__name__)

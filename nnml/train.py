@@ -51,7 +51,8 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
 
     ``dist`` (:class:`nnml.engine.distributed.Dist`): this process is one DDP rank; rank 0 alone writes files."""
     t_start = time.perf_counter()
-    if (cpuload.window_age() or 1e9) > 30:  # the CLI marked the process's start; a later job in it starts anew
+    age = cpuload.window_age()
+    if age is None or age > 30:  # the CLI marked the process's start; a later job in this process starts anew
         cpuload.mark()
     run_dir = Path(run_dir)
     choices = dict(choices or {})

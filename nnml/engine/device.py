@@ -87,8 +87,7 @@ def choose_threads(num_threads, modules, batch, batch_size: int | None = None) -
     if env and env.isdigit():
         torch.set_num_threads(int(env))
         return int(env), "OMP_NUM_THREADS"
-    usable = usable_cores()
-    cores = max(1, usable // _parallel_jobs())
+    cores, usable = _job_cores()
     flops = step_flops(modules, batch, batch_size)
     others = cpuload.others_cores() if cores > 1 and flops >= THREADS_MIN_FLOPS else None
     threads, why = auto_threads(flops, cores, others, cpuload.load_average(), usable)
@@ -164,8 +163,7 @@ def governor_for(num_threads, threads: int) -> ThreadGovernor | None:
     """The governor of a run whose ``auto`` choice gave it more than one thread; None otherwise."""
     if threads <= 1 or not is_auto(num_threads):
         return None
-    usable = usable_cores()
-    return ThreadGovernor(max(1, usable // _parallel_jobs()), usable)
+    return ThreadGovernor(*_job_cores())
 
 
 def _si(x: float) -> str:
@@ -241,6 +239,12 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0)) or 1
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def _job_cores() -> tuple[int, int]:
+    """(cores this job may use: its share when a sweep runs jobs side by side, all CPUs this process may run on)."""
+    usable = usable_cores()
+    return max(1, usable // _parallel_jobs()), usable
 
 
 def _parallel_jobs() -> int:

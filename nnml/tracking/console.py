@@ -155,22 +155,22 @@ class ConsoleCallback(Callback):
         # Piped logs (CI, nohup) have no progress bar: each line says how long the epoch took and what is left.
         timing = f"{took:.2f} s" + (f", {clock(left)} left" if state.epoch < state.max_epochs else "")
         lr = f"  lr {metrics['lr']:.3g}" if "lr" in metrics else ""  # no optimizer (ALS): no learning rate
-        line = f"epoch {state.epoch}/{state.max_epochs}  {shown}{lr}  ({timing})"
-        log.info("%s", line)
+        self._line(f"epoch {state.epoch}/{state.max_epochs}  {shown}{lr}  ({timing})")
         if self.progress is not None:
-            # Finished epochs stay on screen above the bar; the bar shows the epoch under way.
-            self.progress.console.print(line, highlight=False, soft_wrap=True, markup=False)
             self.progress.update(self._task, completed=state.global_step,
                                  epoch=f"{min(state.epoch + 1, state.max_epochs)}/{state.max_epochs}", msg="")
+
+    def _line(self, line: str) -> None:
+        """A line for the log and the screen: above the progress bar on a terminal (finished epochs stay on
+        screen; the bar shows the epoch under way), plain in piped output, nothing when quiet."""
+        log.info("%s", line)
+        if self.progress is not None:
+            self.progress.console.print(line, highlight=False, soft_wrap=True, markup=False)
         elif not self.quiet:
             self.console.print(line, highlight=False, soft_wrap=True, markup=False)
 
     def on_notice(self, state, message) -> None:
-        log.info("note: %s", message)
-        if self.progress is not None:
-            self.progress.console.print(f"note: {message}", highlight=False, soft_wrap=True, markup=False)
-        elif not self.quiet:
-            self.console.print(f"note: {message}", highlight=False, soft_wrap=True, markup=False)
+        self._line(f"note: {message}")
 
     def close(self) -> None:
         if self.progress is not None:

@@ -1,6 +1,6 @@
 """nnml's training against the loop a person would write by hand, in one process, alternating.
 
-nnml runs through ``nnml.train.train(cfg, run_dir, quiet=True)`` with a config composed from the real configs,
+nnml runs through ``nnml.run.train.train(cfg, run_dir, quiet=True)`` with a config composed from the real configs,
 default logging (TensorBoard) and checkpointing on. The plain loop builds the same architecture with torch.nn alone,
 seeds it the same way and draws the same batch order, so both start from the same weights, see the same batches
 and (on CPU, float32) end with the same test accuracy. Throughput counts training-step time only, measured the same
@@ -111,7 +111,7 @@ def nnml_config(args):
 
 def run_nnml(cfg, args, device) -> dict:
     from nnml.engine.callbacks import Callback
-    from nnml.train import train
+    from nnml.run.train import train
 
     class Clock(Callback):
         def on_fit_start(self, state):
@@ -363,7 +363,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     cfg = nnml_config(args)
-    from nnml.build import build_data
+    from nnml.run.build import build_data
 
     data = build_data(cfg.dataset, seed=args.seed)  # the very tensors nnml trains on (same seed, same split)
     load_before = loadavg()

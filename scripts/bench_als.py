@@ -42,14 +42,14 @@ def main() -> None:
     from implicit.cpu.als import AlternatingLeastSquares
     from implicit.evaluation import ranking_metrics_at_k
 
-    from nnml.recsys.als import ALS
-    from nnml.recsys.metrics import ranking_metrics
+    from nnml.tasks.recsys.als import ALS
+    from nnml.tasks.recsys.metrics import ranking_metrics
 
     torch.set_num_threads(a.threads)
     if a.dataset == "movielens_100k":
-        from nnml.data.movielens import movielens_100k as build
+        from nnml.tasks.recsys.movielens import movielens_100k as build
     else:
-        from nnml.data.interactions import synthetic_interactions as build
+        from nnml.tasks.recsys.datasets import synthetic_interactions as build
     data = build(seed=a.seed, val_fraction=0.0, test_fraction=0.2)
     nu, ni = data.meta["num_users"], data.meta["num_items"]
     train, test = data.train.to_scipy(), data.test.to_scipy()

@@ -1,7 +1,7 @@
 """Training throughput with a batch augmentation on: nnml (``task.augment``) against a plain loop doing the same.
 
 Both run in one process, alternating (nnml first, then plain first, ...), medians over ``--repeats``. nnml runs
-through ``nnml.train.train`` (scripts/bench.py's harness: real configs, TensorBoard, checkpoints) with
+through ``nnml.run.train.train`` (scripts/bench.py's harness: real configs, TensorBoard, checkpoints) with
 ``task.augment`` set; the plain loop is scripts/bench.py's hand-written loop with the same augmentation modules
 called on each batch, on the device, before the forward pass. The ratio is nnml / plain training-step throughput
 (1.0 = no cost); the issue asks for >= 0.90.
@@ -87,8 +87,8 @@ def main(argv=None):
     args = bench.parse_args(rest)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    from nnml.build import build_data
-    from nnml.tasks.regularize import build_augment
+    from nnml.run.build import build_data
+    from nnml.tasks.supervised.regularize import build_augment
 
     base_cfg = bench.nnml_config(args)
     data = build_data(base_cfg.dataset, seed=args.seed)

@@ -15,7 +15,7 @@ def main(seed: int = 42, drop_ambiguous: bool = True) -> float:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    from nnml.data.langid import langid_corpus, split_indices
+    from nnml.tasks.text.langid import langid_corpus, split_indices
 
     texts, labels = langid_corpus(drop_ambiguous=drop_ambiguous)
     y = np.asarray(labels)

@@ -4,14 +4,14 @@ function) goes from a layer to the same layer or one below, never up. The layers
     cli       nnml.cli, nnml.commands              the command line
     app       entry, launch, train, evaluate,      what a command does
               board, sweep, accelerate, checks
-    build     nnml.build                           config -> objects
+    build     nnml.run.build                           config -> objects
     tasks     nnml.tasks                           kinds of learning
     config    nnml.config                          configs: paths, checks, composition, run folders
     tracking  nnml.tracking                        observers of the loop (console, TensorBoard, files)
     parts     data, models, augment, text,         building blocks a task uses
               generative, recsys, lab
     engine    nnml.engine                          the loop and what it needs
-    base      nnml, nnml.errors, nnml.files, nnml.notation, nnml.targets
+    base      nnml, nnml.errors, nnml.files, nnml.config.notation, nnml.config.targets
 """
 
 from __future__ import annotations
@@ -23,17 +23,14 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "nnml"
 
 LAYERS = [
-    ("cli", {"nnml.cli", "nnml.commands", "nnml.__main__"}),
-    ("app", {"nnml.entry", "nnml.launch", "nnml.train", "nnml.evaluate", "nnml.board", "nnml.sweep",
-             "nnml.accelerate", "nnml.checks"}),
-    ("build", {"nnml.build"}),
+    ("cli", {"nnml.cli", "nnml.__main__"}),
+    ("app", {"nnml.run", "nnml.sweep", "nnml.accelerate"}),
     ("tasks", {"nnml.tasks"}),
     ("config", {"nnml.config", "nnml.configs"}),
     ("tracking", {"nnml.tracking"}),
-    ("parts", {"nnml.data", "nnml.models", "nnml.augment", "nnml.text", "nnml.generative", "nnml.recsys",
-               "nnml.lab"}),
+    ("parts", {"nnml.data", "nnml.models", "nnml.augment", "nnml.lab"}),
     ("engine", {"nnml.engine"}),
-    ("base", {"nnml", "nnml.errors", "nnml.files", "nnml.notation", "nnml.targets"}),
+    ("base", {"nnml", "nnml.errors", "nnml.files", "nnml.version"}),
 ]
 RANK = {unit: len(LAYERS) - i for i, (_, units) in enumerate(LAYERS) for unit in units}
 NAME = {unit: name for name, units in LAYERS for unit in units}

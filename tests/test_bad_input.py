@@ -282,10 +282,10 @@ def test_debug_env_shows_the_traceback(workspace):
 
 def test_dataset_facts_match_the_builders():
     """The table of facts that the checks use instead of building the data says what each builder returns."""
-    from nnml.checks.facts import DATASETS, dataset_facts
+    from nnml.cli.checks.facts import DATASETS, dataset_facts
     from nnml.config.catalog import options
+    from nnml.config.targets import instantiate
     from nnml.data.base import LOADER_KEYS
-    from nnml.targets import instantiate
     from tests.conftest import compose
 
     checked = 0
@@ -306,7 +306,7 @@ def test_every_shipped_option_passes_the_signature_check():
     """No false refusals: every shipped option's keys are parameters of what it builds."""
     from omegaconf import OmegaConf
 
-    from nnml.checks.semantic import _check_node
+    from nnml.cli.checks.semantic import _check_node
     from nnml.config.catalog import groups
 
     checked = 0
@@ -324,7 +324,7 @@ def test_every_shipped_option_passes_the_signature_check():
 
 def test_shipped_combinations_pass_the_checks(workspace):
     """No false refusals: each dataset with the default model (and a loss that fits), each model and preset."""
-    from nnml.checks.precheck import precheck_train
+    from nnml.cli.checks.precheck import precheck_train
     from nnml.config import config_dir
     from nnml.config.catalog import options, supervised_options
 

@@ -202,7 +202,7 @@ def test_cli_module_imports_no_torch(workdir):
 
 
 def test_typed_group_choice_wins_over_an_experiment_preset(workdir, capsys):
-    from nnml.checks.precheck import precheck_train
+    from nnml.cli.checks.precheck import precheck_train
 
     assert precheck_train(["trainer=fast", "experiment=moons_tanh"]) == ["trainer.max_epochs=3"]
     assert "trainer.max_epochs=3 (the preset sets 40)" in capsys.readouterr().err

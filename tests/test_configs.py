@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from nnml.build import build_criterion, build_data, build_loggers, build_model, build_optimizer, build_scheduler
 from nnml.config import catalog
+from nnml.run.build import build_criterion, build_data, build_loggers, build_model, build_optimizer, build_scheduler
 from tests.conftest import compose
 
 GROUPS = catalog.groups()

@@ -60,7 +60,7 @@ def test_channels_last_cnn_trains(tmp_path, precision):
 
 def test_nnml_puts_a_cnn_in_channels_last_on_cuda(tmp_path):
     from nnml.engine.callbacks import Callback
-    from nnml.train import train as nnml_train
+    from nnml.run.train import train as nnml_train
     from tests.conftest import compose
 
     seen = {}

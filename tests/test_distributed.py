@@ -56,7 +56,7 @@ WORKER = textwrap.dedent("""
     from hydra import compose, initialize_config_dir
     from nnml.config import config_dir
     from nnml.engine.callbacks import Callback
-    from nnml.launch import run_train
+    from nnml.run.launch import run_train
 
     class SaveParams(Callback):
         def on_fit_end(self, state):
@@ -109,7 +109,7 @@ def test_multi_node_without_endpoint_is_one_clear_line(tmp_path):
 
 def test_torchrun_command_lines(tmp_path, monkeypatch):
     """What each node runs: standalone on one machine; the rendezvous settings (given, or read from SLURM) for more."""
-    from nnml.launch import torchrun_args
+    from nnml.run.launch import torchrun_args
     from tests.conftest import compose
 
     run = tmp_path / "2026-01-01_00-00-00"

@@ -3,7 +3,7 @@ regression R^2 ~0.43 on diabetes, moons are separable; and a seeded short run ma
 
 import pytest
 
-from nnml.train import train
+from nnml.run.train import train
 from tests.conftest import compose
 
 QUIET = ["trainer.num_threads=1", "trainer.device=cpu", "logger=none"]

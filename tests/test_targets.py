@@ -1,4 +1,4 @@
-"""nnml/targets.py: a _target_ that does not import says why in one line (the module is missing and where nnml
+"""nnml/config/targets.py: a _target_ that does not import says why in one line (the module is missing and where nnml
 looked, the module raised and where, the module lacks the name), without Hydra's multi-line log."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from nnml.config.targets import import_object, instantiate
 from nnml.errors import NnmlError
-from nnml.targets import import_object, instantiate
 
 
 @pytest.fixture

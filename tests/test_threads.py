@@ -95,7 +95,7 @@ def test_governor_waits_for_a_second_of_measurement(monkeypatch):
 
 def test_the_loop_reports_the_governors_change(train_in_process, monkeypatch):
     """A run's governor is asked after every epoch; what it changed is a note on the console and in the log."""
-    import nnml.train
+    import nnml.run.train
 
     calls = []
 
@@ -104,7 +104,7 @@ def test_the_loop_reports_the_governors_change(train_in_process, monkeypatch):
             calls.append(1)
             return "threads 2 -> 1: other processes now use 1.0 of 2 cores" if len(calls) == 1 else None
 
-    monkeypatch.setattr(nnml.train, "governor_for", lambda num_threads, threads: Stub())
+    monkeypatch.setattr(nnml.run.train, "governor_for", lambda num_threads, threads: Stub())
     result, run = train_in_process("trainer.max_epochs=3")
     assert result.exit_code == 0, result.output
     assert len(calls) == 3

@@ -89,8 +89,8 @@ def test_saved_config_with_a_foreign_target_is_refused(copy, tmp_path):
 
 
 def test_allowed_targets_extends_the_trusted_prefixes():
+    from nnml.config.targets import check_targets
     from nnml.errors import NnmlError
-    from nnml.targets import check_targets
 
     cfg = {"model": {"_target_": "mypkg.models.Net"}, "logger": {"tb": {"_target_": "nnml.tracking.x"}}}
     with pytest.raises(NnmlError, match=r"model._target_=mypkg.models.Net is not an allowed target"):

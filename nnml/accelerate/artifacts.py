@@ -91,7 +91,7 @@ def evaluate_variant(run_dir: Path, folder: Path, split: str = "test", overrides
     """``nnml eval RUN_DIR --checkpoint accelerated/<variant>``: the run's own evaluation of the rebuilt variant
     (on the CPU, where int8 kernels and ONNX Runtime run)."""
     from nnml.accelerate.run import evaluate_with
-    from nnml.evaluate import restore_run
+    from nnml.run.restore import restore_run
 
     restored = restore_run(run_dir, "best", list(overrides), device="cpu", load_weights=False)
     task = restored.task

@@ -1,4 +1,4 @@
-"""From a run folder to the acceleration report: restore the run (``nnml.evaluate.restore_run``), hand its model,
+"""From a run folder to the acceleration report: restore the run (``nnml.run.restore.restore_run``), hand its model,
 data, evaluation and loss to :func:`nnml.accelerate.runner.accelerate`, write ``RUN_DIR/accelerated/``."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from nnml.errors import NnmlError
 
 
 def _check_run(run_dir: Path, checkpoint: str) -> Path:
-    from nnml.evaluate import checkpoint_path
+    from nnml.run.restore import checkpoint_path
 
     run_dir = Path(run_dir)
     if not (run_dir / ".hydra" / "config.yaml").is_file():
@@ -46,7 +46,7 @@ def accelerate_run(run_dir: Path, methods: str | None = None, threads: int = 1, 
 
     from nnml.accelerate import report
     from nnml.accelerate.runner import accelerate
-    from nnml.evaluate import restore_run
+    from nnml.run.restore import restore_run
     from nnml.tracking.console import make_console
 
     console = make_console(stderr=as_json)  # --json keeps stdout for the JSON alone

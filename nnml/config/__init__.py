@@ -1,5 +1,5 @@
 """Configuration: where the packaged configs are, composition like ``nnml train``, the checks of a composed
-config, resolvers, run folders and the catalog of options (the allowed-target rule is ``nnml/targets.py``)."""
+config, resolvers, run folders and the catalog of options (the allowed-target rule is ``nnml/config/targets.py``)."""
 
 from pathlib import Path
 

@@ -13,7 +13,7 @@ import re
 
 from omegaconf import OmegaConf
 
-from nnml.notation import SWEEP_ENV, sweep_varies, swept_keys, typed_value  # noqa: F401  (re-exported)
+from nnml.config.notation import SWEEP_ENV, sweep_varies, swept_keys, typed_value  # noqa: F401  (re-exported)
 
 
 def fresh_dir(path: str) -> str:
@@ -32,7 +32,7 @@ def fresh_dir(path: str) -> str:
 
 
 # Run folders this process created, with the parent folders it created for them (deepest first): a run refused
-# for bad input before it trained removes what it made, so outputs/ stays as it was (nnml.entry._discard_if_empty).
+# for bad input before it trained removes what it made, so outputs/ stays as it was (nnml.cli.entry._discard_if_empty).
 CREATED: dict[str, list[str]] = {}
 
 

@@ -2,7 +2,7 @@
 
 A dataset builder (the ``_target_`` of a ``configs/dataset/*.yaml`` file) takes ``seed``, ``val_fraction`` and
 ``test_fraction`` plus its own keys, and returns :class:`DataSplits`. Loader keys (``batch_size``, ``loader``,
-``num_workers``) stay in the config for the batch sources and are not passed to the builder (``nnml.build``).
+``num_workers``) stay in the config for the batch sources and are not passed to the builder (``nnml.run.build``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class DataSplits:
     """Train/val/test tensors (on the CPU, standardized with train statistics) and what the model needs to know.
 
     ``y_*`` may be None (unlabeled data). ``meta`` holds further facts the data decides (``vocab_size``,
-    ``num_users``, ``in_channels``, ...): models receive every fact their constructor names (``nnml.build``)."""
+    ``num_users``, ``in_channels``, ...): models receive every fact their constructor names (``nnml.run.build``)."""
 
     name: str
     task: Task

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import torch
 
-from nnml import __version__
 from nnml.engine.callbacks import Callback, CallbackList, StopTraining
 from nnml.engine.checkpoint import atomic_save, load_model_weights, rng_state, set_rng_state
 from nnml.engine.step import StepContext
 from nnml.errors import NnmlError
+from nnml.version import __version__
 
 
 class Interrupted(Exception):
@@ -110,7 +110,7 @@ class LoopConfig:
 
     @classmethod
     def from_trainer(cls, tr, monitor: str, mode: str) -> "LoopConfig":
-        """From the composed ``trainer`` node; monitor and mode as :func:`nnml.build.resolve_monitor` resolved them."""
+        """From the composed ``trainer`` node; monitor and mode as :func:`nnml.run.build.resolve_monitor` resolved them."""
         return cls(max_epochs=int(tr.max_epochs), log_every_n_steps=int(tr.get("log_every_n_steps", 50)),
                    val_every_n_epochs=int(tr.get("val_every_n_epochs", 1)), monitor=monitor, mode=mode,
                    patience=tr.get("patience"), checkpoint_every_n_epochs=int(tr.get("checkpoint_every_n_epochs", 0)),
@@ -321,7 +321,7 @@ class Trainer:
                 else "no checkpoint was written before it")
         if slot is None:
             return NonFiniteLoss(f"{what} at {where} (epoch {self.state.epoch + 1}); {kept}")
-        from nnml.notation import number_like, typed_value
+        from nnml.config.notation import number_like, typed_value
 
         lr = slot.lr
         smaller = number_like(lr / 10, typed_value("optimizer.lr"))  # in the notation the user typed: 1e10 -> 1e9

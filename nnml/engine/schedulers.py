@@ -1,5 +1,5 @@
 """Learning-rate schedules nnml adds to torch's: ``warmup_cosine``. torch's own schedulers are built from their
-configs by :func:`nnml.build.build_scheduler`."""
+configs by :func:`nnml.run.build.build_scheduler`."""
 
 from __future__ import annotations
 

@@ -107,6 +107,6 @@ class PaperTable(_HydraCallback):
         try:
             paper_table(sweep_dir)
         except Exception as e:  # never hide the jobs' own results
-            from nnml.entry import report_error
+            from nnml.cli.entry import report_error
 
             report_error(f"could not write the MNIST-1D paper table in {sweep_dir}: {type(e).__name__}: {e}")

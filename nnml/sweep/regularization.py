@@ -65,7 +65,7 @@ def _first_layer(run_dir: pathlib.Path):
     """The first weight matrix of the run's best checkpoint (flattened), or None."""
     import torch
 
-    from nnml.evaluate import checkpoint_path
+    from nnml.run.restore import checkpoint_path
 
     try:
         ckpt = torch.load(checkpoint_path(run_dir, "best"), map_location="cpu", weights_only=True)
@@ -79,7 +79,7 @@ def _first_layer(run_dir: pathlib.Path):
 
 
 def _clean_train_acc(run_dir: pathlib.Path, device: str) -> float | None:
-    from nnml.evaluate import restore_run
+    from nnml.run.restore import restore_run
 
     try:
         restored = restore_run(run_dir, "best", device=device)
@@ -212,6 +212,6 @@ class GapTable(_HydraCallback):
             _numbers, table = run({"sweep": str(sweep_dir)}, sweep_dir / "gap")
             table_console().print(table)
         except Exception as e:  # never hide the jobs' own results
-            from nnml.entry import report_error
+            from nnml.cli.entry import report_error
 
             report_error(f"could not write the regularization gap table in {sweep_dir}: {type(e).__name__}: {e}")

@@ -186,7 +186,7 @@ class SweepSummary(_HydraCallback):
         try:
             LAST.update(summarize(sweep_dir))
         except Exception as e:  # a summary must never hide the jobs' own results
-            from nnml.entry import report_error
+            from nnml.cli.entry import report_error
 
             report_error(f"could not write the sweep summary in {sweep_dir}: {type(e).__name__}: {e}")
             LAST.update(dir=str(sweep_dir))

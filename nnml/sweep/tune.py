@@ -72,7 +72,7 @@ def compose(overrides: list[str]):
     from omegaconf.errors import OmegaConfBaseException
 
     import nnml.config.resolvers  # noqa: F401
-    from nnml.checks.precheck import explain_composition
+    from nnml.cli.checks.precheck import explain_composition
     from nnml.config import config_dir
 
     try:
@@ -90,15 +90,15 @@ def compose(overrides: list[str]):
 
 
 def precheck_overrides(overrides: list[str]) -> None:
-    """The training overrides checked as ``nnml train`` checks its own (nnml.checks.precheck): a misspelled key,
+    """The training overrides checked as ``nnml train`` checks its own (nnml.cli.checks.precheck): a misspelled key,
     group option or bad value is one line with a close match and exit 2, before the study exists."""
     from hydra import initialize_config_dir
 
     import nnml.config.resolvers  # noqa: F401
-    from nnml.checks.precheck import compose_or_explain, parse_overrides
+    from nnml.cli.checks.precheck import compose_or_explain, parse_overrides
     from nnml.config import config_dir
+    from nnml.config.targets import check_targets
     from nnml.config.validate import validate
-    from nnml.targets import check_targets
 
     parse_overrides(list(overrides))
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
@@ -202,7 +202,7 @@ def run_trial(spec: dict, study=None) -> dict:
     ``study`` is the live study in a one-job search; parallel workers load it from storage."""
     import json
 
-    from nnml.notation import SWEEP_ENV
+    from nnml.config.notation import SWEEP_ENV
 
     # The study's keys lead the HParams columns, as a sweep's do (nnml/tracking/tensorboard.py). Restored after the
     # trial: a one-job search runs trials in the caller's process, whose later runs must not inherit them.
@@ -225,8 +225,8 @@ def _run_trial(spec: dict, study) -> dict:
     import optuna
     from omegaconf import OmegaConf
 
-    from nnml.entry import _write_error
-    from nnml.train import train
+    from nnml.cli.entry import _write_error
+    from nnml.run.train import train
 
     if study is None:
         study = optuna.load_study(study_name=spec["study_name"], storage=spec["storage"],
@@ -289,8 +289,8 @@ _DIRECTIONS: dict = {}
 def choose_metric(base, given: str | None) -> str:
     """``--metric``, or the trainer's monitored metric (trainer.monitor, else val/acc / val/loss by the dataset's
     task); refused with a close match unless it is a validation metric of the dataset's task."""
-    from nnml.build import build_data, build_task
     from nnml.errors import did_you_mean
+    from nnml.run.build import build_data, build_task
 
     monitor = str(base.trainer.get("monitor", "auto"))
     metric = given or (monitor if monitor != "auto" else None)

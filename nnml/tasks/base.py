@@ -8,7 +8,7 @@ checkpoints and exact resume, signals, NaN checks, autocast and GradScaler, clip
 DDP, timing and callbacks. The loop knows a task only through the methods below; a task never runs epochs, writes
 checkpoints or talks to TensorBoard.
 
-Life of a task in ``nnml train`` (see ``nnml/train.py``)::
+Life of a task in ``nnml train`` (see ``nnml/run/train.py``)::
 
     task = instantiate(cfg.task)             # configs/task/<name>.yaml: the task's own keys
     task.setup(builder)                      # builder.model(...), builder.optimizer(...), builder.loss(...)
@@ -19,7 +19,7 @@ Life of a task in ``nnml train`` (see ``nnml/train.py``)::
 
 Writing a task: subclass :class:`Task`, set ``modules`` and ``slots`` in :meth:`setup`, implement
 :meth:`training_step` and :meth:`validation_step` (or :meth:`evaluate` for evaluations that are not per batch),
-and say which metrics you report in :meth:`metric_directions`. ``nnml/tasks/supervised.py`` is the worked example;
+and say which metrics you report in :meth:`metric_directions`. ``nnml/tasks/supervised/task.py`` is the worked example;
 ``docs/your_own_code.md`` shows a task in a user's own file.
 """
 
@@ -61,7 +61,7 @@ class Task:
 
     # ------------------------------------------------------------------ building
     def setup(self, builder) -> None:
-        """Build ``self.modules`` and ``self.slots``. ``builder`` (:class:`nnml.build.Builder`) knows the config,
+        """Build ``self.modules`` and ``self.slots``. ``builder`` (:class:`nnml.run.build.Builder`) knows the config,
         the data and the device: ``builder.model(cfg_node)`` passes the data's facts by name,
         ``builder.optimizer(name, cfg_node, params, scheduler_node)`` makes a slot, ``builder.loss(cfg_node)``."""
         raise NotImplementedError

@@ -131,7 +131,7 @@ class TensorBoardLogger(Callback):
         from tensorboard.plugins.hparams import plugin_data_pb2
         from torch.utils.tensorboard.summary import hparams as hparams_summary
 
-        from nnml.notation import swept_keys
+        from nnml.config.notation import swept_keys
 
         exp, ssi, sei = hparams_summary(hparams, metrics)
         varied = set(swept_keys())
@@ -196,7 +196,7 @@ def hparams_of(cfg, choices: dict, override_keys=()) -> dict:
     same keys in every job). A key a run's config lacks (momentum under Adam) is logged as "-"."""
     from omegaconf import OmegaConf
 
-    from nnml.notation import swept_keys
+    from nnml.config.notation import swept_keys
 
     common = ["seed", "optimizer.lr", "optimizer.weight_decay", "dataset.batch_size", "trainer.max_epochs",
               "trainer.precision", "model.hidden", "model.activation", "model.dropout"]

@@ -105,7 +105,7 @@ def _get(url, body=None):
 
 
 def test_board_serves_sweep_runs_scalars_and_hparams(seven_sweep):
-    from nnml.board import free_port, start
+    from nnml.cli.board import free_port, start
 
     _, sweep = seven_sweep
     url = start(sweep, host="127.0.0.1", port=free_port()).rstrip("/")

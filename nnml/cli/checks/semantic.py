@@ -1,0 +1,308 @@
+"""Checks of a composed config that need more than its own values: each component's keys against the signature of
+the class or function it builds (as torchtune's ``validate`` does), and whether the loss, the monitored metric,
+its mode and the model fit the dataset (known from :mod:`nnml.cli.checks.facts`, without building the data).
+
+Run by ``nnml train``'s precheck before Hydra creates a run folder, so that these mistakes cost one line, exit
+code 2 and nothing written. Nothing is trained: the model is built once on the CPU with the data's shapes, so
+its own checks (an unknown activation, a CNN on tabular data) run as in the real build.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from nnml.cli.checks.facts import dataset_facts, direction
+from nnml.errors import NnmlError, did_you_mean
+
+# Keys nnml reads itself from a component's config and does not pass to its constructor.
+CONSUMED = {"dataset": ("batch_size", "eval_batch_size", "loader", "num_workers", "pin_memory"),
+            "scheduler": ("interval",)}
+
+
+def check_config(cfg, loss_name: str = "", choices: dict | None = None, typed_loss: str | None = None) -> None:
+    """All checks of this module, in the order a person would want to hear about them."""
+    if choices:
+        check_task_fit(choices)
+        check_loss_used(cfg, typed_loss, str(choices.get("task") or "auto"))
+    check_components(cfg)
+    check_device(cfg)
+    check_data_fit(cfg, loss_name)
+
+
+def check_device(cfg) -> None:
+    """trainer.device must exist here and trainer.precision must work on it (fp16 needs CUDA)."""
+    from nnml.engine.device import autocast_context, resolve_device
+
+    tr = cfg.trainer
+    if int(tr.get("devices", 1) or 1) * int(tr.get("num_nodes", 1) or 1) > 1:
+        return  # each rank resolves its own device
+    autocast_context(resolve_device(str(tr.get("device", "auto"))), str(tr.get("precision", "32")))
+
+
+# ---------------------------------------------------------------------------------------------- task fit
+
+# Groups whose options made for one kind of learning say so in a `# tasks: vae, gan` line (nnml list shows it);
+# under another task they would fail only once the run has started.
+TASK_BOUND_GROUPS = ("model", "loss", "optimizer", "scheduler")
+
+
+def check_task_fit(choices: dict) -> None:
+    """A model, loss, optimizer or scheduler option made for other tasks than the run's (``model=vae_mlp`` under
+    ``task=auto``) is refused, naming the task it is for and the options that fit this one. A task of the
+    user's own (not shipped) is trusted to know its parts."""
+    from nnml.config import config_dir
+    from nnml.config.catalog import option_tasks, options
+
+    task = str(choices.get("task") or "auto")
+    if task not in options("task", config_dir()):
+        return
+    for group in TASK_BOUND_GROUPS:
+        option = choices.get(group)
+        made_for = option_tasks(group, str(option)) if option is not None else None
+        if made_for is None or task in made_for or any(_specializes(t, task) for t in made_for):
+            continue
+        tagged = [o for o in options(group) if task in (option_tasks(group, o) or [])]
+        untagged = [o for o in options(group) if option_tasks(group, o) is None]  # the supervised task's options
+        fitting = sorted(untagged if task == "auto" else (tagged or untagged))
+        raise NnmlError(f"{group}={option} is made for task={' or task='.join(made_for)}, but this run's task is "
+                        f"{task}: add task={made_for[0]} (a preset sets the rest: nnml list experiment), or choose "
+                        f"one that fits task={task}: {', '.join(fitting) or '(none)'}")
+
+
+def _specializes(made_for: str, task: str) -> bool:
+    """True when the task an option is made for is a kind of the run's task (task=text_classification and
+    task=finetune are supervised learning: their models train under task=auto too)."""
+    from omegaconf import OmegaConf
+
+    from nnml.config import config_dir
+    from nnml.config.targets import import_object
+
+    try:
+        classes = [import_object(str(OmegaConf.load(f"{config_dir()}/task/{t}.yaml")._target_)) for t in (made_for, task)]
+    except Exception:
+        return False
+    return issubclass(classes[0], classes[1])
+
+
+def check_loss_used(cfg, typed_loss: str | None, task: str) -> None:
+    """``loss=mse`` typed for a task that minimises its own objective (``experiment=digits_vae``) would be ignored
+    without a word: refused instead."""
+    if typed_loss in (None, "auto", "none"):
+        return
+    from nnml.config.targets import import_object
+
+    try:
+        cls = import_object(str(cfg.task._target_))
+    except Exception:
+        return  # the import's own check (check_components) says why
+    if getattr(cls, "uses_loss_config", True):
+        return
+    raise NnmlError(f"loss={typed_loss} is not used by task={task}, which minimises its own objective (the run's "
+                    f"header names it; its keys are task.*): drop loss={typed_loss}")
+
+
+# ---------------------------------------------------------------------------------------------- signatures
+
+
+def check_components(cfg) -> None:
+    """Every node with a ``_target_`` (dataset, model, loss, optimizer, scheduler, loggers, nested ones): each of
+    its keys must be a parameter of what it builds, unless that accepts ``**kwargs``."""
+    from omegaconf import OmegaConf
+
+    plain = OmegaConf.to_container(cfg, resolve=False)
+    for key, node in plain.items():
+        if key != "hydra" and isinstance(node, dict):
+            _visit(node, str(key), str(key))
+
+
+def _visit(node: dict, path: str, group: str) -> None:
+    if "_target_" in node:
+        _check_node(node, path, group)
+    for k, v in node.items():
+        if isinstance(v, dict) and not str(k).startswith("_"):
+            _visit(v, f"{path}.{k}", group)
+
+
+def _locate(target: str, path: str):
+    from nnml.config.targets import import_failure, import_object
+
+    try:
+        return import_object(target)
+    except Exception as e:  # ImportError, AttributeError, or what the module raised while importing
+        raise import_failure(target, path, e) from None
+
+
+def parameters(obj) -> list[str] | None:
+    """Keyword parameters of a class or function; None when it takes ``**kwargs`` (anything goes)."""
+    if inspect.isclass(obj):
+        owner = next((c for c in obj.__mro__ if "__init__" in c.__dict__), object)
+        if owner is object or (owner.__name__ == "Module" and owner.__module__.startswith("torch.nn")):
+            return []  # no constructor of its own: nn.Module.__init__(*args, **kwargs) takes nothing it uses
+    try:
+        sig = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return None
+    names = []
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            return None
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self":
+            names.append(p.name)
+    return names
+
+
+def _check_node(node: dict, path: str, group: str) -> None:
+    target = str(node["_target_"])
+    obj = _locate(target, path)
+    names = parameters(obj)
+    if names is None:
+        return
+    consumed = CONSUMED.get(path, ()) if path == group else ()
+    for key, value in node.items():
+        key = str(key)
+        if key.startswith("_") or key in names or key in consumed:
+            continue
+        valid = [n for n in names if n not in ("params", "optimizer", "input_shape", "num_outputs", "seed",
+                                                "run_dir")] + list(consumed)
+        others = _options_with_key(group, key) if path == group else []
+        # A key left over from the option whose _target_ was replaced is the common case: say how to drop it.
+        hint = f"; drop it with ~{path}.{key}"
+        if others:
+            hint += f", or pick an option of {group} that takes {key}: {', '.join(others)} (e.g. {group}={others[0]})"
+        raise NnmlError(f"{path}.{key}={_show(value)}: {target} takes no argument '{key}'"
+                        f"{did_you_mean(key, valid)}; its keys are: {', '.join(valid) or '(none)'}{hint}")
+
+
+def _show(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "null" if value is None else str(value)
+
+
+def _options_with_key(group: str, key: str) -> list[str]:
+    """Options of ``group`` whose target takes ``key``, read from their YAML (``_target_`` line)."""
+    import re
+
+    from nnml.config.catalog import option_files
+
+    found = []
+    for path in option_files(group).values():
+        m = re.search(r"^_target_:\s*(\S+)", path.read_text(), re.M)
+        if not m or not m.group(1).startswith(("torch.", "nnml.")):
+            continue
+        try:
+            names = parameters(_locate(m.group(1), group))
+        except NnmlError:
+            continue
+        if names is not None and key in names:
+            found.append(path.stem)
+    return found
+
+
+# ---------------------------------------------------------------------------------------------- data fit
+
+
+SUPERVISED = "nnml.tasks.supervised.task.SupervisedTask"
+
+
+def check_data_fit(cfg, loss_name: str = "") -> None:
+    """Monitor and mode against the task's metrics (the task is built and shown the data's facts); for the
+    supervised task also the loss and the model against the data. Skipped for datasets not in the table of facts
+    and for tasks that cannot say their metrics before seeing real data (their run checks them)."""
+    facts = dataset_facts(cfg.get("dataset"))
+    if facts is None:
+        return
+    from omegaconf import OmegaConf
+
+    from nnml.config.targets import user_prefixes
+
+    # A new run trusts the targets of its own config (nnml/config/targets.py); a resume's config was checked
+    # against what its run folder recorded before it got here.
+    allowed = list(cfg.get("allowed_targets") or [])
+    allowed += user_prefixes(cfg, allowed)
+    node = cfg.get("task")
+    target = str(node.get("_target_")) if OmegaConf.is_dict(node) and "_target_" in node else SUPERVISED
+    directions, default_monitor = _task_metrics(node, target, facts, allowed)
+    if directions is None:
+        return
+    tr = cfg.trainer
+    monitor, mode = str(tr.get("monitor", "auto")), str(tr.get("mode", "auto"))
+    if monitor == "auto":
+        monitor = default_monitor
+    else:
+        from nnml.config.validate import check_monitor
+
+        check_monitor(monitor, [f"{s}/{n}" for s in ("val", "train") for n in directions])
+    known = directions.get(monitor.split("/", 1)[-1]) or direction(monitor)
+    if mode in ("min", "max") and known and mode != known and not tr.get("force_mode", False):
+        better = "higher" if known == "max" else "lower"
+        raise NnmlError(f"trainer.mode={mode} contradicts trainer.monitor={monitor}, which is better when {better} "
+                        f"(mode {known}): the worst epoch would be kept; drop trainer.mode (auto follows the "
+                        f"metric), or add +trainer.force_mode=true if you mean it")
+    if target != SUPERVISED:
+        return  # other tasks build their own models and losses from the data
+    _check_loss(cfg.get("loss"), facts["task"], facts["num_outputs"], loss_name, allowed)
+    model = cfg.get("model")
+    if OmegaConf.is_dict(model) and "_target_" in model:
+        _check_model(model, facts, allowed)
+
+
+def _task_metrics(node, target: str, facts: dict, allowed) -> tuple[dict | None, str]:
+    """(metric -> direction, default monitor) of the task, shown a stand-in of the data with its facts."""
+    from types import SimpleNamespace
+
+    from hydra.utils import instantiate
+
+    from nnml.config.targets import check_targets
+
+    try:
+        if target == SUPERVISED:
+            from nnml.tasks.supervised.task import SupervisedTask
+
+            task = SupervisedTask()
+        else:
+            check_targets(node, allowed)
+            task = instantiate(node)
+        task.data = SimpleNamespace(name="", task=facts["task"], input_shape=tuple(facts["input_shape"]),
+                                    num_outputs=int(facts["num_outputs"]), meta={})
+        return dict(task.metric_directions()), str(task.default_monitor)
+    except NnmlError:
+        raise
+    except Exception as e:
+        if isinstance(e.__cause__, NnmlError):
+            raise e.__cause__ from None
+        return None, ""
+
+
+def _check_loss(node, task: str, num_outputs: int, loss_name: str, allowed) -> None:
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.is_dict(node) or "_target_" not in node:
+        return
+    from nnml.config.targets import instantiate
+    from nnml.engine.losses import make_criterion
+
+    loss = instantiate(node, key="loss", allowed=allowed)
+    make_criterion(loss, task, num_outputs, loss_name)
+
+
+def _check_model(node, facts: dict, allowed) -> None:
+    """Build the model on the CPU with the data's shapes, so that the model's own checks run; other failures are
+    left to the run, which reports them with the real data. (PyTorch's meta device would allocate nothing, but
+    its first convolution imports torch._refs and the meta kernels: 2-10 s, against milliseconds for building
+    the shipped models for real.)"""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    from nnml.config.targets import check_targets
+
+    check_targets(node, allowed)
+    try:
+        instantiate(node, input_shape=tuple(facts["input_shape"]), num_outputs=int(facts["num_outputs"]))
+    except NnmlError:
+        raise
+    except InstantiationException as e:
+        if isinstance(e.__cause__, NnmlError):
+            raise e.__cause__ from None
+    except Exception:
+        pass

@@ -1,0 +1,149 @@
+"""``nnml sweep-plot SWEEP --x KEY --hue KEY``: one metric of a sweep's runs against one hyperparameter, a line
+per value of another, as a table and a PNG. Label efficiency is its first use::
+
+    nnml train -m experiment=label_efficiency model.encoder=outputs/train/runs/<simclr run>
+    nnml sweep-plot outputs/label_efficiency/multiruns/<sweep> --x dataset.train_fraction --hue model.init \\
+        --metric test/acc --logx --out label_efficiency.png
+
+Runs are read as ``nnml compare`` reads them (their saved configs and metrics.json); several runs at the same
+point (seeds) are averaged and their spread drawn as an error bar. A key with names for values (``--x optimizer``,
+``--x model.activation``) gets one tick per name and no line between them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(name="sweep-plot")
+    def sweep_plot(
+        paths: List[Path] = typer.Argument(..., help="Sweep (or run) folders."),
+        x: str = typer.Option(..., "--x", help="The config key (dataset.train_fraction) or group (optimizer) on the x axis."),
+        hue: Optional[str] = typer.Option(None, "--hue", help="A config key or group: one line per value, e.g. model.init."),
+        metric: str = typer.Option("test/acc", "--metric", "-m", help="The metric on the y axis."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG to write (default SWEEP/<metric>.png)."),
+        logx: bool = typer.Option(False, "--logx", help="Logarithmic x axis (label fractions)."),
+    ) -> None:
+        """A sweep's metric against one key, a line per value of another: nnml sweep-plot SWEEP --x KEY --hue KEY"""
+        from nnml.cli.entry import run_cli_guarded
+
+        def job():
+            table = collect(paths, x, hue, metric)
+            target = out or Path(paths[0]) / f"{metric.replace('/', '_')}_by_{x.split('.')[-1]}.png"
+            draw(table, x, hue, metric, target, logx)
+            print_table(table, x, hue, metric)
+            print(f"plot: {target}")
+
+        run_cli_guarded(job)
+
+
+def collect(paths, x: str, hue: str | None, metric: str) -> dict:
+    """``{hue value: {x value: [metric values]}}`` over the finished runs under ``paths``. A key is a config key
+    (``optimizer.lr``) or a config group (``optimizer``: the option each run chose, as ``nnml compare`` shows it)."""
+    from nnml.errors import NnmlError, bad_choice
+    from nnml.sweep.runs import load_runs
+
+    runs = [r for r in load_runs(list(paths)) if r.status == "ok"]
+    if not runs:
+        raise NnmlError(f"no finished runs under {', '.join(str(p) for p in paths)}")
+    groups = {g for r in runs for g in r.choices}
+    keys = sorted({k for r in runs for k in r.config} | groups)
+    for key in [x] + ([hue] if hue else []):
+        if key not in keys:
+            raise bad_choice("--x" if key == x else "--hue", key, keys)
+    known = sorted({k for r in runs for k in r.metrics if "/" in k})
+    if metric not in known:
+        raise bad_choice("--metric", metric, known)
+
+    def value_of(run, key):
+        return run.choices.get(key) if key in groups and key in run.choices else run.config.get(key)
+
+    table: dict = {}
+    for r in runs:
+        value = r.metrics.get(metric)
+        if not isinstance(value, (int, float)):
+            continue
+        table.setdefault(str(value_of(r, hue)) if hue else metric, {}).setdefault(value_of(r, x), []).append(
+            float(value))
+    return table
+
+
+def _numeric(values) -> bool:
+    try:
+        [float(v) for v in values]
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _ordered(values) -> list:
+    """Numbers in numeric order; names (an optimizer, an activation) in alphabetical order."""
+    values = list(values)
+    return sorted(values, key=float) if _numeric(values) else sorted(values, key=str)
+
+
+def _stats(values):
+    import statistics
+
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def draw(table: dict, x: str, hue: str | None, metric: str, path: Path, logx: bool) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nnml.errors import NnmlError
+
+    every_x = _ordered({v for points in table.values() for v in points})
+    numeric = _numeric(every_x)
+    if logx and not (numeric and all(float(v) > 0 for v in every_x)):
+        raise NnmlError(f"--logx needs positive numbers on the x axis; {x} takes "
+                        f"{', '.join(map(str, every_x[:6]))}")
+    position = {v: (float(v) if numeric else i) for i, v in enumerate(every_x)}
+    fig, ax = plt.subplots(figsize=(max(5.5, 0.9 * len(every_x)) if not numeric else 5.5, 4))
+    for name, points in sorted(table.items()):
+        xs = [v for v in every_x if v in points]
+        means, stds = zip(*(_stats(points[v]) for v in xs))
+        ax.errorbar([position[v] for v in xs], means, yerr=stds, marker="o", capsize=3,
+                    linestyle="-" if numeric else "none", label=f"{hue}={name}" if hue else name)
+    if not numeric:  # names: one tick per value, no line joining them (their order means nothing)
+        ax.set_xticks(range(len(every_x)), [str(v) for v in every_x], rotation=30 if len(every_x) > 4 else 0)
+        ax.set_xlim(-0.5, len(every_x) - 0.5)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(x)
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def print_table(table: dict, x: str, hue: str | None, metric: str) -> None:
+    from rich.table import Table
+
+    from nnml.tracking.console import make_console
+
+    xs = _ordered({v for points in table.values() for v in points})
+    t = Table(title=f"{metric} by {x}" + (f" and {hue}" if hue else ""))
+    t.add_column(hue or "")
+    for v in xs:
+        t.add_column(f"{x.split('.')[-1]}={v}", justify="right")
+    for name, points in sorted(table.items()):
+        cells = []
+        for v in xs:
+            if v in points:
+                m, s = _stats(points[v])
+                cells.append(f"{m:.4f}" + (f" ± {s:.4f}" if len(points[v]) > 1 else ""))
+            else:
+                cells.append("")
+        t.add_row(name, *cells)
+    make_console().print(t)

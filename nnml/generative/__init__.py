@@ -1,1 +1,0 @@
-"""Generative models: VAE and GAN networks, sample-quality metrics."""

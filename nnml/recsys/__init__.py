@@ -1,1 +1,0 @@
-"""Recommender systems: interaction data, ALS and its rivals, ranking metrics."""

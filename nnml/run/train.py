@@ -1,0 +1,246 @@
+"""One training run, top to bottom: validate the config, build the data and the task (its modules, losses and
+optimizer slots), fit, test the best weights, write the run's files. Called by ``nnml train`` (through Hydra), by
+``nnml tune`` for each trial and by tests; it knows nothing of the command line.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from nnml.config.rundir import resolve_resume
+from nnml.config.targets import check_targets
+from nnml.config.validate import validate
+from nnml.engine import cpuload
+from nnml.engine.checkpoint import load_checkpoint
+from nnml.engine.device import (
+    autocast_context,
+    choose_threads,
+    configure_threads,
+    governor_for,
+    out_of_memory,
+    resolve_device,
+    sample_batch,
+    setup_cuda_speedups,
+)
+from nnml.engine.loop import LoopConfig, Trainer
+from nnml.errors import NnmlError
+from nnml.run.build import Builder, build_data, build_loggers, build_task, resolve_monitor
+from nnml.tracking.runfiles import clean_number, write_json_atomic
+from nnml.version import __version__
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, override_keys=(),
+          callbacks=(), console=None, quiet: bool = False, dist=None) -> dict:
+    """Run one training job into ``run_dir`` and return its final metrics (also written to metrics.json).
+
+    ``dist`` (:class:`nnml.engine.distributed.Dist`): this process is one DDP rank; rank 0 alone writes files."""
+    t_start = time.perf_counter()
+    age = cpuload.window_age()
+    if age is None or age > 30:  # the CLI marked the process's start; a later job in this process starts anew
+        cpuload.mark()
+    run_dir = Path(run_dir)
+    choices = dict(choices or {})
+    validate(cfg)
+    allowed = list(cfg.get("allowed_targets") or [])
+    check_targets(cfg, allowed)
+    tr = cfg.trainer
+
+    threads = configure_threads(tr.get("num_threads"))
+    device = dist.device if dist else resolve_device(tr.device)
+    main = dist is None or dist.is_main
+    quiet = quiet or not main
+    setup_cuda_speedups(device)
+    autocast = autocast_context(device, str(tr.precision))
+    seed_everything(int(cfg.seed), bool(tr.get("deterministic", False)))
+    if tr.get("detect_anomaly"):
+        torch.autograd.set_detect_anomaly(True)
+
+    data = build_data(cfg.dataset, seed=int(cfg.seed), allowed=allowed)
+    task = build_task(cfg, data, allowed)
+    monitor, mode = resolve_monitor(tr, task)
+    builder = Builder(cfg, data, device, seed=int(cfg.seed), allowed=allowed, run_dir=run_dir, monitor_mode=mode)
+    builder.choices = choices
+    batches = task.batches("train", builder)
+    builder.steps_per_epoch = batches.batches_per_epoch(dist.world_size if dist else 1)
+    # Same seed -> same initial weights in every job of a sweep, whatever the data code consumed.
+    torch.manual_seed(int(cfg.seed))
+    task.setup(builder)
+    bs = int(cfg.dataset.get("batch_size", 1) or 1)
+    sample = sample_batch(data, bs, device)
+    threads, threads_why = choose_threads(tr.get("num_threads"), task.modules, sample, bs)
+    governor = governor_for(tr.get("num_threads"), threads) if device.type == "cpu" else None
+    layers = _layers(task.modules.get(task.primary), sample) if not quiet else []
+    num_params = sum(p.numel() for m in task.modules.values() for p in m.parameters())
+    if dist and dist.rank:
+        torch.manual_seed(int(cfg.seed) + dist.rank)  # same initial weights, different dropout masks per rank
+    eval_sources = {"val": task.batches("val", builder), "test": lambda: task.batches("test", builder)}
+
+    # The first optimizer.step() imports torch._dynamo (~1 s); do it here so it is not counted as training time.
+    importlib.import_module("torch._dynamo")
+
+    forward, eval_forward = _wrapped_modules(task, tr, dist)
+    loggers = build_loggers(cfg.get("logger"), run_dir, allowed) if main else []
+    from nnml.tracking.console import ConsoleCallback, print_summary
+
+    console_cb = ConsoleCallback(console, quiet=quiet)
+    config_plain = OmegaConf.to_container(cfg, resolve=True)
+    trainer = Trainer(task, batches, eval_sources, LoopConfig.from_trainer(tr, monitor, mode), device=device,
+                      autocast=autocast, checkpoint_dir=run_dir / "checkpoints",
+                      callbacks=[console_cb, *loggers, *callbacks], config=config_plain, run_dir=run_dir,
+                      forward_modules=forward, eval_modules=eval_forward, dist=dist, thread_governor=governor)
+    trainer.start_segment(t_start, overrides=_command_overrides())
+    last_path, best_path = resolve_resume(cfg.get("resume"), run_dir)
+    if last_path is not None:
+        ckpt = load_checkpoint(last_path)
+        best = load_checkpoint(best_path) if best_path else None
+        trainer.restore(ckpt, best, last_path)
+        trainer.state.segments = _finished_segments(run_dir, trainer.state)
+    primary = task.modules.get(task.primary)
+    main_slot = task.slots.get(task.primary) or next(iter(task.slots.values()), None)
+    trainer.state.info = {
+        "run_dir": str(run_dir), "dataset": data.name, "task": data.task, "sizes": data.sizes(),
+        "input_shape": data.input_shape, "num_outputs": data.num_outputs,
+        "model": choices.get("model", type(primary).__name__), "num_params": num_params,
+        "modules": {name: sum(p.numel() for p in m.parameters()) for name, m in task.modules.items()},
+        "optimizer": choices.get("optimizer", type(main_slot.optimizer).__name__ if main_slot else "none"),
+        "loss": task.objective() or choices.get("loss", ""), "task_name": choices.get("task", type(task).__name__),
+        "device": str(device), "precision": str(tr.precision), "threads": threads,
+        "threads_why": threads_why, "layers": layers, "model_ref": primary,
+        "config_yaml": OmegaConf.to_yaml(cfg), "resumed_from": str(last_path) if last_path else "",
+        "monitor": monitor,
+    }
+    try:
+        state = trainer.fit()
+        trainer.load_best()
+        t_eval = time.perf_counter()
+        val = trainer.evaluate("val")
+        test = trainer.evaluate("test")
+        state.eval_time_s += time.perf_counter() - t_eval
+        metrics = {k: v for k, v in state.last_metrics.items() if k.startswith("train/")}
+        metrics.update({f"val/{k}": v for k, v in val.items()})
+        metrics.update({f"test/{k}": v for k, v in test.items()})
+        segments = trainer.segments()  # a resumed run's earlier segments, then this one
+        metrics.update({
+            "best_epoch": state.best_epoch if state.best_epoch > 0 else state.epoch,
+            "epochs": state.epoch,
+            "stop_reason": state.stop_reason,
+            "wall_time_s": round(sum(seg["wall_time_s"] for seg in segments), 3),
+            "train_time_s": round(state.train_time_s, 4),
+            "eval_time_s": round(state.eval_time_s, 4),
+            "checkpoint_time_s": round(state.checkpoint_time_s, 4),
+            "compile_time_s": round(state.compile_time_s, 4),
+            "train_samples_per_s": round(state.train_samples / state.train_time_s, 1) if state.train_time_s else 0.0,
+            "num_params": num_params,
+            "device": str(device),
+            "world_size": dist.world_size if dist else 1,
+            "monitor": monitor,
+            "mode": mode,
+            "task": choices.get("task", type(task).__name__),
+            "directions": task.metric_directions(),
+            "nnml_version": __version__,
+            **task.extra_metrics(),
+            "segments": segments,
+        })
+        metrics = {k: clean_number(v) for k, v in metrics.items()}
+        if main:
+            write_json_atomic(run_dir / "metrics.json", metrics)
+        trainer.callbacks.on_test_end(state, metrics)
+        if main and trainer.callbacks.wants_artifacts:
+            artifacts = task.final_artifacts(trainer.ctx)
+            if artifacts:
+                trainer.callbacks.on_artifacts(state, artifacts)
+        _log_hparams(loggers, cfg, choices, override_keys, metrics)
+    except torch.OutOfMemoryError:
+        ds = cfg.dataset
+        raise out_of_memory(device, int(ds.batch_size), ds.get("eval_batch_size"), str(tr.precision)) from None
+    finally:
+        trainer.callbacks.close()
+    if not quiet:
+        print_summary(console_cb.console, metrics, str(run_dir))
+    return metrics
+
+
+def _finished_segments(run_dir: Path, state) -> list[dict]:
+    """The segments a resumed run has behind it. Its checkpoint's record stops at the last checkpoint; a finished
+    run's metrics.json has the same segments to their end (the final test included), and a run from before
+    segments were recorded has only its metrics.json totals."""
+    import json
+
+    try:
+        m = json.loads((run_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return list(state.segments)
+    if m.get("epochs") != state.epoch:
+        return list(state.segments)  # resumed from an earlier checkpoint than the finished result
+    recorded = m.get("segments")
+    if isinstance(recorded, list) and len(recorded) == len(state.segments):
+        return recorded
+    if not state.segments and isinstance(m.get("wall_time_s"), (int, float)):
+        return [{"started_at": "", "overrides": [], "from_epoch": 0, "to_epoch": state.epoch,
+                 "wall_time_s": m["wall_time_s"], "train_time_s": m.get("train_time_s", 0.0),
+                 "stop_reason": m.get("stop_reason", "")}]
+    return list(state.segments)
+
+
+def _command_overrides() -> list[str]:
+    """The overrides this command was given (a segment's record), when Hydra started it."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    except Exception:
+        return []
+
+
+def _layers(model, sample) -> list[dict]:
+    """The header's layer-by-layer summary (nnml/tracking/layers.py), on two of the training inputs."""
+    if model is None or sample is None:
+        return []
+    from nnml.tracking.layers import layer_rows
+
+    return layer_rows(model, sample[0][:2])
+
+
+def _wrapped_modules(task, tr, dist) -> tuple[dict, dict | None]:
+    """The modules that run training and evaluation batches: DDP-wrapped (training only) and/or compiled."""
+    forward: dict = {}
+    if dist:
+        if not task.automatic_optimization:
+            raise NnmlError(f"trainer.devices > 1 (DDP) needs a task with one optimizer stepped by the loop; "
+                            f"{type(task).__name__} steps its own optimizers: train it with trainer.devices=1")
+        forward[task.primary] = dist.wrap(task.modules[task.primary])
+    if tr.get("compile"):
+        for name, m in task.modules.items():
+            if any(p.requires_grad for p in m.parameters()):
+                forward[name] = torch.compile(forward.get(name, m))
+    # Evaluation runs no collectives (ranks may have unequal shards): the bare modules under DDP.
+    return forward, ({} if dist else None)
+
+
+def _log_hparams(loggers, cfg, choices, override_keys, metrics) -> None:
+    from nnml.tracking.tensorboard import TensorBoardLogger, hparams_of
+
+    tbs = [lg for lg in loggers if isinstance(lg, TensorBoardLogger)]
+    if not tbs:
+        return
+    # The metrics of the HParams tab; log_final keeps the finite numbers among them.
+    final = {k: v for k, v in metrics.items() if k == "best_epoch" or k.split("/")[0] in ("train", "val", "test")}
+    hp = hparams_of(cfg, choices, override_keys)
+    for tb in tbs:
+        tb.log_final(hp, final, {})

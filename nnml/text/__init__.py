@@ -1,1 +1,0 @@
-"""Text: tokenizers trained on the train split, padded and length-bucketed batches."""

@@ -85,16 +85,3 @@ def variant_folder(run_dir: Path, checkpoint: str) -> Path | None:
         raise NnmlError(f"--checkpoint {checkpoint} is not a variant of {run_dir}; choose one of: "
                         f"{', '.join(f'accelerated/{c}' for c in choices) or '(none: run nnml accelerate first)'}")
     return None
-
-
-def evaluate_variant(run_dir: Path, folder: Path, split: str = "test", overrides=()) -> dict:
-    """``nnml eval RUN_DIR --checkpoint accelerated/<variant>``: the run's own evaluation of the rebuilt variant
-    (on the CPU, where int8 kernels and ONNX Runtime run)."""
-    from nnml.accelerate.run import evaluate_with
-    from nnml.run.restore import restore_run
-
-    restored = restore_run(run_dir, "best", list(overrides), device="cpu", load_weights=False)
-    task = restored.task
-    x_train = restored.data.split("train")[0]
-    module = load_variant(folder, task.modules[task.primary], example=x_train[:64])
-    return evaluate_with(restored, module, split)

@@ -12,6 +12,8 @@ from typing import List, Optional
 
 import typer
 
+from nnml.cli.report import ALLOW_HELP
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -24,9 +26,10 @@ def register(app: typer.Typer) -> None:
         beam: Optional[int] = typer.Option(None, "--beam", help="Beam width for sequence outputs (1: greedy)."),
         top: Optional[int] = typer.Option(None, "--top", "-k", help="How many classes or items to show."),
         checkpoint: str = typer.Option("best", "--checkpoint", "-c", help="best, last, or a checkpoint path."),
+        allow: Optional[List[str]] = typer.Option(None, "--allow", help=ALLOW_HELP),
     ) -> None:
         """Predict with a finished run: nnml predict outputs/train/runs/<run> "some text" (or IMAGE.png, --file F)"""
-        from nnml.cli.entry import run_cli_guarded
+        from nnml.cli.report import print_notes, run_cli_guarded
 
         def job():
             from nnml.errors import NnmlError
@@ -35,12 +38,13 @@ def register(app: typer.Typer) -> None:
             if file is not None:
                 if not file.is_file():
                     raise NnmlError(f"--file {file}: no such file")
-                items += [line.rstrip("\n") for line in file.read_text().splitlines()]
+                items += read_lines(file)
             if not items:
                 raise NnmlError("nnml predict needs inputs: give them after the run folder or with --file FILE")
             from nnml.run.restore import restore_run
 
-            restored = restore_run(run_dir, checkpoint)
+            restored = restore_run(run_dir, checkpoint, allow=allow or ())
+            print_notes(restored.folder)
             task = restored.task
             if type(task).predict is _no_predict(task):
                 raise NnmlError(f"{run_dir} is a run of {type(task).__name__}, which has no predictions from the "
@@ -89,3 +93,21 @@ def _cell(v) -> str:
     if isinstance(v, (list, tuple)):
         return " ".join(_cell(x) for x in v)
     return str(v)
+
+
+def read_lines(file: Path) -> list[str]:
+    """The lines of a text file of inputs; a binary or non-UTF-8 file is one line naming the byte where it stops
+    being text."""
+    from nnml.errors import NnmlError
+
+    data = file.read_bytes()
+    zero = data.find(b"\x00")
+    if zero >= 0:
+        raise NnmlError(f"--file {file} is not a text file (a zero byte at offset {zero}); give one input per line "
+                        f"as UTF-8 text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise NnmlError(f"--file {file} is not UTF-8 text (byte offset {e.start}: {data[e.start:e.start + 1]!r}); save "
+                        f"it as UTF-8, one input per line") from None
+    return [line.rstrip("\r") for line in text.splitlines()]

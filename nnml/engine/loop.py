@@ -128,11 +128,12 @@ class Trainer:
     def __init__(self, task, train_batches, eval_sources: dict, loop: LoopConfig, *, device, autocast=None,
                  checkpoint_dir: Path | None = None, callbacks: list[Callback] = (), config: dict | None = None,
                  run_dir: Path | None = None, forward_modules: dict | None = None, eval_modules: dict | None = None,
-                 dist=None, thread_governor=None):
+                 dist=None, thread_governor=None, nan_hint=None):
         import contextlib
 
         self.task = task
         self.thread_governor = thread_governor  # trainer.num_threads=auto: fewer threads when others take cores
+        self.nan_hint = nan_hint  # lr -> the override to try after a NaN (in the notation the user typed)
         self.train_batches = train_batches
         self._eval_sources = dict(eval_sources)
         self.loop = loop
@@ -211,18 +212,23 @@ class Trainer:
         return slots.get(self._primary) or next(iter(slots.values()), None)
 
     # ----------------------------------------------------------------- evaluation
-    def evaluate(self, split: str) -> dict[str, float]:
-        """The task's metrics of ``split`` with every module in eval mode (restored after)."""
-        mods = list(self.task.modules.values()) + [m for m in self._eval_forward.values()]
+    def evaluate(self, split: str, replace: dict | None = None) -> dict[str, float]:
+        """The task's metrics of ``split`` with every module in eval mode (restored after). ``replace``: modules
+        that stand in for the task's own during this evaluation (a quantized or exported variant)."""
+        saved = {name: self.task.modules[name] for name in replace or {}}
+        forward = {**self._eval_forward, **(replace or {})}
+        self.task.modules.update(replace or {})
+        mods = list(self.task.modules.values()) + list(forward.values())
         modes = [m.training for m in mods]
         for m in mods:
             m.eval()
-        self._forward, self.in_train_step = self._eval_forward, False
+        self._forward, self.in_train_step = forward, False
         try:
             return self.task.evaluate(split, self.ctx)
         finally:
             for m, mode in zip(mods, modes):
                 m.train(mode)
+            self.task.modules.update(saved)
             self._forward = self._train_forward
 
     # ----------------------------------------------------------------- checkpoints
@@ -321,14 +327,11 @@ class Trainer:
                 else "no checkpoint was written before it")
         if slot is None:
             return NonFiniteLoss(f"{what} at {where} (epoch {self.state.epoch + 1}); {kept}")
-        from nnml.config.notation import number_like, typed_value
-
         lr = slot.lr
-        smaller = number_like(lr / 10, typed_value("optimizer.lr"))  # in the notation the user typed: 1e10 -> 1e9
+        smaller = self.nan_hint(lr) if self.nan_hint else f"optimizer.lr={lr / 10:g}"
         return NonFiniteLoss(
             f"{what} at {where} (epoch {self.state.epoch + 1}, lr {lr:g}); {kept}. Try a smaller learning rate "
-            f"(e.g. optimizer.lr={smaller}), trainer.grad_clip=1.0, or trainer.detect_anomaly=true to find the "
-            f"operation")
+            f"(e.g. {smaller}), trainer.grad_clip=1.0, or trainer.detect_anomaly=true to find the operation")
 
     def _step(self, batch, metrics):
         task, ctx = self.task, self.ctx

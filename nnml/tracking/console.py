@@ -182,6 +182,11 @@ class ConsoleCallback(Callback):
         if state.stop_reason and state.stop_reason != "max_epochs" and not self.quiet:
             self.console.print(f"stopped: {state.stop_reason}", markup=False)
 
+    def on_test_end(self, state, metrics) -> None:
+        """The results table, the best epoch and where the run folder is."""
+        if not self.quiet:
+            print_summary(self.console, metrics, str(state.info.get("run_dir", "")))
+
 
 def summary_table(metrics: dict, title: str = "Results") -> Table:
     """Rows train / val / test, one column per metric name."""

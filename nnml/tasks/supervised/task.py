@@ -66,7 +66,7 @@ class SupervisedTask(Task):
         self.slots = {"model": builder.optimizer(params)}
         from nnml.tasks.supervised.regularize import Regularization
 
-        self.regularization = Regularization.from_keys(**self.regularization_keys, allowed=builder.allowed)
+        self.regularization = Regularization.from_keys(**self.regularization_keys, trust=builder.trust)
         if self.regularization is not None:
             self.regularization.attach(model, self.slots["model"].optimizer)
 

@@ -41,7 +41,7 @@ class TokenClassificationTask(TokenizerHolder, Task):
             raise NnmlError(f"task=token_classification needs tagged sentences; dataset={getattr(data, 'name', '?')}"
                             f" is {getattr(data, 'task', '?')} data (try dataset=faker_ner)")
         self.data = data
-        self.set_tokenizers(data.tokenizers, None if getattr(builder, "evaluating", False) else builder.run_dir)
+        self.set_tokenizers(data.tokenizers, None if builder.evaluating else builder.run_dir)
         self.tag_names = list(data.class_names)
         self.entity_types = sorted({t[2:] for t in self.tag_names if t != "O"})
         model = builder.model()

@@ -1,0 +1,129 @@
+"""What ``nnml train -m`` adds around Hydra's sweep: the sweep's ``sweep.json`` (the command as typed and what it
+varies, written before any job starts: it names the job folders and leads the HParams columns), how many jobs share
+the cores, and the Hydra callbacks that print the tables at the end (the summary of every sweep, and the tables of
+the presets that have one: the MNIST-1D paper table, the regularization gap table). Hydra runs ``on_multirun_end``
+in the command's own process after every job has returned, whichever launcher ran them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+try:  # Hydra's callback base class; present in hydra-core >= 1.1
+    from hydra.experimental.callback import Callback as _HydraCallback
+except ImportError:  # pragma: no cover
+    _HydraCallback = object
+
+from nnml.cli.report import report_error
+from nnml.config.resolvers import MANIFEST, read_manifest  # noqa: F401  (read_manifest: the sweep's own readers)
+from nnml.sweep.summary import read_summary, summarize  # noqa: F401
+
+
+def write_manifest(sweep_dir: Path, plan) -> None:
+    """``sweep.json``: the command line as typed, the keys it varies with their values as typed, and the
+    preset's sweeper params."""
+    from nnml.files import atomic_write_text
+    from nnml.version import __version__
+
+    record = {"command": ["nnml", "train", *plan.argv], "cwd": str(Path.cwd()), "varies": plan.varies,
+              "params": {str(k): str(v) for k, v in plan.params.items()}, "nnml_version": __version__}
+    atomic_write_text(Path(sweep_dir) / MANIFEST, json.dumps(record, indent=2) + "\n")
+
+
+def concurrent_jobs(hydra_cfg) -> int:
+    """How many jobs the sweep's launcher runs at once on this machine (1: one at a time, or elsewhere)."""
+    from nnml.engine.device import usable_cores
+
+    launcher = hydra_cfg.launcher
+    target = str(launcher.get("_target_", ""))
+    if target.endswith("JoblibLauncher"):
+        n = int(launcher.get("n_jobs", -1))
+        return max(1, usable_cores() + 1 + n if n < 0 else n)  # joblib: -1 = all cores, -2 = all but one
+    if target.endswith("submitit_launcher.LocalLauncher"):
+        size = _sweep_size(hydra_cfg)
+        cap = int(launcher.get("array_parallelism", 256) or 256)
+        return max(1, min(size or usable_cores(), cap))
+    return 1
+
+
+def _sweep_size(hydra_cfg) -> int | None:
+    """Jobs in a basic grid sweep (the product of each swept key's values); None when unknown (glob)."""
+    try:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        args = list(hydra_cfg.overrides.task)
+        params = hydra_cfg.sweeper.get("params") or {}
+        given = {a.split("=", 1)[0] for a in args}
+        args += [f"{k}={v}" for k, v in params.items() if k not in given]
+        n = 1
+        for ov in OverridesParser.create().parse_overrides(args):
+            if ov.is_sweep_override():
+                n *= len(list(ov.sweep_string_iterator()))
+        return n
+    except Exception:
+        return None
+
+
+def print_summary(result: dict, title: str | None = None, show_run: bool = False) -> None:
+    from nnml.cli.tables import print_rows, table_console
+    from nnml.sweep import runs as R
+    from nnml.tracking.console import short_path
+
+    rows, metrics = result.get("rows") or [], result.get("metrics") or []
+    if not rows:
+        return
+    console = table_console()
+    n, failed = result["jobs"], result["failed"]
+    head = title or (f"Sweep of {n} {'job' if n == 1 else 'jobs'}, best {metrics[0]} first{R.tie_note(metrics[0])}")
+    if failed:
+        head += f" ({failed} failed)"
+    sweep_dir = Path(result["dir"])
+    print_rows(console, rows, head, [] if show_run else result["hparams"],
+               all_hint=f"nnml compare {short_path(sweep_dir)} --all puts them in the table")
+    console.print(f"summary: {short_path(sweep_dir / 'summary.md')} (and summary.csv); "
+                  f"view: nnml board {short_path(sweep_dir)}", soft_wrap=True, highlight=False)
+
+
+class SweepSummary(_HydraCallback):
+    """Hydra callback (``hydra.callbacks.sweep_summary`` in configs/train.yaml): the summary table after a sweep."""
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        try:
+            print_summary(summarize(sweep_dir))
+        except Exception as e:  # a summary must never hide the jobs' own results
+            report_error(f"could not write the sweep summary in {sweep_dir}: {type(e).__name__}: {e}")
+
+
+class PaperTable(_HydraCallback):
+    """Hydra callback of ``experiment=mnist1d_table``: the paper table at the end of the sweep. Hydra calls end
+    callbacks in reverse order, so it prints just before the sweep summary."""
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        from nnml.cli.tables import table_console
+        from nnml.sweep.paper_table import paper_table
+
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        try:
+            _, table = paper_table(sweep_dir)
+            if table is not None:
+                table_console().print(table)
+        except Exception as e:  # never hide the jobs' own results
+            report_error(f"could not write the MNIST-1D paper table in {sweep_dir}: {type(e).__name__}: {e}")
+
+
+class GapTable(_HydraCallback):
+    """Hydra callback of ``experiment=regularization``: beside the sweep summary, this lab's table (the train/val
+    gap of every method and how much of the baseline's it closed), with its figures in ``SWEEP/gap/``."""
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        from nnml.cli.tables import table_console
+        from nnml.sweep.regularization import run
+
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        try:
+            _numbers, table = run({"sweep": str(sweep_dir)}, sweep_dir / "gap")
+            table_console().print(table)
+        except Exception as e:  # never hide the jobs' own results
+            report_error(f"could not write the regularization gap table in {sweep_dir}: {type(e).__name__}: {e}")

@@ -323,9 +323,9 @@ def board(
 def _register_commands() -> None:
     """Commands in their own modules of this package, each with ``register(app)``; they import only typer and the
     standard library at module level, so the CLI still starts at once."""
-    from nnml.cli import accelerate, predict, recommend, sample, summary, sweep_plot
+    from nnml.cli import accelerate, diff, predict, recommend, sample, summary, sweep_plot
 
-    for module in (accelerate, predict, recommend, sample, summary, sweep_plot):
+    for module in (accelerate, diff, predict, recommend, sample, summary, sweep_plot):
         module.register(app)
 
 

@@ -11,6 +11,7 @@ from nnml.cli import (
     accelerate,
     board,
     compare,
+    diff,
     eval,
     lab,
     options,
@@ -41,7 +42,7 @@ app = typer.Typer(
 )
 
 # In the order `nnml --help` lists them: training first, then reading runs, then the rest.
-for command in (train, eval, predict, summary, accelerate, sample, recommend, compare, sweep_plot, tune, lab,
+for command in (train, eval, predict, summary, accelerate, sample, recommend, compare, diff, sweep_plot, tune, lab,
                 options, board):
     command.register(app)
 

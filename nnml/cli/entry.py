@@ -133,7 +133,6 @@ def train_app(cfg: DictConfig):
             run.remove_temp_files()  # what killed writes left: never results
             if cfg.get("resume"):
                 from nnml.config.resume import record_resumed_config, resumed_config
-
                 from nnml.config.targets import Trust
 
                 # What this command names (allowed_targets=[...], or the options of its own -cd folder) is trusted

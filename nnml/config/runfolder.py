@@ -49,17 +49,42 @@ def safe_yaml(path: Path, what: str = ""):
     except OSError as e:
         raise NnmlError(f"{path}: cannot be read ({e.strerror}){what}") from None
     try:
-        return yaml.safe_load(text)
-    except yaml.constructor.ConstructorError as e:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
-        line = f" line {mark.line + 1}" if mark else ""
-        raise NnmlError(f"{path}{line}: {e.problem} (a tag that builds Python objects is never read from a "
-                        f"run folder){what}") from None
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = " ".join(str(e.problem or e.context or "invalid YAML").split())
+        if isinstance(e, yaml.constructor.ConstructorError):
+            raise NnmlError(f"{where}: a tag nnml does not load ({problem}); a run folder's files are plain YAML, "
+                            f"and a tag that builds Python objects is never read from one{what}") from None
+        raise NnmlError(f"{where}: invalid YAML ({problem}){what}") from None
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise NnmlError(f"{path}{line}: not valid YAML ({problem}){what}") from None
+        raise NnmlError(f"{path}: invalid YAML ({' '.join(str(e).split())}){what}") from None
+    _check_size(data, path)
+    return data
+
+
+MAX_NODES = 200_000  # YAML aliases can make a small file a huge tree: a run's config has a few hundred keys
+MAX_DEPTH = 64
+
+
+def _check_size(data, path: Path) -> None:
+    """Refuse a tree that aliases make enormous or circular (a hand-made file), before anything walks it."""
+    budget = [MAX_NODES]
+
+    def walk(node, depth: int):
+        budget[0] -= 1
+        if budget[0] < 0 or depth > MAX_DEPTH:
+            raise NnmlError(f"{path}: too large or too deeply nested for a run's config (more than {MAX_NODES} "
+                            f"values or {MAX_DEPTH} levels; YAML aliases?)")
+        if isinstance(node, dict):
+            for v in node.values():
+                walk(v, depth + 1)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, depth + 1)
+
+    walk(data, 0)
 
 
 _RESOLVER = re.compile(r"\$\{\s*[\w.\-]+\s*:")

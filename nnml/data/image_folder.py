@@ -105,7 +105,7 @@ def decode(path, channels: int, size: tuple[int, int] | None) -> np.ndarray:
             im = im.convert(MODES[channels])
             if size is not None and im.size != (size[1], size[0]):
                 im = im.resize((size[1], size[0]), Image.BILINEAR)
-            a = np.asarray(im, dtype=np.uint8)
+            a = np.array(im, dtype=np.uint8)  # a writable copy (torch.from_numpy warns on read-only arrays)
     except Exception as e:  # Pillow raises UnidentifiedImageError, OSError (truncated), SyntaxError (broken PNG)...
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise NnmlError(f"{path}: not a readable image ({why}); remove or replace the file") from None

@@ -107,7 +107,7 @@ def fit_columns(columns: Mapping[str, list], train: np.ndarray, categorical=(), 
             mean, std = float(filled.mean()), float(filled.std())
             specs.append({"name": name, "type": "numeric", "median": median, "mean": mean,
                           "std": std if std > 1e-12 else 1.0, "missing_flag": has_missing,
-                          "numeric_share": round(share, 4)})
+                          "numeric_share": share})
             continue
         seen = sorted({_text(cells[i]) for i in train if not miss[i]})
         if len(seen) > int(max_categories):
@@ -144,9 +144,11 @@ def encode_columns(columns: Mapping[str, list], specs: list[dict], place=None) -
             bad = ~miss & ~ok
             if bad.any():
                 i = int(np.argmax(bad))
+                share = s["numeric_share"]
+                how = "all its train cells are" if share >= 1 else f"{share:.1%} of its train cells are"
                 raise NnmlError(f"{place(i)}: column '{name}' holds {cells[i]!r}, which is not a number; the column "
-                                f"is numeric ({s['numeric_share']:.0%} of its train cells are numbers): fix the "
-                                f"cell, leave it empty (a missing value) or add the column to dataset.categorical")
+                                f"is numeric ({how} numbers): fix the cell, leave it empty (a missing value) or add "
+                                f"the column to dataset.categorical")
             filled = np.where(miss, s["median"], vals)
             parts.append(((filled - s["mean"]) / s["std"])[:, None])
             if s["missing_flag"]:

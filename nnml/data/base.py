@@ -28,7 +28,10 @@ class DataSplits:
     """Train/val/test tensors (on the CPU, standardized with train statistics) and what the model needs to know.
 
     ``y_*`` may be None (unlabeled data). ``meta`` holds further facts the data decides (``vocab_size``,
-    ``num_users``, ``in_channels``, ...): models receive every fact their constructor names (``nnml.run.build``)."""
+    ``num_users``, ``in_channels``, ...): models receive every fact their constructor names (``nnml.run.build``).
+    Data too large for memory may be a subclass whose ``x_*`` are sequences decoded per item (``len(x)`` and a
+    slice ``x[:n]``, a tensor, work as on tensors) and that brings its own ``batches(split, builder)``, which
+    ``Task.batches`` uses (:class:`nnml.data.image_folder.ImageFolderSplits`)."""
 
     name: str
     task: Task

@@ -164,7 +164,10 @@ def test_features_drop_categorical_and_formats(tmp_path):
 
     frame = pd.read_csv(csv_path)
     frame.to_parquet(tmp_path / "w.parquet")
-    for p in (tsv, tmp_path / "w.parquet"):
+    import gzip
+
+    (tmp_path / "w.csv.gz").write_bytes(gzip.compress(csv_path.read_bytes()))
+    for p in (tsv, tmp_path / "w.parquet", tmp_path / "w.csv.gz"):
         other = table(0, path=str(p), target=WINE_TARGET)
         torch.testing.assert_close(other.x_train, ref.x_train, rtol=0, atol=1e-6)
         assert torch.equal(other.y_test, ref.y_test)

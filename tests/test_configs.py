@@ -21,9 +21,23 @@ def test_every_option_has_a_description():
             assert desc, f"{group}/{option}.yaml lacks a first-line '# description'"
 
 
+def _own_files(option: str, folder: Path) -> list[str]:
+    """The overrides of the options that read the user's own files, pointing at small files written here."""
+    from tests.data.files import WINE_TARGET, shape_pngs, wine_csv, write_csv
+
+    if option == "csv":
+        return [f"dataset.path={wine_csv(folder)}", f"dataset.target={WINE_TARGET}"]
+    if option == "image_folder":
+        return [f"dataset.root={shape_pngs(folder / 'images', per_class=10)}", "dataset.size=12"]
+    if option == "text_csv":
+        rows = [["a good film", "pos"], ["a bad film", "neg"], ["fine", "pos"], ["awful", "neg"]] * 5
+        return [f"dataset.path={write_csv(folder / 'texts.csv', ['text', 'label'], rows)}"]
+    return []
+
+
 @pytest.mark.parametrize("option", sorted(catalog.supervised_options("dataset")))
-def test_every_dataset_builds_and_reports_its_sizes(option, fake_mnist):
-    overrides = [f"dataset={option}"]
+def test_every_dataset_builds_and_reports_its_sizes(option, fake_mnist, tmp_path):
+    overrides = [f"dataset={option}", *_own_files(option, tmp_path)]
     if option in ("mnist", "fashion_mnist"):
         overrides += [f"dataset.root={fake_mnist}", "dataset.download=false"]
     cfg = compose(overrides)

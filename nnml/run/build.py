@@ -27,9 +27,26 @@ _DEFAULT = object()  # "the config's own node" for Builder.optimizer's scheduler
 
 
 def build_data(cfg_dataset, seed: int, trust: Trust) -> DataSplits:
-    """The dataset builder named by ``dataset._target_``, called with everything but the loader keys."""
-    params = {k: v for k, v in cfg_dataset.items() if k not in LOADER_KEYS}
+    """The dataset builder named by ``dataset._target_``, called with everything but the loader keys; a builder
+    that names a loader key as a parameter gets it too (an image folder reads its files once into memory or per
+    batch by ``dataset.loader``)."""
+    named = _parameters(cfg_dataset, trust)
+    params = {k: v for k, v in cfg_dataset.items() if k not in LOADER_KEYS or k in named}
     return instantiate(params, key="dataset", trust=trust, seed=seed)
+
+
+def _parameters(node, trust: Trust) -> set[str]:
+    """Parameter names of the ``_target_`` of ``node`` (empty when it cannot be imported: instantiate says why)."""
+    from nnml.config.targets import import_object
+
+    target = node.get("_target_") if hasattr(node, "get") else None
+    if not target:
+        return set()
+    trust.check(node)
+    try:
+        return set(inspect.signature(import_object(str(target), trust)).parameters)
+    except Exception:
+        return set()
 
 
 def build_model(cfg_model, data: DataSplits, trust: Trust, key: str = "model", **extra) -> torch.nn.Module:

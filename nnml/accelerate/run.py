@@ -52,7 +52,9 @@ def accelerate_run(run_dir: Path, methods: str | None = None, threads: int = 1, 
     data = restored.data
     x_train, y_train = _inputs_of(data.split("train"))
     x_test, _ = _inputs_of(data.split("test"))
-    inputs = task.example_inputs(data, "test", max(batch, 2))
+    from nnml.tasks.capabilities import example_inputs_of
+
+    inputs = example_inputs_of(task, data, "test", max(batch, 2))
     if len(inputs) != 1:
         model_name = restored.cfg.model.get("_target_", type(model).__name__).rsplit(".", 1)[-1]
         raise NnmlError(f"nnml accelerate times, exports and quantizes models that take one input tensor; the "

@@ -46,7 +46,9 @@ def register(app: typer.Typer) -> None:
             restored = restore_run(run_dir, checkpoint, allow=allow or ())
             print_notes(restored.folder)
             task = restored.task
-            if type(task).predict is _no_predict(task):
+            from nnml.tasks.capabilities import Predicts
+
+            if not isinstance(task, Predicts):
                 raise NnmlError(f"{run_dir} is a run of {type(task).__name__}, which has no predictions from the "
                                 f"command line; nnml eval {run_dir} evaluates it")
             options = {k: v for k, v in {"out": out, "beam": beam, "top": top}.items() if v is not None}
@@ -54,12 +56,6 @@ def register(app: typer.Typer) -> None:
             print_rows(rows, json_out)
 
         run_cli_guarded(job)
-
-
-def _no_predict(task):
-    from nnml.tasks.base import Task
-
-    return Task.predict
 
 
 def print_rows(rows: list[dict], as_json: bool) -> None:

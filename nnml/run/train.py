@@ -37,6 +37,7 @@ from nnml.engine.device import (
 from nnml.engine.loop import LoopConfig, Trainer
 from nnml.errors import NnmlError
 from nnml.run.build import Builder, build_data, build_loggers, build_task, resolve_monitor
+from nnml.tasks.capabilities import extra_metrics_of, final_artifacts_of, objective_of
 from nnml.tracking.runfiles import clean_number, write_json_atomic
 from nnml.version import __version__
 
@@ -141,7 +142,7 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
         "model": choices.get("model", type(primary).__name__), "num_params": num_params,
         "modules": {name: sum(p.numel() for p in m.parameters()) for name, m in task.modules.items()},
         "optimizer": choices.get("optimizer", type(main_slot.optimizer).__name__ if main_slot else "none"),
-        "loss": task.objective() or choices.get("loss", ""), "task_name": choices.get("task", type(task).__name__),
+        "loss": objective_of(task) or choices.get("loss", ""), "task_name": choices.get("task", type(task).__name__),
         "device": str(device), "precision": str(tr.precision), "threads": threads,
         "threads_why": threads_why, "layers": layers, "model_ref": primary,
         "config_yaml": OmegaConf.to_yaml(cfg), "resumed_from": str(last_path) if last_path else "",
@@ -176,7 +177,7 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
             "task": choices.get("task", type(task).__name__),
             "directions": task.metric_directions(),
             "nnml_version": __version__,
-            **task.extra_metrics(),
+            **extra_metrics_of(task),
             "segments": segments,
         })
         metrics = {k: clean_number(v) for k, v in metrics.items()}
@@ -184,7 +185,7 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
             write_json_atomic(run_dir / "metrics.json", metrics)
         trainer.callbacks.on_test_end(state, metrics)
         if main and trainer.callbacks.wants_artifacts:
-            artifacts = task.final_artifacts(trainer.ctx)
+            artifacts = final_artifacts_of(task, trainer.ctx)
             if artifacts:
                 trainer.callbacks.on_artifacts(state, artifacts)
         _log_hparams(loggers, config_plain, choices, ctx.override_keys, metrics, ctx.swept)

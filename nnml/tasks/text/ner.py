@@ -9,7 +9,6 @@ measures whether a tagger learned what a name looks like and where it goes, not 
 from __future__ import annotations
 
 import datetime
-
 import re
 from pathlib import Path
 

@@ -52,13 +52,39 @@ def quote_resume(arg: str) -> str:
     return f"resume='{path}'"
 
 
+def expand_seeds(words: list[str]) -> list[str]:
+    """``+seeds=N`` (or ``seeds=N``): the same runs with training seeds 0..N-1, as a sweep (``-m seed=0,...,N-1``);
+    the data split (``data_seed``) stays, so the replicates share one validation and test set."""
+    out, n = [], None
+    for w in words:
+        key, _, value = w.partition("=")
+        if key.lstrip("+") == "seeds" and value:
+            if not value.isdigit() or not 1 <= int(value) <= 1000:
+                from nnml.errors import NnmlError
+
+                raise NnmlError(f"{w} is not valid; give the number of training seeds, e.g. +seeds=5 (seed=0..4)")
+            n = int(value)
+        else:
+            out.append(w)
+    if n is None:
+        return words
+    if any(w.split("=", 1)[0] == "seed" for w in out):
+        from nnml.errors import NnmlError
+
+        raise NnmlError("+seeds=N sweeps seed=0..N-1; drop the seed=... given beside it (or sweep seed=a,b,c yourself)")
+    return [*([] if any(w in ("-m", "--multirun") for w in out) else ["-m"]), *out,
+            f"seed={','.join(str(s) for s in range(n))}"]
+
+
 def run_train_command(words: list[str]) -> None:
     """The whole of ``nnml train WORDS``."""
     from nnml.cli.checks.precheck import NothingToDo, precheck_train, split_hydra_flags
     from nnml.cli.entry import call_hydra, train_app
 
     stop_on_sigterm()
-    flags, rest = split_hydra_flags(words)  # Hydra's flags go first, wherever they were typed
+    seeded = []
+    run_cli_guarded(lambda: seeded.append(expand_seeds(words)))
+    flags, rest = split_hydra_flags(seeded[0])  # Hydra's flags go first, wherever they were typed
     args = [*flags, *(quote_resume(a) for a in rest)]
     plan = {}
 

@@ -11,7 +11,7 @@ function) goes from a layer to the same layer or one below, never up. The layers
     parts     data, models, augment, text,         building blocks a task uses
               generative, recsys, lab
     engine    nnml.engine                          the loop and what it needs
-    base      nnml, nnml.errors, nnml.files, nnml.config.notation, nnml.config.targets
+    base      nnml, nnml.errors, nnml.files, nnml.stats, nnml.config.notation, nnml.config.targets
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ LAYERS = [
     ("tracking", {"nnml.tracking"}),
     ("parts", {"nnml.data", "nnml.models", "nnml.augment", "nnml.lab"}),
     ("engine", {"nnml.engine"}),
-    ("base", {"nnml", "nnml.errors", "nnml.files", "nnml.version"}),
+    ("base", {"nnml", "nnml.errors", "nnml.files", "nnml.version", "nnml.stats"}),
 ]
 RANK = {unit: len(LAYERS) - i for i, (_, units) in enumerate(LAYERS) for unit in units}
 NAME = {unit: name for name, units in LAYERS for unit in units}

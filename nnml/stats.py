@@ -98,6 +98,29 @@ def take(records: Records | np.ndarray, idx) -> Any:
     return {k: np.asarray(v)[idx] for k, v in records.items()}
 
 
+class _Rows(Mapping):
+    """Rows ``idx`` of records, each array indexed when first read: a resample costs only the arrays the metric
+    reads (a classifier's N x C probabilities are not copied for an F1)."""
+
+    def __init__(self, records: Records, idx):
+        self._records, self._idx, self._done = records, idx, {}
+
+    def __getitem__(self, key):
+        if key not in self._done:
+            self._done[key] = np.asarray(self._records[key])[self._idx]
+        return self._done[key]
+
+    def __iter__(self):
+        return iter(self._records)
+
+    def __len__(self):
+        return len(self._records)
+
+
+def _rows(records: Records | np.ndarray, idx):
+    return records[idx] if isinstance(records, np.ndarray) else _Rows(records, idx)
+
+
 def concat_records(parts: Sequence[Records]) -> dict[str, np.ndarray]:
     """One records dict from per-batch ones (same keys in each), rows in order."""
     if not parts:
@@ -287,7 +310,7 @@ def paired_bootstrap(metric: Callable[[Any], float], a_records: Records | np.nda
                      confidence: float = 0.95, method: str = "BCa") -> dict:
     """Paired bootstrap of ``metric(a) - metric(b)`` over test samples.
 
-    ``metric`` maps records (a dict of arrays, or one array, as given) to a number; ``a_records`` and
+    ``metric`` maps records (a mapping of arrays, or one array, as given) to a number; ``a_records`` and
     ``b_records`` hold the same samples in the same order (their ``index`` arrays, when both have one, must be
     equal). Each resample draws n sample indices with replacement and evaluates both A and B on the same indices;
     the draws are those of ``scipy.stats.bootstrap(..., paired=True, rng=np.random.default_rng(seed))``.
@@ -307,7 +330,7 @@ def paired_bootstrap(metric: Callable[[Any], float], a_records: Records | np.nda
         raise NnmlError(f"a bootstrap needs at least 2 test samples; got {n}")
 
     def diff(idx):
-        return float(metric(take(a_records, idx))) - float(metric(take(b_records, idx)))
+        return float(metric(_rows(a_records, idx))) - float(metric(_rows(b_records, idx)))
 
     value_a, value_b = float(metric(a_records)), float(metric(b_records))
     observed = value_a - value_b

@@ -227,6 +227,22 @@ def test_paired_bootstrap_p_agrees_with_the_paired_t_test_for_a_mean():
         assert r["p_value"] == pytest.approx(ss.ttest_rel(a, b).pvalue, abs=0.02), shift
 
 
+def test_paired_bootstrap_metric_sees_every_record_of_the_resample():
+    """The metric gets a mapping of the resampled rows (indexed as read): keys, membership and values as take's."""
+    a, b = _classifier_records(2), _classifier_records(3)
+    seen = []
+
+    def metric(r):
+        assert sorted(r) == sorted(a) and "pred" in r and len(r) == 3
+        seen.append(r["index"])
+        return float(np.mean(r["pred"] == r["target"]))
+
+    S.paired_bootstrap(metric, a, b, n_resamples=5, seed=1, method="percentile")
+    draws = np.random.default_rng(1).integers(0, 80, (5, 80))
+    # calls: A and B on everything, then A and B on each resample
+    assert all(np.array_equal(seen[2 + 2 * i], d) and np.array_equal(seen[3 + 2 * i], d) for i, d in enumerate(draws))
+
+
 def test_paired_bootstrap_of_identical_systems():
     a = _classifier_records(1)
     r = S.paired_bootstrap(_macro_f1, a, dict(a), n_resamples=200, seed=0)

@@ -63,9 +63,10 @@ def records_from_batch(kind: str, outputs: torch.Tensor, targets: torch.Tensor, 
 
 
 def classification_metrics(records) -> dict[str, float]:
-    """``acc``, ``f1`` (and ``loss``) of classification records; the number of classes is ``probs``' width."""
-    k = int(records["probs"].shape[1])
+    """``acc``, ``f1`` (and ``loss``) of classification records (``target`` and ``pred`` are all they read)."""
     t, p = np.asarray(records["target"]), np.asarray(records["pred"])
+    # Classes above the largest id seen are absent from targets and predictions: F1 leaves them out anyway.
+    k = int(max(t.max(initial=0), p.max(initial=0))) + 1
     cm = np.bincount(t * k + p, minlength=k * k).reshape(k, k).astype(np.float64)
     tp = np.diag(cm)
     pred_count, true_count = cm.sum(0), cm.sum(1)

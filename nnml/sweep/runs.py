@@ -17,7 +17,6 @@ from pathlib import Path
 
 from nnml.errors import NnmlError
 
-MAX_METRICS = ("acc", "f1", "r2")  # every other metric is better when smaller (loss, mse, mae)
 SKIP_DIRS = {".hydra", "checkpoints", "__pycache__"}
 # Keys that say where or how a run ran, not what it learned: never a hyperparameter column.
 NOT_HPARAMS = {"resume", "task_name", "trainer.device", "trainer.num_threads", "allowed_targets"}
@@ -37,13 +36,15 @@ class Run:
 
 def metric_mode(name: str, runs: list | None = None) -> str:
     """``max`` or ``min``: what the runs' tasks recorded for this metric (metrics.json ``directions``), else by its
-    name (accuracy-like metrics up, losses and errors down) for runs from before directions were recorded."""
+    name, for runs from before directions were recorded (:func:`nnml.engine.metrics.direction`)."""
+    from nnml.engine.metrics import direction
+
     base = name.split("/", 1)[-1]
     for r in runs or ():
         d = (r.metrics.get("directions") or {}).get(base) if isinstance(r.metrics, dict) else None
         if d in ("max", "min"):
             return d
-    return "max" if name.split("/")[-1] in MAX_METRICS else "min"
+    return direction(name)
 
 
 def is_run_dir(path: Path) -> bool:

@@ -139,3 +139,32 @@ def fake_mnist(tmp_path, monkeypatch):
         sums = {f: idx.md5(folder / f) for f in idx.FILES}
         monkeypatch.setitem(idx.SOURCES[name], "md5", sums)
     return root
+
+
+def assert_records_reproduce_metrics(run_dir: Path, splits=("val", "test"), rel: float = 1e-5) -> dict:
+    """The run's ``predictions/<split>.npz`` recompute the metrics its metrics.json reports (every metric the
+    records give), hold one row per evaluated sample in split order, and every recorded metric has its interval.
+    Returns ``{split: (records, spec)}``."""
+    import numpy as np
+    import pytest
+
+    from nnml.run import records as R
+
+    metrics = read_metrics(run_dir)
+    out = {}
+    for split in splits:
+        records, spec = R.load(run_dir, split)
+        again = R.metrics(spec, records)
+        assert again, split
+        for name, value in again.items():
+            want = metrics.get(f"{split}/{name}")
+            if want is None and not np.isfinite(value):
+                continue  # NaN in the records is null in metrics.json
+            assert want == pytest.approx(value, rel=rel, abs=1e-7), (split, name, want, value)
+            if np.isfinite(value):
+                assert f"{split}/{name}" in metrics["intervals"], (split, name)
+        if "index" in records:
+            assert np.array_equal(records["index"], np.sort(records["index"])), split
+            assert len(np.unique(records["index"])) == len(records["index"]), split
+        out[split] = (records, spec)
+    return out

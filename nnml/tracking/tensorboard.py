@@ -125,20 +125,26 @@ class TensorBoardLogger(Callback):
         self.writer.flush()
 
     def add_hparams(self, hparams: dict, metrics: dict, swept=()) -> None:
-        """``SummaryWriter.add_hparams`` into this run's own event file, with the keys a sweep varies marked as
-        differing: TensorBoard sorts the HParams columns by (not differs, name) and ticks the first few, so the
-        swept keys lead instead of dataset, dataset.batch_size, logger, ... in alphabetical order. ``swept``: the
-        keys the sweep or study varies."""
+        """``SummaryWriter.add_hparams`` into this run's own event file. In a sweep the HParams columns are the
+        keys it varies (``swept``: the sweep's or study's keys), marked as differing, so that the dashboard ticks
+        them and nothing constant; the metrics come in the order given (the dashboard ticks the first five: the
+        run puts its monitored metric first)."""
         from tensorboard.plugins.hparams import plugin_data_pb2
         from torch.utils.tensorboard.summary import hparams as hparams_summary
 
         exp, ssi, sei = hparams_summary(hparams, metrics)
         varied = set(swept)
         if varied:
+            # The dashboard ticks the first five columns of the experiment, sorted by (not differs, name): with
+            # fewer than five swept keys it would tick constant ones too. So the experiment lists only the keys the
+            # sweep varies; every key's value stays in the run's session record.
             meta = exp.value[0].metadata.plugin_data
             data = plugin_data_pb2.HParamsPluginData.FromString(meta.content)
-            for info in data.experiment.hparam_infos:
-                info.differs = info.name in varied
+            kept = [info for info in data.experiment.hparam_infos if info.name in varied]
+            for info in kept:
+                info.differs = True
+            del data.experiment.hparam_infos[:]
+            data.experiment.hparam_infos.extend(kept)
             meta.content = data.SerializeToString()
         writer = self.writer._get_file_writer()
         for summary in (exp, ssi, sei):
@@ -165,6 +171,87 @@ def custom_layout(monitor: str) -> dict:
     if monitor not in ("val/loss", "train/loss"):
         charts[f"{monitor} (monitored) of every run"] = ["Multiline", [f"^{re.escape(monitor)}$"]]
     return {"nnml": charts}
+
+
+SWEEP_EVENTS_SUFFIX = ".sweep_bands"
+SWEEP_CATEGORY = "sweep: each configuration's mean over seeds (band: 95% CI of the mean)"
+
+
+def band_tag(metric: str, label: str, part: str) -> str:
+    return f"sweep/{metric}/{label}/{part}"
+
+
+def hparam_metrics(metrics: dict) -> dict:
+    """The final metrics of the HParams tab in the order its columns come (the dashboard ticks the first five):
+    the monitored metric and its test counterpart, the losses, the other val and test metrics, train's, then the
+    best epoch."""
+    final = {k: v for k, v in metrics.items() if k == "best_epoch" or k.split("/")[0] in ("train", "val", "test")}
+    monitor = str(metrics.get("monitor") or "val/loss")
+    lead = [monitor, f"test/{monitor.split('/', 1)[-1]}", "val/loss", "test/loss", "train/loss"]
+    rank = {k: i for i, k in enumerate(lead)}
+    section = {"val": 0, "test": 1, "train": 2}
+    return dict(sorted(final.items(), key=lambda kv: (rank.get(kv[0], len(lead)),
+                                                      section.get(kv[0].split("/")[0], 3))))
+
+
+def write_band_curves(folder: Path, curves: dict, hparams: dict | None = None, metrics=()) -> Path:
+    """Each configuration's mean curve with its band, as TensorBoard custom-scalars margin charts in ``folder``'s
+    own event file (the sweep folder: TensorBoard shows it as the run ``.``): ``curves`` maps a metric to
+    ``{configuration label: (epochs, means, lows, highs)}``; one chart per metric, one series per configuration
+    (scalars ``sweep/<metric>/<label>/mean``, ``lower``, ``upper`` per epoch). An earlier file of this kind in
+    ``folder`` is replaced.
+
+    ``hparams`` (key -> a value of it) and ``metrics`` (tags): the sweep's HParams experiment, the keys that
+    differ between its jobs; TensorBoard takes the experiment of the first run it lists, and the sweep folder's
+    own (``.``) comes first, so these columns replace those each job logged (the keys it knew were swept)."""
+    from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+    from tensorboard.compat.proto.tensor_pb2 import TensorProto
+    from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
+    from tensorboard.plugins.custom_scalar import layout_pb2
+    from torch.utils.tensorboard import SummaryWriter
+
+    folder = Path(folder)
+    for old in folder.glob(f"events.out.tfevents.*{SWEEP_EVENTS_SUFFIX}"):
+        old.unlink()
+    writer = SummaryWriter(str(folder), filename_suffix=SWEEP_EVENTS_SUFFIX)
+    try:
+        charts = []
+        for metric, by_label in curves.items():
+            series = []
+            for label, (xs, means, lows, highs) in by_label.items():
+                tags = [band_tag(metric, label, p) for p in ("mean", "lower", "upper")]
+                for x, m, lo, hi in zip(xs, means, lows, highs):
+                    summary = Summary(value=[Summary.Value(tag=t, simple_value=float(v))
+                                             for t, v in zip(tags, (m, lo, hi))])
+                    writer._get_file_writer().add_summary(summary, int(x))
+                series.append(layout_pb2.MarginChartContent.Series(value=tags[0], lower=tags[1], upper=tags[2]))
+            charts.append(layout_pb2.Chart(title=metric, margin=layout_pb2.MarginChartContent(series=series)))
+        layout = layout_pb2.Layout(category=[layout_pb2.Category(title=SWEEP_CATEGORY, chart=charts)])
+        meta = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="custom_scalars"))
+        tensor = TensorProto(dtype="DT_STRING", string_val=[layout.SerializeToString()],
+                             tensor_shape=TensorShapeProto())
+        writer._get_file_writer().add_summary(
+            Summary(value=[Summary.Value(tag="custom_scalars__config__", tensor=tensor, metadata=meta)]))
+        if hparams:
+            writer._get_file_writer().add_summary(sweep_experiment(hparams, metrics))
+    finally:
+        writer.close()
+    return folder
+
+
+def sweep_experiment(hparams: dict, metrics) -> object:
+    """The HParams experiment summary of a sweep: ``hparams`` (every one marked as differing) and ``metrics``."""
+    from tensorboard.plugins.hparams import plugin_data_pb2
+    from torch.utils.tensorboard.summary import hparams as hparams_summary
+
+    plain = {k: (v if isinstance(v, (bool, int, float, str)) else str(v)) for k, v in hparams.items()}
+    exp, _ssi, _sei = hparams_summary(plain, {m: 0.0 for m in metrics})
+    meta = exp.value[0].metadata.plugin_data
+    data = plugin_data_pb2.HParamsPluginData.FromString(meta.content)
+    for info in data.experiment.hparam_infos:
+        info.differs = True
+    meta.content = data.SerializeToString()
+    return exp
 
 
 def _file_tag(tag: str) -> str:

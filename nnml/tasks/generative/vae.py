@@ -15,8 +15,10 @@ import torch
 
 from nnml.errors import NnmlError, bad_choice
 from nnml.tasks.base import Task
+from nnml.tasks.capabilities import KeepsRecords
 from nnml.tasks.generative import plots
 from nnml.tasks.generative.losses import importance_weighted_nll, vae_terms
+from nnml.tasks.generative.records import vae_records
 from nnml.tasks.generative.sampling import (
     eval_mode,
     fixed_grid_inputs,
@@ -27,7 +29,7 @@ from nnml.tasks.generative.sampling import (
 from nnml.tasks.generative.vae_nets import LIKELIHOODS
 
 
-class VAETask(Task):
+class VAETask(KeepsRecords, Task):
     uses_loss_config = False  # its own objective: a typed loss=... would be ignored
     default_monitor = "val/nelbo"
 
@@ -99,7 +101,7 @@ class VAETask(Task):
         model = self.modules["model"]
         metrics = self.eval_metrics(split)
         g = private_generator(self.device, self.seed * 1000 + {"train": 1, "val": 2, "test": 3}[split])
-        with eval_mode(model):
+        with eval_mode(model), self.evaluation_records(split, ctx):
             for batch in ctx.batches(split):
                 x, y = batch[0], batch[1]
                 yc = y if self.conditional else None
@@ -108,12 +110,19 @@ class VAETask(Task):
                 metrics.add("nelbo", t["nelbo"].mean(), n)
                 metrics.add("rec", t["rec"].mean(), n)
                 metrics.add("kl", t["kl"].mean(), n)
+                iw = None
                 if split == "test":
-                    metrics.add("iw_nll", importance_weighted_nll(model, x, yc, k=self.iw_samples, generator=g).mean(), n)
+                    iw = importance_weighted_nll(model, x, yc, k=self.iw_samples, generator=g)
+                    metrics.add("iw_nll", iw.mean(), n)
+                if self.recording:
+                    self.keep_records(ctx, vae_records(t, iw_nll=iw))
         ctx.all_reduce(metrics)
         out = metrics.compute()
         out["loss"] = out["rec"] + self.beta * out["kl"]
         return out
+
+    def records_spec(self, split: str) -> dict:
+        return {"kind": "vae", "beta": float(self.beta)}
 
     # ------------------------------------------------------------------ sampling and pictures
     def sample(self, n: int, label: int | None = None, seed: int = 0, z=None, y=None) -> torch.Tensor:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.conftest import read_metrics, run_cli, run_dirs
+from tests.conftest import assert_records_reproduce_metrics, read_metrics, run_cli, run_dirs
 
 BASE = ["trainer.num_threads=1", "trainer.device=cpu", "logger.tensorboard.flush_secs=1"]
 VAE = [*BASE, "task=vae", "model=vae_mlp", "dataset.standardize=unit", "model.hidden=[32]", "model.latent_dim=4",
@@ -61,6 +61,10 @@ def test_vae_metrics_pictures_and_eval(vae_run, cache, monkeypatch):
     # The importance-weighted bound is tighter than the ELBO (k = 16 samples against 1).
     assert m["test/iw_nll"] < m["test/nelbo"]
     assert m["monitor"] == "val/nelbo" and m["mode"] == "min" and m["directions"]["kl"] == "max"
+    # Per-sample -ELBO terms (and the IW bound on test) recompute the means metrics.json reports.
+    records = assert_records_reproduce_metrics(vae_run)
+    assert "iw_nll" in records["test"][0] and "iw_nll" not in records["val"][0]
+    assert records["test"][1] == {"kind": "vae", "beta": 1.0}
     figs = {p.name for p in (vae_run / "figures").glob("*.png")}
     assert {"final_samples.png", "reconstructions.png", "interpolations.png", "latent_scatter.png",
             "samples_epoch002.png"} <= figs
@@ -80,6 +84,8 @@ def test_gan_metrics_checkpoint_and_pictures(gan_run):
     assert 0.9 < m["test/feature_acc"] <= 1.0  # the feature classifier's own test accuracy
     assert 0 < m["test/fd_floor"] < m["test/fd"] < m["test/fd_noise"] or m["test/fd"] >= m["test/fd_floor"]
     assert 1 <= m["test/classes_covered"] <= 10
+    # A Frechet distance has no per-sample records: none are written, and no intervals claimed.
+    assert not (gan_run / "predictions").exists() and "intervals" not in m
     ckpt = torch.load(gan_run / "checkpoints" / "last.pt", map_location="cpu", weights_only=True)
     assert set(ckpt["modules"]) == {"generator", "discriminator", "generator_ema"}
     assert set(ckpt["slots"]) == {"generator", "discriminator"}

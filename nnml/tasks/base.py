@@ -153,10 +153,16 @@ class Task:
         return {}
 
     # ------------------------------------------------------------------ using a trained run
+    #: what ``nnml predict --file F`` holds: ``lines`` (one input per line, added to ``inputs``) or ``table`` (a
+    #: table of rows the task reads itself, given as ``options["file"]``)
+    file_inputs: str = "lines"
+
     def predict(self, inputs: list[str], options: dict) -> list[dict]:
         """``nnml predict RUN_DIR INPUT...``: one row per input (a dict of plain values). ``options`` holds what the
-        user gave: ``out`` (a path), ``beam`` (int), ``top`` (int). Called on a restored run, modules in eval
-        mode. Raise :class:`nnml.errors.NnmlError` with one line for input the task cannot read."""
+        user gave: ``out`` (a path), ``beam`` (int), ``top`` (int), ``file`` (a table, when :attr:`file_inputs` is
+        ``table``), ``records`` (rows as mappings, from the Python API) with their ``places``. Called on a restored
+        run, modules in eval mode. Raise :class:`nnml.errors.NnmlError` with one line for input the task cannot
+        read."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ state

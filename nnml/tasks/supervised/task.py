@@ -1,5 +1,6 @@
 """Supervised learning on ``(x, y)``: classification (accuracy, macro F1, confusion matrix) or regression (MSE,
-MAE, R^2), chosen by the data (``task=auto``, the default). One model, one loss, one optimizer.
+MAE, R^2), chosen by the data (``task=auto``, the default). One model, one loss, one optimizer. ``nnml predict``
+reads new rows or images as the run's data were prepared (:mod:`nnml.tasks.supervised.predict`).
 
 This is also the worked example of a task: ``setup`` builds the model with the data's facts, the loss fitted to
 the data's kind and one optimizer slot; ``training_step`` returns the loss and the loop steps the optimizer.
@@ -91,6 +92,20 @@ class SupervisedTask(Task):
         out = ctx.forward()(xb)
         loss = self.criterion(out.float(), yb)
         metrics.update(out.float(), yb, loss)
+
+    @property
+    def file_inputs(self) -> str:
+        """What ``nnml predict --file F`` holds for this run: ``table`` (rows) or ``lines`` (image files)."""
+        from nnml.tasks.supervised.predict import reads_table_file
+
+        return "table" if reads_table_file(self.data) else "lines"
+
+    def predict(self, inputs: list[str], options: dict) -> list[dict]:
+        """``nnml predict``: the class with its probabilities (the ``--top`` K, default 3), or the value on the
+        target's scale, per row or image (nnml/tasks/supervised/predict.py says what each run reads)."""
+        from nnml.tasks.supervised.predict import predict
+
+        return predict(self, inputs, options)
 
     def final_artifacts(self, ctx) -> dict:
         """The test confusion matrix (an image and its counts as a table) and, for 2-D inputs, the decision

@@ -8,7 +8,7 @@ the data's kind and one optimizer slot; ``training_step`` returns the loss and t
 
 from __future__ import annotations
 
-from nnml.engine.losses import AUTO_LOSSES, AutoLoss, make_criterion
+from nnml.engine.losses import AUTO_LOSSES, AutoLoss, callable_name, is_own_code, make_criterion
 from nnml.engine.metrics import MetricState, directions, monitor_default
 from nnml.errors import NnmlError
 from nnml.tasks.base import Task
@@ -48,11 +48,16 @@ class SupervisedTask(Task):
         that fits it)."""
         configured = builder.loss()
         self._auto_name = AUTO_LOSSES.get(self.kind, ("",))[0] if isinstance(configured, AutoLoss) else ""
+        # the header names a loss of the user's own by its dotted name (the loss group's option may still say auto)
+        self._own_name = callable_name(configured) if is_own_code(configured) else ""
         self.criterion = make_criterion(configured, self.kind, builder.data.num_outputs, builder.choices.get("loss", ""))
         # the torch loss itself when the wrapper would only pass the arguments on (one module call less per step)
         self._loss_fn = self.criterion.loss if getattr(self.criterion, "kind", "") == "plain" else self.criterion
 
     def objective(self) -> str | None:
+        own = getattr(self, "_own_name", "")
+        if own:
+            return own
         name = getattr(self, "_auto_name", "")  # loss=auto: the loss it became
         return f"auto ({name})" if name else None
 

@@ -210,7 +210,7 @@ class Run:
 
         self.folder = RunFolder(run_dir).require()
         self.dir = self.folder.path.absolute()
-        self.allow = [str(a) for a in allow]
+        self.allow = list(dict.fromkeys(str(a) for a in allow))
         self.notes = list(notes)  # what the command line would have printed as notes
         self._metrics = metrics
         self._restored: dict = {}

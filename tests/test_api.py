@@ -148,3 +148,20 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
         nnml.train(*FAST, "logger=none", hydra__run__dir=str(tmp_path / "c"), quiet=True, callbacks=[CtrlC()])
     assert e.value.run_dir == tmp_path / "c" and (tmp_path / "c" / "checkpoints" / "last.pt").is_file()
     assert nnml.train(f"resume={tmp_path / 'c'}", quiet=True).metrics["epochs"] == 3
+
+
+def test_your_own_config_folder_and_code(tmp_path, monkeypatch):
+    import shutil
+
+    import nnml
+    from tests.tasks.test_task_design import USER_CODE
+
+    shutil.copytree(USER_CODE, tmp_path / "student")
+    monkeypatch.chdir(tmp_path / "student")
+    run = nnml.train(config_dir="conf", model="tiny_net", model__width=8, dataset="moons", trainer__max_epochs=2,
+                     trainer__device="cpu", logger="none", quiet=True)
+    assert run.config.model._target_ == "my_models.TinyNet" and run.allow == ["my_models."]
+    assert type(run.model).__name__ == "TinyNet" and run.model[1].out_features == 8
+    with pytest.raises(NnmlError, match="my_models.TinyNet"):  # a folder's own list is data: name your code
+        nnml.load(run.dir).config
+    assert nnml.load(run.dir, allow=["my_models."]).config.model.width == 8

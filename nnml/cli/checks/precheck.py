@@ -5,6 +5,7 @@ The overrides are composed with Hydra's compose API (no run folder, no logging s
 (:mod:`nnml.config.validate`, allowed targets). Hydra's own messages for a misspelled option, key or group are
 several lines long and offer no close match; here they become one line with a did-you-mean. A sweep (``-m``) is
 checked value by value: every value of every swept key is composed once, with the other keys at their first value.
+A model or loss of the user's own goes through one batch of the real data first (:mod:`nnml.cli.checks.probe`).
 Invocations with other Hydra flags (``--cfg``, ``--help``, ``--info``, ``-cd``, ...) are left to Hydra as they are.
 """
 
@@ -154,12 +155,14 @@ def precheck_train(args: list[str]) -> TrainPlan:
     saved = _saved_overrides(run) if run else []
     jobs = _job_variants(parsed) if multirun else [overrides]
 
+    from nnml.cli.checks.probe import probe
     from nnml.cli.checks.semantic import check_config
     from nnml.config.targets import Trust
     from nnml.config.validate import validate
 
     plan = TrainPlan("sweep" if multirun else "resume" if resume else "run", argv=list(args),
                      hydra_flags=[*_without_config_dir(flags), *path_flags])
+    probed_data: dict = {}  # the data a one-batch probe built, shared by a sweep's jobs
     with composer:
         for n, job in enumerate(jobs[:MAX_COMPOSES]):
             _check_optional_groups(job, multirun, user_dirs)
@@ -175,6 +178,8 @@ def precheck_train(args: list[str]) -> TrainPlan:
                                and isinstance(o.value(), str)), None)
             check_config(cfg, loss_name=str(choices.get("loss") or ""), choices=choices, typed_loss=typed_loss,
                          trust=trust)
+            if run is None:  # a resumed run already trained with its code
+                probe(cfg, trust, probed_data)
             if n == 0:
                 plan.params = dict(hydra_cfg.sweeper.get("params") or {}) if multirun else {}
                 plan.folder_key = "hydra.sweep.dir" if multirun else "hydra.run.dir"

@@ -172,7 +172,7 @@ def precheck_train(args: list[str]) -> TrainPlan:
                 from nnml.config.resume import resolve_resume, resumed_config
 
                 cfg, trust, _ = resumed_config(cfg, job, allow=trust.prefixes)
-                resolve_resume(resume)
+                _check_checkpoints(*resolve_resume(resume))
             validate(cfg)
             typed_loss = next((str(o.value()) for o in parsed if o.key_or_group == "loss" and not o.is_add()
                                and isinstance(o.value(), str)), None)
@@ -229,6 +229,17 @@ def _without_config_dir(flags: list[str]) -> list[str]:
 
 def _escaped(path) -> str:
     return str(path).replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _check_checkpoints(*paths) -> None:
+    """A resume's checkpoints must be sound and hold only tensors and plain data before the job takes the folder's
+    lock and records its config there: a refused resume writes nothing into the folder (a hostile pickle found
+    only by the job's own load came after both). Mapped, not read: the job loads them in full."""
+    from nnml.engine.checkpoint import load_checkpoint
+
+    for path in paths:
+        if path is not None:
+            load_checkpoint(path, mmap=True)
 
 
 def _resume_folder(resume: str):
@@ -362,22 +373,19 @@ def _refuse_rerun_of_finished(run, resume: str, parsed) -> None:
     m = run.metrics()
     if m is None or any(o.key_or_group.lstrip("+~") not in _how_keys() for o in parsed):
         return
-    # A finished run is "nothing to do" only when its checkpoints are sound: a torn or foreign one is reported.
-    from nnml.config.resume import resolve_resume
-    from nnml.engine.checkpoint import load_checkpoint
-
-    last, best = resolve_resume(resume)
-    load_checkpoint(last)
-    if best is not None:
-        load_checkpoint(best)
-    monitor = m.get("monitor") or "val/loss"
-    result = f"{monitor} {m[monitor]:.4g}, " if isinstance(m.get(monitor), (int, float)) else ""
+    # A finished run is "nothing to do" only when its checkpoints are sound: the loop above checked them
+    # (_check_checkpoints), so a torn or foreign one was reported already.
+    # metrics.json is data from a folder: any value may have any type, and the message must not fail on it.
+    monitor = m.get("monitor") if isinstance(m.get("monitor"), str) else "val/loss"
+    value = m.get(monitor)
+    result = f"{monitor} {value:.4g}, " if isinstance(value, (int, float)) else ""
+    epochs = m.get("epochs") if isinstance(m.get("epochs"), int) else None
     import shlex
 
-    raise NothingToDo(f"{resume} already trained {m.get('epochs', '?')} epochs ({result}stopped by "
+    raise NothingToDo(f"{resume} already trained {epochs if epochs is not None else '?'} epochs ({result}stopped by "
                       f"{m.get('stop_reason', '?')}); its result is kept as it is. To train it further give more "
                       f"epochs: nnml train resume={shlex.quote(str(resume))} "
-                      f"trainer.max_epochs={int(m.get('epochs') or 0) + 10}")
+                      f"trainer.max_epochs={(epochs or 0) + 10}")
 
 
 class NothingToDo(NnmlError):

@@ -56,8 +56,9 @@ def test_the_fixtures_name_the_old_paths():
 
 
 # nnml 0.1.0's Faker NER data drew its dates between 1970 and the current time, so a token_classification run's own
-# data could never be built again (its eval numbers changed from one second to the next); the dates now end on a
-# fixed day. Such a folder still evaluates, on data that differs from its own in its dates.
+# data can never be built again (its vocabulary changed from one second to the next); the dates now end on a fixed
+# day. Such a folder evaluates with its own tokenizers (tokenizer_*.json) on data that differs from its own only in
+# some dates: the numbers agree closely, not exactly.
 CLOCK_DEPENDENT = {"token_classification"}
 
 
@@ -70,7 +71,8 @@ def test_old_folder_evaluates_to_the_same_numbers(kind, tmp_path):
     expected = json.loads((FIXTURES / f"{kind}.eval.json").read_text())
     got = json.loads(r.stdout.strip().splitlines()[-1])
     if kind in CLOCK_DEPENDENT:
-        assert set(got) == set(expected) and abs(got["test/loss"] - expected["test/loss"]) < 0.05 * expected["test/loss"]
+        assert set(got) == set(expected) and abs(got["test/loss"] - expected["test/loss"]) < 0.01 * expected["test/loss"]
+        assert abs(got["test/token_acc"] - expected["test/token_acc"]) < 0.01
         return
     _same(got, expected)
 

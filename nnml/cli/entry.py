@@ -5,7 +5,6 @@ exit code."""
 
 from __future__ import annotations
 
-import errno
 import sys
 from pathlib import Path
 
@@ -17,8 +16,9 @@ from nnml.cli.report import Stopped, debug, report_error, stopped_note
 from nnml.config import config_dir
 from nnml.config.runfolder import RunFolder
 from nnml.errors import NnmlError
-
-_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)
+from nnml.run.job import DISK_ERRNOS as _DISK_ERRNOS
+from nnml.run.job import disk_error
+from nnml.run.job import is_disk_full as _is_disk_full
 
 
 def run_guarded(job, run: RunFolder, multirun: bool, resumed: bool = False):
@@ -51,21 +51,6 @@ def run_guarded(job, run: RunFolder, multirun: bool, resumed: bool = False):
         if _is_disk_full(e):
             return _fail(disk_error(e), run, multirun)
         return _crash(e, run, multirun)
-
-
-def disk_error(e: BaseException) -> NnmlError:
-    """One line for a write that failed for lack of space or permission, naming the path."""
-    path = getattr(e, "filename", None) or "a run file"
-    reason = getattr(e, "strerror", None) or "No space left on device"
-    return NnmlError(f"could not write {path}: {reason}; free disk space or choose another output folder "
-                     f"with hydra.run.dir=... (checkpoints and results written before are kept)", exit_code=1)
-
-
-def _is_disk_full(e: BaseException) -> bool:
-    """torch.save raises RuntimeError ('[enforce fail at inline_container.cc] ... unexpected pos') when the disk
-    fills; the OSError underneath is lost, so the message is all there is."""
-    text = str(e)
-    return isinstance(e, RuntimeError) and ("unexpected pos" in text or "No space left" in text)
 
 
 def _fail(e: NnmlError, run: RunFolder, multirun: bool):
@@ -125,52 +110,11 @@ def train_app(cfg: DictConfig):
     ctx, multirun = job_context(run.path)
 
     def job():
-        from nnml.engine.distributed import env_rank, in_torchrun
-        from nnml.run.launch import run_train
+        from nnml.run.job import train_in_folder
 
-        lock = None if in_torchrun() and env_rank() != 0 else run.lock()  # one writer per run folder
-        try:
-            run.remove_temp_files()  # what killed writes left: never results
-            if cfg.get("resume"):
-                from nnml.config.resume import record_resumed_config, resumed_config
-                from nnml.config.targets import Trust
-
-                # What this command names (allowed_targets=[...], or the options of its own -cd folder) is trusted
-                job_cfg, ctx.trust, _ = resumed_config(cfg, ctx.overrides, allow=Trust.own(cfg).prefixes)
-                record_resumed_config(run, job_cfg)  # the resume was accepted: now its config may be written
-            else:
-                job_cfg = record_own_targets(cfg, run)
-                from nnml.config.targets import Trust
-
-                ctx.trust = Trust.own(job_cfg)
-            run.clear_error()  # a resumed run clears its old failure
-            return run_train(job_cfg, ctx)
-        finally:
-            if lock is not None:
-                lock.release()
+        return train_in_folder(cfg, ctx, run)
 
     return run_guarded(job, run, multirun)
-
-
-def record_own_targets(cfg, run: RunFolder):
-    """A new run's config is the user's own (command line, ``-cd`` folder, packaged configs): the module prefixes of
-    its targets beyond torch./nnml. are recorded in ``allowed_targets`` of the saved config. A later eval or resume
-    does not trust that list (it is data in a folder); its refusal names the prefix to give on the command line."""
-    from nnml.config.targets import user_prefixes
-
-    given = list(cfg.get("allowed_targets") or [])
-    extra = [p for p in user_prefixes(cfg) if p not in given]
-    if not extra:
-        return cfg
-    from omegaconf import open_dict
-
-    with open_dict(cfg):
-        cfg.allowed_targets = [*given, *extra]
-    if run.config_file.is_file():
-        from nnml.files import atomic_write_text
-
-        atomic_write_text(run.config_file, OmegaConf.to_yaml(cfg))
-    return cfg
 
 
 def call_hydra(app, prog: str, args: list[str]) -> None:

@@ -55,8 +55,10 @@ def run_cli_guarded(job) -> None:
         raise SystemExit(130) from None
 
 
-class Stopped(Exception):
-    """SIGTERM arrived outside the training loop (which has its own handler that saves and stops cleanly)."""
+class Stopped(BaseException):
+    """SIGTERM arrived outside the training loop (which has its own handler that saves and stops cleanly). A
+    BaseException, as KeyboardInterrupt is: an ``except Exception`` on the way (Hydra's instantiate wrapping a
+    dataset builder's errors, a trial's crash handler) must not turn the stop into an error or swallow it."""
 
     def __init__(self, signum: int):
         self.signum = signum

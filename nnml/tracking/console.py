@@ -82,8 +82,6 @@ class ConsoleCallback(Callback):
     def on_fit_start(self, state) -> None:
         info = state.info
         self._t0 = time.perf_counter()
-        if self.quiet:
-            return
         c = self.console
         sizes = info.get("sizes", {})
         threads = int(info.get("threads") or 1)
@@ -103,11 +101,13 @@ class ConsoleCallback(Callback):
             lines.append(f"  note    {line}")
         if info.get("resumed_from"):
             lines.append(f"  resumed from {info['resumed_from']} at epoch {state.epoch}, step {state.global_step}")
+        for line in lines:
+            log.info(line.strip())  # the log has the header even when the screen stays quiet (nnml.train)
+        if self.quiet:
+            return
         c.print("[bold]nnml train[/bold]  " + escape(lines[0]), soft_wrap=True, highlight=False)
         for line in lines[1:]:
             c.print(line, soft_wrap=True, highlight=False, markup=False)
-        for line in lines:
-            log.info(line.strip())
         layers = info.get("layers") or []
         if 0 < len(layers) <= MAX_HEADER_LAYERS:
             from nnml.tracking.layers import layer_table
@@ -242,7 +242,8 @@ def short_path(path) -> str:
 
 def print_summary(console: Console, metrics: dict, run_dir: str) -> None:
     table = summary_table(metrics)
-    text = Console(width=200, record=True, file=io.StringIO(), color_system=None)
+    # force_jupyter=False: in a notebook rich would display a console that writes to a string, too
+    text = Console(width=200, record=True, file=io.StringIO(), color_system=None, force_jupyter=False)
     text.print(table)
     for line in text.export_text().rstrip().splitlines():  # the log gets the same table as the terminal
         log.info("%s", line.rstrip())

@@ -231,3 +231,19 @@ def test_mean_curves_are_t_intervals_per_epoch(tmp_path):
         v = np.array([values[s][i] for s in values])
         lo, hi = ss.t.interval(0.95, 2, loc=v.mean(), scale=ss.sem(v))
         assert (means[i], lows[i], highs[i]) == pytest.approx((v.mean(), lo, hi), rel=1e-6)
+
+
+def test_python_api_aggregates_and_gives_the_verdict(seed_sweep, tmp_path):
+    import nnml
+
+    table = nnml.compare(seed_sweep, metric="test/acc")
+    assert list(table["n"]) == [5] * 4 and list(table["optimizer"])[0] == "adam"
+    assert len(nnml.compare(seed_sweep, per_run=True)) == 20
+    for side, opt in (("A", "adam"), ("B", "sgd")):
+        for seed, acc in enumerate(ACC[opt]):
+            make_run(tmp_path / side / f"seed={seed}", opt, seed, acc)
+    out = nnml.verdict(tmp_path / "A", tmp_path / "B", metric="test/acc")
+    t = ss.ttest_ind(ACC["adam"], ACC["sgd"], equal_var=False)
+    (c,) = out["comparisons"]
+    assert out["kind"] == "seeds" and c["p_value"] == pytest.approx(t.pvalue, rel=1e-10)
+    assert c["verdict"].endswith("is better")

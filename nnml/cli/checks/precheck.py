@@ -5,6 +5,7 @@ The overrides are composed with Hydra's compose API (no run folder, no logging s
 (:mod:`nnml.config.validate`, allowed targets). Hydra's own messages for a misspelled option, key or group are
 several lines long and offer no close match; here they become one line with a did-you-mean. A sweep (``-m``) is
 checked value by value: every value of every swept key is composed once, with the other keys at their first value.
+A model or loss of the user's own goes through one batch of the real data first (:mod:`nnml.cli.checks.probe`).
 Invocations with other Hydra flags (``--cfg``, ``--help``, ``--info``, ``-cd``, ...) are left to Hydra as they are.
 """
 
@@ -154,12 +155,14 @@ def precheck_train(args: list[str]) -> TrainPlan:
     saved = _saved_overrides(run) if run else []
     jobs = _job_variants(parsed) if multirun else [overrides]
 
+    from nnml.cli.checks.probe import probe
     from nnml.cli.checks.semantic import check_config
     from nnml.config.targets import Trust
     from nnml.config.validate import validate
 
     plan = TrainPlan("sweep" if multirun else "resume" if resume else "run", argv=list(args),
                      hydra_flags=[*_without_config_dir(flags), *path_flags])
+    probed_data: dict = {}  # the data a one-batch probe built, shared by a sweep's jobs
     with composer:
         for n, job in enumerate(jobs[:MAX_COMPOSES]):
             _check_optional_groups(job, multirun, user_dirs)
@@ -169,12 +172,14 @@ def precheck_train(args: list[str]) -> TrainPlan:
                 from nnml.config.resume import resolve_resume, resumed_config
 
                 cfg, trust, _ = resumed_config(cfg, job, allow=trust.prefixes)
-                resolve_resume(resume)
+                _check_checkpoints(*resolve_resume(resume))
             validate(cfg)
             typed_loss = next((str(o.value()) for o in parsed if o.key_or_group == "loss" and not o.is_add()
                                and isinstance(o.value(), str)), None)
             check_config(cfg, loss_name=str(choices.get("loss") or ""), choices=choices, typed_loss=typed_loss,
                          trust=trust)
+            if run is None:  # a resumed run already trained with its code
+                probe(cfg, trust, probed_data)
             if n == 0:
                 plan.params = dict(hydra_cfg.sweeper.get("params") or {}) if multirun else {}
                 plan.folder_key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
@@ -224,6 +229,17 @@ def _without_config_dir(flags: list[str]) -> list[str]:
 
 def _escaped(path) -> str:
     return str(path).replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _check_checkpoints(*paths) -> None:
+    """A resume's checkpoints must be sound and hold only tensors and plain data before the job takes the folder's
+    lock and records its config there: a refused resume writes nothing into the folder (a hostile pickle found
+    only by the job's own load came after both). Mapped, not read: the job loads them in full."""
+    from nnml.engine.checkpoint import load_checkpoint
+
+    for path in paths:
+        if path is not None:
+            load_checkpoint(path, mmap=True)
 
 
 def _resume_folder(resume: str):
@@ -357,22 +373,19 @@ def _refuse_rerun_of_finished(run, resume: str, parsed) -> None:
     m = run.metrics()
     if m is None or any(o.key_or_group.lstrip("+~") not in _how_keys() for o in parsed):
         return
-    # A finished run is "nothing to do" only when its checkpoints are sound: a torn or foreign one is reported.
-    from nnml.config.resume import resolve_resume
-    from nnml.engine.checkpoint import load_checkpoint
-
-    last, best = resolve_resume(resume)
-    load_checkpoint(last)
-    if best is not None:
-        load_checkpoint(best)
-    monitor = m.get("monitor") or "val/loss"
-    result = f"{monitor} {m[monitor]:.4g}, " if isinstance(m.get(monitor), (int, float)) else ""
+    # A finished run is "nothing to do" only when its checkpoints are sound: the loop above checked them
+    # (_check_checkpoints), so a torn or foreign one was reported already.
+    # metrics.json is data from a folder: any value may have any type, and the message must not fail on it.
+    monitor = m.get("monitor") if isinstance(m.get("monitor"), str) else "val/loss"
+    value = m.get(monitor)
+    result = f"{monitor} {value:.4g}, " if isinstance(value, (int, float)) else ""
+    epochs = m.get("epochs") if isinstance(m.get("epochs"), int) else None
     import shlex
 
-    raise NothingToDo(f"{resume} already trained {m.get('epochs', '?')} epochs ({result}stopped by "
+    raise NothingToDo(f"{resume} already trained {epochs if epochs is not None else '?'} epochs ({result}stopped by "
                       f"{m.get('stop_reason', '?')}); its result is kept as it is. To train it further give more "
                       f"epochs: nnml train resume={shlex.quote(str(resume))} "
-                      f"trainer.max_epochs={int(m.get('epochs') or 0) + 10}")
+                      f"trainer.max_epochs={(epochs or 0) + 10}")
 
 
 class NothingToDo(NnmlError):

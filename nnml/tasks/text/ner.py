@@ -148,13 +148,22 @@ def faker_sentences(seed: int, sizes: dict[str, int], val_fraction: float = 0.2,
 
 def build_tagging(name: str, sents: dict[str, list], *, min_freq: int, lowercase: bool, max_len: int,
                   max_word_len: int, tag_names: list[str] | None = None) -> TextSplits:
-    """TextSplits of tagged sentences: ``words`` ids, ``chars`` (N, L, C) ids, ``tags`` ids (-100 at padding)."""
+    """TextSplits of tagged sentences: ``words`` ids, ``chars`` (N, L, C) ids, ``tags`` ids (-100 at padding), with
+    tokenizers trained on the train split."""
     train = sents["train"]
     words = WordTokenizer.train_tokens([t for t, _ in train], min_freq=min_freq, lowercase=lowercase)
     chars = CharTokenizer.train(["".join(t) for t, _ in train], min_freq=1)
     if tag_names is None:
         kinds = sorted({tag[2:] for _, tags in train for tag in tags if tag != "O"})
         tag_names = ["O"] + [f"{p}-{k}" for k in kinds for p in ("B", "I")]
+    return encode_tagging(name, sents, words=words, chars=chars, tag_names=tag_names, max_len=max_len,
+                          max_word_len=max_word_len)
+
+
+def encode_tagging(name: str, sents: dict[str, list], *, words, chars, tag_names: list[str], max_len: int,
+                   max_word_len: int) -> TextSplits:
+    """TextSplits of tagged sentences encoded with the given tokenizers (a restored run's own, when its data can
+    not be built again word for word: see :func:`retokenized`)."""
     tag_id = {t: i for i, t in enumerate(tag_names)}
     fields, texts, refs = {}, {}, {}
     for split, ss in sents.items():
@@ -182,6 +191,22 @@ def build_tagging(name: str, sents: dict[str, list], *, min_freq: int, lowercase
         fields=fields, sort_key="len", trim={"words": "len", "chars": "len", "tags": "len"}, texts=texts,
         references=refs, tokenizers={"words": words, "chars": chars},
     )
+
+
+def retokenized(data: TextSplits, stored: dict) -> TextSplits | None:
+    """``data`` encoded with a restored run's ``stored`` tokenizers (its tokenizer_words/chars.json) when they differ
+    from the ones trained on today's build; None when they are the same or missing. nnml 0.1.0's Faker NER data drew
+    its dates up to the current time, so its train split, and with it the vocabulary, changed from one run to the
+    next: the model's embedding rows follow the run's own vocabulary, not a new one."""
+    if not {"words", "chars"} <= set(stored):
+        return None
+    now = data.tokenizers
+    if all(stored[k].to_dict() == now[k].to_dict() for k in ("words", "chars")):
+        return None
+    sents = {split: list(zip(data.texts[split], data.references[split])) for split in data.texts}
+    return encode_tagging(data.name, sents, words=stored["words"], chars=stored["chars"],
+                          tag_names=list(data.class_names), max_len=int(data.meta.get("max_len", 64)),
+                          max_word_len=int(data.fields["train"]["chars"].shape[2]))
 
 
 def faker_ner(seed: int, n_train: int = 4000, n_val: int = 500, n_test: int = 1000, val_fraction: float = 0.2,

@@ -112,7 +112,9 @@ def _print_configurations(console, result: dict, sort: str) -> None:
 
 
 def _num(v) -> str:
-    return "" if v is None else f"{v:.4g}"
+    if v is None:
+        return ""
+    return f"{v:.4f}" if v == 0 or 1e-3 <= abs(v) < 1e5 else f"{v:.3g}"
 
 
 def show_verdict(sides, metrics, fmt: str, plot, resamples: int) -> dict:

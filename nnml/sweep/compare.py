@@ -1,10 +1,13 @@
 """``nnml compare PATH...``: the runs under some folders side by side, best first, with only the hyperparameters
-that differ between them as columns; optionally their learning curves in one picture, read from their TensorBoard
-event files (``train/loss`` and the validation metric against the ``epoch`` scalar).
+that differ between them as columns (runs that differ only in seed: one row per configuration, from
+:mod:`nnml.sweep.groups`); optionally their learning curves in one picture, read from their TensorBoard event files
+(``train/loss`` and the validation metric against the epoch), one line per configuration: its mean over seeds with
+a 95% band, each line with its own colour, dash and marker.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from nnml.errors import NnmlError, bad_choice
@@ -59,12 +62,28 @@ def formatted(table_rows: list[dict], fmt: str, hparams=None, metrics=None, aggr
     return {"csv": R.to_csv, "markdown": R.to_markdown, "json": R.to_json}[fmt](table_rows)
 
 
+@contextmanager
+def quiet_reader():
+    """TensorBoard's event reader logs each file it has read to the end at INFO: under Hydra's logging (the sweep's
+    end reads every job's curves) that would be one line per job."""
+    import logging
+
+    log = logging.getLogger("tensorboard")
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def read_curves(run_dir: Path, tags) -> dict:
     """``tag -> (epochs, values)`` from a run's event files, one point per epoch (the epoch's last step)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    acc.Reload()
+    with quiet_reader():
+        acc.Reload()
     have = set(acc.Tags().get("scalars", []))
     if "epoch" in have:  # event files from before the epoch curve was dropped
         epoch_at = {e.step: e.value for e in acc.Scalars("epoch")}
@@ -95,7 +114,8 @@ def epoch_history(run_dir: Path) -> list[dict]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    acc.Reload()
+    with quiet_reader():
+        acc.Reload()
     have = set(acc.Tags().get("scalars", []))
     if "train/loss" not in have:
         return []
@@ -210,7 +230,9 @@ def plot_curves(runs: list[R.Run], hparams, metric: str, path: Path, groups=None
             if tag not in curves:
                 continue
             xs, means, lows, highs, _ = curves[tag]
-            ax.plot(xs, means, markersize=3.5, linewidth=1.5, markevery=max(1, len(xs) // 12),
+            # markers every few epochs, each line starting at its own epoch: equal curves keep both markers
+            every = max(1, len(xs) // 10)
+            ax.plot(xs, means, markersize=3.5, linewidth=1.5, markevery=(drawn % every, every),
                     label=name + (f" (n={n})" if n > 1 else ""), **style)
             if n > 1:
                 if tag.endswith("loss"):  # a log axis: keep the band's floor above zero

@@ -247,3 +247,41 @@ def test_python_api_aggregates_and_gives_the_verdict(seed_sweep, tmp_path):
     (c,) = out["comparisons"]
     assert out["kind"] == "seeds" and c["p_value"] == pytest.approx(t.pvalue, rel=1e-10)
     assert c["verdict"].endswith("is better")
+
+
+@pytest.mark.slow
+def test_a_real_seed_sweep_end_to_end(tmp_path):
+    """nnml train -m optimizer=sgd,adam +seeds=3: one row per optimizer in the printed table and summary.csv, the
+    seeds' runs on one split (their test records hold the same samples), the sweep's band charts, and a paired
+    verdict between two jobs equal to statsmodels' McNemar on their records."""
+    from nnml.run import records as REC
+    from tests.conftest import TINY, run_cli
+
+    proc = run_cli(["train", "-m", "dataset=moons", "optimizer=sgd,adam", "+seeds=3", *TINY], cwd=tmp_path,
+                   timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sweep = next((tmp_path / "outputs" / "train" / "multiruns").iterdir())
+    assert "Sweep of 6 jobs: 2 configurations x 3 seeds" in proc.stdout and "No path found" not in proc.stderr
+    with open(sweep / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["optimizer"] for r in rows) == ["adam", "sgd"] and {r["n"] for r in rows} == {"3"}
+    for r in rows:
+        accs = [json.loads((sweep / f"optimizer={r['optimizer']},seed={s}" / "metrics.json").read_text())["test/acc"]
+                for s in range(3)]
+        assert float(r["test/acc_mean"]) == pytest.approx(np.mean(accs), rel=1e-12)
+        assert float(r["test/acc_std"]) == pytest.approx(np.std(accs, ddof=1), rel=1e-12)
+    first = REC.load(sweep / "optimizer=sgd,seed=0", "test")[0]
+    for job in sweep.glob("optimizer=*"):
+        assert REC.same_samples(first, REC.load(job, "test")[0]) is None  # data_seed: one test set
+    assert {p.name for p in (sweep / "means").iterdir()} == {"optimizer=adam, lr=0.001",
+                                                               "optimizer=sgd, lr=0.01"}
+
+    a, b = sweep / "optimizer=adam,seed=0", sweep / "optimizer=sgd,seed=0"
+    out = json.loads(_cli("compare", a, b, "-m", "test/acc", "-f", "json"))
+    ra, rb = REC.load(a, "test")[0], REC.load(b, "test")[0]
+    right_a, right_b = ra["pred"] == ra["target"], rb["pred"] == rb["target"]
+    table = [[np.sum(right_a & right_b), np.sum(right_a & ~right_b)], [np.sum(~right_a & right_b),
+                                                                        np.sum(~right_a & ~right_b)]]
+    (c,) = out["comparisons"]
+    assert out["kind"] == "paired" and c["p_value"] == pytest.approx(mcnemar(table, exact=True).pvalue, rel=1e-12)
+    assert c["a"] == json.loads((a / "metrics.json").read_text())["test/acc"]

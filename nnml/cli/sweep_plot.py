@@ -121,8 +121,9 @@ def draw(table: dict, x: str, hue: str | None, metric: str, path: Path, logx: bo
         # a small shift per line keeps error bars at the same x apart when x is a name
         shift = 0.0 if numeric else (i - (len(table) - 1) / 2) * 0.08
         n = max(r["n"] for r in rows)
+        # each line's markers a little smaller than the previous line's: equal points show as nested markers
         ax.errorbar([position[v] + shift for v in xs], means, yerr=[below, above], capsize=3,
-                    color=style["color"], marker=style["marker"],
+                    color=style["color"], marker=style["marker"], markersize=max(3.5, 8.0 - 1.3 * i),
                     linestyle=style["linestyle"] if numeric else "none",
                     label=(f"{hue}={name}" if hue else name) + (f" (n={n})" if n > 1 else ""))
     if not numeric:  # names: one tick per value, no line joining them (their order means nothing)

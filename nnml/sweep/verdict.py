@@ -135,7 +135,8 @@ def check_comparable(a: Side, b: Side, metrics: list[str]) -> None:
 
 
 def points(metric: str) -> bool:
-    base = metric.split("/", 1)[-1]
+    """The metric is a share in [0, 1], shown in points (x100); beam search's ``<name>_beam`` as ``<name>``."""
+    base = metric.split("/", 1)[-1].removesuffix("_beam")
     return any(base == p or (p.endswith(("@", "/")) and base.startswith(p)) for p in PROPORTIONS)
 
 

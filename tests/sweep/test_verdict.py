@@ -285,3 +285,12 @@ def test_a_real_seed_sweep_end_to_end(tmp_path):
     (c,) = out["comparisons"]
     assert out["kind"] == "paired" and c["p_value"] == pytest.approx(mcnemar(table, exact=True).pvalue, rel=1e-12)
     assert c["a"] == json.loads((a / "metrics.json").read_text())["test/acc"]
+
+
+def test_shares_are_in_points_and_other_units_stay():
+    from nnml.sweep.verdict import points
+
+    assert all(points(m) for m in ("test/acc", "val/f1", "test/exact_beam", "test/ndcg@10", "test/miou",
+                                   "test/iou/cat", "test/hit_rate@5", "test/knn_acc"))
+    assert not any(points(m) for m in ("test/bleu", "test/bleu_beam", "test/chrf", "test/nelbo", "test/r2",
+                                       "test/mse", "test/loss"))

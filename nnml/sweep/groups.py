@@ -52,12 +52,12 @@ def replicated(groups: list[Group]) -> bool:
     return any(len(g.finished) > 1 for g in groups)
 
 
-def _number(v) -> bool:
+def is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def values_of(g: Group, metric: str) -> list[float]:
-    return [float(r.metrics[metric]) for r in g.finished if _number(r.metrics.get(metric))]
+    return [float(r.metrics[metric]) for r in g.finished if is_number(r.metrics.get(metric))]
 
 
 def seed_of(run) -> int | None:
@@ -110,10 +110,10 @@ def rank(table_rows: list[dict], metric: str, runs: list, order: str = "auto") -
 
     def key(r):
         v = r.get(f"{metric}_mean")
-        if not _number(v):
+        if not is_number(v):
             return (1, 0, 0)
         t = r.get(f"{tie}_mean")
-        return (0, -v if desc else v, t if _number(t) and tie != metric else 0)
+        return (0, -v if desc else v, t if is_number(t) and tie != metric else 0)
 
     return sorted(table_rows, key=key)
 
@@ -133,14 +133,14 @@ def failures(groups: list[Group]) -> list[dict]:
 
 # ---------------------------------------------------------------------------------------------- the table
 def _decimals(values) -> int:
-    floats = [abs(v) for v in values if _number(v)]
+    floats = [abs(v) for v in values if is_number(v)]
     if not floats or not all(v == 0 or 1e-3 <= v < 1e5 for v in floats):
         return -1
     return max(len(f"{v:.4f}".rstrip("0").split(".")[1]) for v in floats)
 
 
 def _num(v, d: int) -> str:
-    if not _number(v):
+    if not is_number(v):
         return ""
     return f"{v:.{d}f}" if d >= 0 else f"{v:.3g}"
 
@@ -162,10 +162,10 @@ def cells(table_rows: list[dict], hparams: list[str], metrics: list[str],
         for m in metrics:
             d = _decimals([x.get(f"{m}_mean") for x in table_rows] + [x.get(f"{m}_std") for x in table_rows])
             mean, std = r.get(f"{m}_mean"), r.get(f"{m}_std")
-            line.append(_num(mean, d) + (f" ± {_num(std, d)}" if _number(std) else ""))
+            line.append(_num(mean, d) + (f" ± {_num(std, d)}" if is_number(std) else ""))
             if many:
                 lo, hi = r.get(f"{m}_ci_low"), r.get(f"{m}_ci_high")
-                line.append(f"[{_num(lo, d)}, {_num(hi, d)}]" if _number(lo) else "")
+                line.append(f"[{_num(lo, d)}, {_num(hi, d)}]" if is_number(lo) else "")
             if m in tested:
                 line.append(r.get(f"{m}_vs_best") or "")
         if show_runs:

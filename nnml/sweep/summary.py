@@ -63,7 +63,7 @@ def write_board(result: dict) -> bool:
     names = {g for r in runs for g in r.choices}
     keys = R.differing_keys(runs)
     hparams = {k: R.value_of(runs[0], k, names) for k in keys}
-    metrics = [f"hparam/{k}" for k, v in hparam_metrics(runs[0].metrics).items() if G._number(v)]
+    metrics = [f"hparam/{k}" for k, v in hparam_metrics(runs[0].metrics).items() if G.is_number(v)]
     start = first_event_time(r.path for r in runs)
     write_band_curves(Path(result["dir"]), curves, hparams, metrics, None if start is None else start - 1)
     return True

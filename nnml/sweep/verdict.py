@@ -128,9 +128,9 @@ def check_comparable(a: Side, b: Side, metrics: list[str]) -> None:
                         f"compare runs of one task")
     for side in (a, b):
         for m in metrics:
-            missing = [r.name for r in side.runs if not G._number(r.metrics.get(m))]
+            missing = [r.name for r in side.runs if not G.is_number(r.metrics.get(m))]
             if missing:
-                have = sorted(k for k in side.runs[0].metrics if "/" in k and G._number(side.runs[0].metrics[k]))
+                have = sorted(k for k in side.runs[0].metrics if "/" in k and G.is_number(side.runs[0].metrics[k]))
                 raise NnmlError(f"{m} is not a metric of {side.name} ({missing[0]}); its metrics: {', '.join(have)}")
 
 

@@ -294,3 +294,50 @@ def test_shares_are_in_points_and_other_units_stay():
                                    "test/iou/cat", "test/hit_rate@5", "test/knn_acc"))
     assert not any(points(m) for m in ("test/bleu", "test/bleu_beam", "test/chrf", "test/nelbo", "test/r2",
                                        "test/mse", "test/loss"))
+
+
+def test_sweep_bands_in_tensorboard_are_the_seeds_mean_and_t_interval(tmp_path):
+    """The sweep's margin charts: one TensorBoard run per configuration under means/, its scalars the mean and the
+    95% t interval over the seeds per epoch (numpy, scipy), the layout and the one HParams experiment in the sweep
+    folder's own event file, dated before the jobs' events."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.custom_scalar import layout_pb2
+    from tensorboard.plugins.hparams import plugin_data_pb2
+    from torch.utils.tensorboard import SummaryWriter
+
+    from nnml.sweep.summary import summarize, write_board
+
+    sweep = tmp_path / "sweep"
+    curves = {}
+    for opt in ("adam", "sgd"):
+        for seed in range(3):
+            folder = make_run(sweep / f"optimizer={opt},seed={seed}", opt, seed, ACC[opt][seed])
+            ys = np.random.default_rng(seed + (10 if opt == "sgd" else 0)).random(4)
+            curves.setdefault(opt, []).append(ys)
+            with SummaryWriter(str(folder)) as w:
+                for epoch, y in enumerate(ys, 1):
+                    w.add_scalar("train/loss", 1.0 + y, epoch)
+                    w.add_scalar("val/acc", y, epoch)
+    assert write_board(summarize(sweep))
+    for opt, lr in (("adam", 0.001), ("sgd", 0.1)):
+        acc = EventAccumulator(str(sweep / "means" / f"optimizer={opt}, lr={lr}"))
+        acc.Reload()
+        mean = [e.value for e in acc.Scalars("sweep/val/acc/mean")]
+        lower = [e.value for e in acc.Scalars("sweep/val/acc/lower")]
+        upper = [e.value for e in acc.Scalars("sweep/val/acc/upper")]
+        values = np.array(curves[opt])
+        lo, hi = ss.t.interval(0.95, 2, loc=values.mean(0), scale=ss.sem(values, axis=0))
+        np.testing.assert_allclose(mean, values.mean(0), rtol=1e-6)
+        np.testing.assert_allclose(lower, lo, rtol=1e-5)
+        np.testing.assert_allclose(upper, hi, rtol=1e-5)
+        assert [e.step for e in acc.Scalars("sweep/val/acc/mean")] == [1, 2, 3, 4]
+    own = EventAccumulator(str(sweep))
+    own.Reload()
+    layout = layout_pb2.Layout.FromString(own.Tensors("custom_scalars__config__")[0].tensor_proto.string_val[0])
+    charts = layout.category[0].chart  # one margin chart per curve the jobs logged (no val/loss here)
+    assert [c.title for c in charts] == ["train/loss", "val/acc"]
+    assert charts[1].margin.series[0].lower == "sweep/val/acc/lower"
+    exp = plugin_data_pb2.HParamsPluginData.FromString(own.PluginTagToContent("hparams")["_hparams_/experiment"])
+    assert [h.name for h in exp.experiment.hparam_infos] == ["optimizer", "optimizer.lr", "seed"]
+    jobs_start = min(float(p.name.split(".")[3]) for p in sweep.glob("optimizer=*/events.out.tfevents.*"))
+    assert own.FirstEventTimestamp() < jobs_start

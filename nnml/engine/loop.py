@@ -69,16 +69,32 @@ class LoopState:
 
 
 class _SignalGuard:
-    """First SIGINT/SIGTERM sets a flag the loop checks after each step; a second SIGINT stops at once."""
+    """First SIGINT/SIGTERM sets a flag the loop checks after each step; a second SIGINT stops at once.
 
-    def __init__(self):
+    ``external``: a function asked at most every ``POLL_S`` seconds whether someone else asks this run to stop (the
+    signal number, or 0): a sweep whose command got Ctrl-C while this job runs in another process."""
+
+    POLL_S = 0.25
+
+    def __init__(self, external=None):
         self.signum = 0
         self._old = {}
+        self._external = external
+        self._next_poll = 0.0
 
     def _handle(self, signum, frame):
         if self.signum and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.signum = signum
+
+    def stopped(self) -> int:
+        """The signal that asks the loop to stop (0: none); polls ``external`` when its time has come."""
+        if not self.signum and self._external is not None:
+            now = time.monotonic()
+            if now >= self._next_poll:
+                self._next_poll = now + self.POLL_S
+                self.signum = int(self._external() or 0)
+        return self.signum
 
     def __enter__(self):
         try:
@@ -128,10 +144,11 @@ class Trainer:
     def __init__(self, task, train_batches, eval_sources: dict, loop: LoopConfig, *, device, autocast=None,
                  checkpoint_dir: Path | None = None, callbacks: list[Callback] = (), config: dict | None = None,
                  run_dir: Path | None = None, forward_modules: dict | None = None, eval_modules: dict | None = None,
-                 dist=None, thread_governor=None, nan_hint=None):
+                 dist=None, thread_governor=None, nan_hint=None, stop_check=None):
         import contextlib
 
         self.task = task
+        self.stop_check = stop_check  # () -> signal number or 0: a stop asked from outside this process's signals
         self.thread_governor = thread_governor  # trainer.num_threads=auto: fewer threads when others take cores
         self.nan_hint = nan_hint  # lr -> the override to try after a NaN (in the notation the user typed)
         self.train_batches = train_batches
@@ -384,7 +401,7 @@ class Trainer:
                 if not math.isfinite(loss_value):
                     raise self._nonfinite(f"step {st.global_step} or shortly before")
                 self.callbacks.on_train_log(st, self._step_scalars(loss_value, logged))
-            if guard.signum:
+            if guard.stopped():
                 st.train_time_s += time.perf_counter() - t0
                 st.train_samples += samples
                 raise Interrupted(guard.signum, None)
@@ -432,7 +449,7 @@ class Trainer:
             st.stop_reason = (f"already trained {st.epoch} epochs (trainer.max_epochs={st.max_epochs}); "
                               f"extend it with trainer.max_epochs=N")
         self.callbacks.on_fit_start(st)
-        guard = _SignalGuard()
+        guard = _SignalGuard(self.stop_check)
         val_every = max(1, self.loop.val_every_n_epochs)
         try:
             with guard:
@@ -460,7 +477,7 @@ class Trainer:
                             self.callbacks.on_artifacts(st, {**artifacts, "epoch": epoch})
                     if st.stop_reason:
                         break
-                    if guard.signum:
+                    if guard.stopped():
                         raise Interrupted(guard.signum, None)
                     due = (self.loop.checkpoint_every_n_epochs and epoch % self.loop.checkpoint_every_n_epochs == 0) \
                         or (self.loop.checkpoint_every_s and

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 # What a run folder holds before its training wrote anything of value.
-_STARTUP_FILES = {".hydra", "error.txt", ".nnml.lock"}
+_STARTUP_FILES = {".hydra", "error.txt", ".nnml.lock", "provenance.json"}
 
 
 def hydra_str(path: Path) -> str:
@@ -75,5 +75,5 @@ def claim(p) -> Claimed:
         from nnml.config.runfolder import RunFolder
 
         lock = RunFolder(path).lock()
-        write_manifest(path, p)
+        write_manifest(path, p, typed=getattr(p, "typed", None) or p.argv)
     return Claimed(path.absolute(), created, lock)

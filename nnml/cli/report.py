@@ -104,3 +104,12 @@ def print_notes(folder) -> None:
     """What reading a run folder found worth saying (an ignored allowed_targets list)."""
     for line in getattr(folder, "notes", ()):
         note(line)
+
+
+def typed_command(name: str, fallback: list[str]) -> list[str]:
+    """``nnml NAME ...`` as typed, for provenance.json: this process's own command line when it is that command,
+    else (called from Python, a test) the command rebuilt from ``fallback``, the arguments it was given."""
+    import sys
+
+    args = [str(a) for a in sys.argv[1:]]
+    return ["nnml", *args] if args[:1] == [name] else ["nnml", name, *fallback]

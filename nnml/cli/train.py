@@ -16,7 +16,7 @@ import typer
 
 from nnml.cli.claim import claim
 from nnml.cli.claim import hydra_str as _hydra_str
-from nnml.cli.report import Stopped, note, report_error, run_cli_guarded, stop_on_sigterm
+from nnml.cli.report import Stopped, note, report_error, run_cli_guarded, stop_on_sigterm, stopped_note
 
 HYDRA_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
@@ -75,15 +75,23 @@ def expand_seeds(words: list[str]) -> list[str]:
             f"seed={','.join(str(s) for s in range(n))}"]
 
 
+VERBOSE_FLAGS = ("-v", "--verbose")
+
+
 def run_train_command(words: list[str]) -> None:
     """The whole of ``nnml train WORDS``."""
     from nnml.cli.checks.precheck import NothingToDo, precheck_train, split_hydra_flags
-    from nnml.cli.entry import call_hydra, train_app
+    from nnml.cli.entry import TrainJob, call_hydra, train_main
+    from nnml.cli.sweeps import expand_continue
 
     stop_on_sigterm()
-    seeded = []
-    run_cli_guarded(lambda: seeded.append(expand_seeds(words)))
-    flags, rest = split_hydra_flags(seeded[0])  # Hydra's flags go first, wherever they were typed
+    typed = list(words)
+    verbose = any(w in VERBOSE_FLAGS for w in words)  # a sweep's per-epoch lines; a single run prints them anyway
+    words = [w for w in words if w not in VERBOSE_FLAGS]
+    expanded = {}
+    run_cli_guarded(lambda: expanded.update(words=expand_seeds(expand_continue(words)[0])))  # --continue, +seeds=N
+    words = expanded["words"]
+    flags, rest = split_hydra_flags(words)  # Hydra's flags go first, wherever they were typed
     args = [*flags, *(quote_resume(a) for a in rest)]
     plan = {}
 
@@ -100,34 +108,98 @@ def run_train_command(words: list[str]) -> None:
     p = plan["plan"]
     for line in p.notes:
         note(line)
+    job = TrainJob(argv=["nnml", "train", *typed], cwd=Path.cwd(), verbose=verbose)
     if p.kind == "hydra":  # --cfg, --help, --info: Hydra answers, no run starts
-        call_hydra(train_app, "nnml train", [*args, *p.extra])
+        call_hydra(train_main(job), "nnml train", [*args, *p.extra])
         return
     args = [*p.hydra_flags, *(quote_resume(a) for a in rest)]
-    claimed = None
+    claimed = stop = None
     try:
         extra = list(p.extra)
         if p.kind == "resume":
             extra += p.folder_overrides
         else:
+            p.typed = typed
             claimed = run_cli_guarded_value(lambda: claim(p))
             key = "hydra.sweep.dir" if p.kind == "sweep" else "hydra.run.dir"
             extra.append(f"{key}={_hydra_str(claimed.path)}")
+        if p.kind == "sweep":
+            from nnml.cli.sweeps import SweepStop
+
+            _continuing_note(p, claimed.path)
+            # Hydra writes nothing into a job's folder: the job decides first (nnml/cli/sweep_job.py)
+            extra.append("hydra.output_subdir=null")
+            if not verbose:
+                extra.append("hydra/hydra_logging=disabled")  # its launch lines; -v keeps them
+            stop = SweepStop(claimed.path).install()
         try:
-            call_hydra(train_app, "nnml train", [*args, *extra])
+            call_hydra(train_main(job), "nnml train", [*args, *extra])
         except (SystemExit, KeyboardInterrupt, Stopped) as e:
+            code = e.code if isinstance(e, SystemExit) else 130 if isinstance(e, KeyboardInterrupt) else e.exit_code
+            if p.kind == "sweep" and code in (130, 143) and _sweep_has_jobs(claimed.path):
+                if stop is not None:
+                    stop.uninstall()
+                stopped_sweep(claimed.path, code if isinstance(code, int) else 1, printed=False)
             if claimed is not None and claimed.created:
                 claimed.remove_if_unused()
             if isinstance(e, SystemExit):
                 raise
-            code = 130 if isinstance(e, KeyboardInterrupt) else e.exit_code
             report_error(f"stopped by {'Ctrl-C' if code == 130 else e.name} before training started")
             raise SystemExit(code) from None
         if p.kind == "sweep":
+            stop.uninstall()
+            if stop.signum:
+                stopped_sweep(claimed.path, 128 + stop.signum, printed=True)
             finish_sweep(claimed.path, words)
     finally:
+        if stop is not None:
+            stop.uninstall()
         if claimed is not None:
             claimed.release()
+
+
+def _continuing_note(p, sweep_dir: Path) -> None:
+    """What a sweep into a folder that holds its earlier run will do with each job."""
+    from nnml.sweep import jobs as J
+
+    states = list((p.continues or {}).values())
+    if not any(s != J.NEW for s in states):
+        return
+    counts = {s: states.count(s) for s in (J.DONE, J.INTERRUPTED, J.FAILED, J.NEW)}
+    parts = [f"{counts[J.DONE]} finished (kept as they are)", f"{counts[J.INTERRUPTED]} interrupted (resume from "
+             f"their last checkpoint)", f"{counts[J.FAILED]} failed (run again)", f"{counts[J.NEW]} new"]
+    note(f"continuing the sweep in {sweep_dir}: {len(states)} jobs, " + ", ".join(x for x in parts if x[0] != "0"))
+
+
+def _sweep_has_jobs(sweep_dir: Path) -> bool:
+    from nnml.sweep.runs import find_runs
+
+    try:
+        return any(p != Path(sweep_dir).resolve() for p in find_runs([sweep_dir]))
+    except Exception:
+        return False
+
+
+def stopped_sweep(sweep_dir: Path, code: int, printed: bool) -> None:
+    """A sweep stopped by a signal: the summary of what it has (unless Hydra's end callback printed it), the one
+    command that finishes it, and the signal's exit code."""
+    import signal as _signal
+
+    from nnml.cli.sweeps import continue_command, print_summary
+    from nnml.sweep.summary import summarize
+
+    if not printed:
+        try:
+            print_summary(summarize(sweep_dir))
+        except Exception as e:  # a summary must never hide how to continue
+            report_error(f"could not write the sweep summary in {sweep_dir}: {type(e).__name__}: {e}")
+    try:
+        how = "Ctrl-C" if code == 130 else _signal.Signals(code - 128).name
+    except ValueError:
+        how = f"exit code {code}"
+    stopped_note(f"the sweep by {how}. Continue it (finished jobs are kept, interrupted ones resume) with:\n"
+                 f"  {continue_command(sweep_dir)}")
+    raise SystemExit(code)
 
 
 def run_cli_guarded_value(make):
@@ -137,11 +209,13 @@ def run_cli_guarded_value(make):
 
 
 def finish_sweep(sweep_dir: Path, words: list[str]) -> None:
-    """After every job returned: the summary was printed by the sweep's callback; a sweep with failed jobs exits 1."""
-    from nnml.cli.sweeps import read_summary
+    """After every job returned: the summary was printed by the sweep's callback; a sweep with failed or unfinished
+    jobs exits 1, naming the command that runs them again."""
+    from nnml.cli.sweeps import continue_command, read_summary
 
     result = read_summary(sweep_dir)
     failed = int(result.get("failed") or 0)
     if failed:
-        report_error(f"{failed} of {result.get('jobs')} sweep jobs failed (see the table above)")
+        report_error(f"{failed} of {result.get('jobs')} sweep jobs failed or did not finish (see the table above); "
+                     f"run them again (the finished ones are kept) with: {continue_command(sweep_dir)}")
         raise typer.Exit(1)

@@ -15,11 +15,12 @@ from nnml.errors import NnmlError
 DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)
 
 
-def train_in_folder(cfg, ctx, run: RunFolder, **train_kwargs) -> dict:
+def train_in_folder(cfg, ctx, run: RunFolder, resume_overrides: list[str] | None = None, **train_kwargs) -> dict:
     """Train ``cfg`` into ``run`` (``ctx.run_dir``) and return its final metrics. A new run's config is the user's
     own: its module prefixes beyond torch./nnml. are recorded and trusted; a resumed run's config is read back from
     its folder under the trust rule, with what this command allows (``allowed_targets=[...]``, its ``-cd``
-    folder's options). ``train_kwargs``: ``console``, ``quiet``, ``callbacks`` for the run."""
+    folder's options) and the overrides it may change (``resume_overrides``; default: the job's own, each checked by
+    the resume rule). ``train_kwargs``: ``console``, ``quiet``, ``callbacks`` for the run."""
     from nnml.config.targets import Trust
     from nnml.engine.distributed import env_rank, in_torchrun
     from nnml.run.launch import run_train
@@ -30,7 +31,8 @@ def train_in_folder(cfg, ctx, run: RunFolder, **train_kwargs) -> dict:
         if cfg.get("resume"):
             from nnml.config.resume import record_resumed_config, resumed_config
 
-            job_cfg, ctx.trust, _ = resumed_config(cfg, ctx.overrides, allow=Trust.own(cfg).prefixes)
+            given = ctx.overrides if resume_overrides is None else resume_overrides
+            job_cfg, ctx.trust, _ = resumed_config(cfg, given, allow=Trust.own(cfg).prefixes)
             record_resumed_config(run, job_cfg)  # the resume was accepted: now its config may be written
         else:
             job_cfg = record_own_targets(cfg, run)

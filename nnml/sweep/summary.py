@@ -25,9 +25,10 @@ def summarize(sweep_dir: Path, metrics: list[str] | None = None) -> dict:
 
     sweep_dir = Path(sweep_dir)
     runs = R.load_runs([sweep_dir]) if sweep_dir.is_dir() else []
-    failed = sum(r.status in ("failed", "incomplete") for r in runs)
-    result = {"dir": str(sweep_dir), "jobs": len(runs), "failed": failed, "rows": [], "job_rows": [],
-              "failures": [], "hparams": [], "metrics": [], "configs": 0, "replicated": False}
+    failed = sum(r.status in ("failed", "incomplete") for r in runs)  # every job that has no result
+    unfinished = sum(r.status == "incomplete" for r in runs)  # of those: stopped or still running, no error
+    result = {"dir": str(sweep_dir), "jobs": len(runs), "failed": failed, "unfinished": unfinished, "rows": [],
+              "job_rows": [], "failures": [], "hparams": [], "metrics": [], "configs": 0, "replicated": False}
     if not runs:
         return result
     metrics = metrics or R.default_metrics(runs)
@@ -40,8 +41,8 @@ def summarize(sweep_dir: Path, metrics: list[str] | None = None) -> dict:
     atomic_write_text(sweep_dir / "jobs.csv", R.to_csv(job_rows))
     atomic_write_text(sweep_dir / "jobs.md", R.to_markdown(job_rows))
     atomic_write_text(sweep_dir / SUMMARY_JSON, json.dumps({"jobs": len(runs), "failed": failed,
-                                                            "configs": len(groups), "metrics": metrics},
-                                                           indent=2) + "\n")
+                                                            "unfinished": unfinished, "configs": len(groups),
+                                                            "metrics": metrics}, indent=2) + "\n")
     result.update(rows=table_rows, job_rows=job_rows, failures=G.failures(groups), hparams=hparams,
                   metrics=metrics, configs=len(groups), replicated=G.replicated(groups), groups=groups)
     return result

@@ -120,11 +120,14 @@ class TrainPlan:
     folder_given: bool = False  # the user named it (hydra.run.dir=...)
     folder_key: str = "hydra.run.dir"
     folder_overrides: list = field(default_factory=list)  # resume: Hydra's run dir is the run's own
-    argv: list = field(default_factory=list)  # the command line as typed
+    argv: list = field(default_factory=list)  # the command line to run (``--continue`` expanded)
+    typed: list = field(default_factory=list)  # ... and as typed (the CLI fills it in)
     hydra_flags: list = field(default_factory=list)  # Hydra's flags to use (-cd DIR becomes --config-path and
     #                                                    hydra.searchpath: the user's options win)
     varies: dict = field(default_factory=dict)  # a sweep's keys -> {value as Hydra writes it: as typed}
     params: dict = field(default_factory=dict)  # a sweep preset's sweeper params
+    naming: dict = field(default_factory=dict)  # hydra.job.config.override_dirname: how job folders are named
+    continues: dict = field(default_factory=dict)  # a sweep folder that holds jobs: their states (sweep/jobs.py)
 
 
 def precheck_train(args: list[str]) -> TrainPlan:
@@ -155,6 +158,8 @@ def precheck_train(args: list[str]) -> TrainPlan:
     saved = _saved_overrides(run) if run else []
     jobs = _job_variants(parsed) if multirun else [overrides]
 
+    from omegaconf import OmegaConf
+
     from nnml.cli.checks.probe import probe
     from nnml.cli.checks.semantic import check_config
     from nnml.config.targets import Trust
@@ -182,6 +187,7 @@ def precheck_train(args: list[str]) -> TrainPlan:
                 probe(cfg, trust, probed_data)
             if n == 0:
                 plan.params = dict(hydra_cfg.sweeper.get("params") or {}) if multirun else {}
+                plan.naming = OmegaConf.to_container(hydra_cfg.job.config.override_dirname, resolve=True)
                 plan.folder_key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
                 plan.folder = str(hydra_cfg.sweep.dir if multirun else hydra_cfg.run.dir)
                 if not resume and not multirun:  # a sweep's values are not one config to compare
@@ -209,7 +215,53 @@ def precheck_train(args: list[str]) -> TrainPlan:
         from nnml.config.notation import varied_values
 
         plan.varies = varied_values(overrides, plan.params)
+        if plan.folder_given and Path(plan.folder).is_dir():
+            check_continuation(plan, composer, overrides)
     return plan
+
+
+def check_continuation(plan: TrainPlan, composer, overrides: list[str]) -> None:
+    """A sweep into a folder that holds an earlier run of it continues that sweep (nnml/sweep/jobs.py): it must vary
+    the same keys (they name the job folders), and every job that finished or was interrupted must compose to the
+    config it was trained with; a job folder another process writes is refused. Fills ``plan.continues`` with
+    the state of each job."""
+    from nnml.config.resolvers import read_manifest
+    from nnml.config.runfolder import RunFolder
+    from nnml.sweep import jobs as J
+
+    sweep = Path(plan.folder)
+    earlier = read_manifest(sweep)
+    if not earlier and not any(RunFolder(p).is_run() for p in sweep.iterdir() if p.is_dir()):
+        return
+    old_keys, new_keys = list(earlier.get("varies") or {}), list(plan.varies)
+    if earlier and set(old_keys) != set(new_keys):
+        raise NnmlError(f"{plan.folder_key}={plan.folder} holds a sweep over {', '.join(old_keys) or 'nothing'}; "
+                        f"this command sweeps {', '.join(new_keys) or 'nothing'}. A continued sweep varies the same "
+                        f"keys (they name its job folders); choose a new {plan.folder_key}")
+    try:
+        grid = J.expand(plan.params, overrides)
+    except Exception:
+        return  # a sweep only another sweeper expands: each job checks its own folder when it starts
+    varies = J.merged_varies(earlier.get("varies") or {}, plan.varies)
+    naming = plan.naming or {}
+    states = {}
+    with composer:
+        for job in grid:
+            name = J.folder_name(job, varies, naming.get("exclude_keys") or (), naming.get("item_sep", ","),
+                                 naming.get("kv_sep", "="))
+            run = RunFolder(sweep / name)
+            state = J.job_state(run)
+            states[name] = state
+            if state == J.NEW:
+                continue
+            if run.is_locked():
+                raise NnmlError(run.locked_message())
+            if state in (J.DONE, J.INTERRUPTED) and run.is_run():
+                cfg, _, _ = compose_with_choices(composer, job)
+                changes = J.changed_keys(run, cfg)
+                if changes:
+                    raise NnmlError(J.changed_message(run, plan.folder_key, changes))
+    plan.continues = states
 
 
 def _without_config_dir(flags: list[str]) -> list[str]:

@@ -103,8 +103,10 @@ def sides(paths, a: str | None = None, b: str | None = None) -> tuple[Side, Side
     (ra, rb) = found
     if {r.path for r in ra} & {r.path for r in rb}:
         raise NnmlError("A and B are the same runs; give two different runs or configurations")
-    hp = G.config_columns(ra + rb)
     names = {g for r in ra + rb for g in r.choices}
+    hp = G.config_columns(ra + rb)
+    # a config group whose option differs names the side on its own (regularizer=l2, not the keys it sets)
+    hp = [k for k in hp if k in names] or hp
 
     def name(runs, path):
         if hp:

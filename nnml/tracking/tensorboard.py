@@ -68,6 +68,7 @@ class TensorBoardLogger(Callback):
         values = {"train/step_loss": scalars["train/loss"]}
         if "grad_norm" in scalars:
             values["train/grad_norm"] = scalars["grad_norm"]
+        values.update({k: v for k, v in scalars.items() if k.startswith("layers/")})  # trainer.layer_stats
         self.add_scalars(values, state.global_step)
 
     def on_epoch_end(self, state, metrics) -> None:

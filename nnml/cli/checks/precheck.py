@@ -123,6 +123,7 @@ class TrainPlan:
     hydra_flags: list = field(default_factory=list)  # Hydra's flags to use (-cd DIR becomes --config-path and
     #                                                    hydra.searchpath: the user's options win)
     varies: dict = field(default_factory=dict)  # a sweep's keys -> {value as Hydra writes it: as typed}
+    keep_run: bool = True  # false (debug=fast): the command removes the run or sweep folder once it finished
     params: dict = field(default_factory=dict)  # a sweep preset's sweeper params
 
 
@@ -176,6 +177,7 @@ def precheck_train(args: list[str]) -> TrainPlan:
             check_config(cfg, loss_name=str(choices.get("loss") or ""), choices=choices, typed_loss=typed_loss,
                          trust=trust)
             if n == 0:
+                plan.keep_run = bool(cfg.get("keep_run", True)) or run is not None  # a resumed run is never removed
                 plan.params = dict(hydra_cfg.sweeper.get("params") or {}) if multirun else {}
                 plan.folder_key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
                 plan.folder = str(hydra_cfg.sweep.dir if multirun else hydra_cfg.run.dir)
@@ -232,7 +234,8 @@ def _resume_folder(resume: str):
     return run_folder_of(resume)
 
 
-OPTIONAL_GROUPS = ("experiment",)  # `optional` in train.yaml's defaults: Hydra skips a missing option silently
+OPTIONAL_GROUPS = ("experiment", "debug")  # `optional` in train.yaml's defaults: Hydra skips a missing option silently
+PRESET_GROUPS = ("experiment",)  # what the user types beside one of these wins over it (debug presets win)
 
 
 def _option_not_found(group: str, option: str, choices, user_dirs) -> NnmlError:
@@ -271,7 +274,7 @@ def typed_choices_over_preset(composer, overrides: list[str], parsed, user_dirs=
 
     from nnml.config.catalog import all_groups
 
-    exp = [o for o in parsed if o.key_or_group.lstrip("+") in OPTIONAL_GROUPS and not o.is_sweep_override()]
+    exp = [o for o in parsed if o.key_or_group.lstrip("+") in PRESET_GROUPS and not o.is_sweep_override()]
     if not exp:
         return [], []
     gs = set(all_groups(user_dirs))

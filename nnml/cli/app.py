@@ -14,6 +14,7 @@ from nnml.cli import (
     diff,
     eval,
     lab,
+    lr_find,
     options,
     predict,
     recommend,
@@ -42,8 +43,8 @@ app = typer.Typer(
 )
 
 # In the order `nnml --help` lists them: training first, then reading runs, then the rest.
-for command in (train, eval, predict, summary, accelerate, sample, recommend, compare, diff, sweep_plot, tune, lab,
-                options, board):
+for command in (train, lr_find, eval, predict, summary, accelerate, sample, recommend, compare, diff, sweep_plot, tune,
+                lab, options, board):
     command.register(app)
 
 

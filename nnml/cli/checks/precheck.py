@@ -513,3 +513,20 @@ def _one_line(msg: str) -> str:
         if line.strip():
             lines.append(line.strip())
     return " ".join(lines) or "the overrides could not be composed"
+
+
+def compose_checked(overrides: list[str], command: str):
+    """(config, group choices) of ``nnml train OVERRIDES`` after every check ``nnml train`` runs, for commands that
+    build a run's parts without training it (``nnml lr-find``, ``nnml doctor OVERRIDES``): one run, no Hydra flags,
+    no sweep, no resume."""
+    flags, rest = split_hydra_flags(list(overrides))
+    if flags:
+        raise NnmlError(f"nnml {command} takes train overrides (key=value), not {' '.join(flags)}")
+    plan = precheck_train(rest)
+    if plan.kind != "run":
+        raise NnmlError(f"nnml {command} runs on one new configuration; it takes neither a sweep nor resume=")
+    from nnml.config.compose import Composer
+
+    with Composer() as composer:
+        cfg, choices, _ = compose_with_choices(composer, [*rest, *plan.extra])
+    return cfg, choices

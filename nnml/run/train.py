@@ -38,6 +38,7 @@ from nnml.engine.device import (
 from nnml.engine.loop import LoopConfig, Trainer
 from nnml.engine.step import optimizer_steps
 from nnml.errors import NnmlError
+from nnml.run.advice import advisor_for
 from nnml.run.build import Builder, build_data, build_loggers, build_task, resolve_monitor
 from nnml.tasks.capabilities import extra_metrics_of, final_artifacts_of, objective_of, without_regularization
 from nnml.tracking.runfiles import clean_number, write_json_atomic
@@ -130,7 +131,7 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
     from nnml.tracking.console import ConsoleCallback
 
     console_cb = ConsoleCallback(console, quiet=quiet)
-    advisor = _advisor(cfg, ctx, data, task, choices, console_cb)
+    advisor = advisor_for(cfg, ctx, data, task, choices, console_cb)
     watchers = [advisor, SignalsFile(run_dir)] if main else [advisor]
     config_plain = OmegaConf.to_container(cfg, resolve=True)
     trainer = Trainer(task, batches, eval_sources, LoopConfig.from_trainer(tr, monitor, mode), device=device,
@@ -229,41 +230,6 @@ def _finished_segments(run_dir: Path, state) -> list[dict]:
                  "wall_time_s": m["wall_time_s"], "train_time_s": m.get("train_time_s", 0.0),
                  "stop_reason": m.get("stop_reason", "")}]
     return list(state.segments)
-
-
-def chance_level(data) -> float | None:
-    """The accuracy of always guessing the most frequent class of the training labels (None: not class labels)."""
-    y = getattr(data, "y_train", None)
-    if getattr(data, "task", "") != "classification" or not isinstance(y, torch.Tensor) or y.dim() != 1 or not len(y):
-        return None
-    if y.is_floating_point():
-        return None
-    return float(torch.bincount(y.long().clamp(min=0)).max()) / len(y)
-
-
-# Overrides that say nothing about what an lr-find should try (how long, where, what the lr already was)
-_NOT_FOR_LR_FIND = ("optimizer.lr", "trainer.max_epochs", "resume", "hydra.", "debug", "trainer.patience",
-                    "trainer.device", "trainer.num_threads", "logger")
-
-
-def lr_find_command(overrides) -> str:
-    """``nnml lr-find`` with the run's overrides that shape the model, data and optimizer."""
-    import shlex
-
-    kept = [str(o) for o in overrides if not str(o).lstrip("+~").startswith(_NOT_FOR_LR_FIND)]
-    return " ".join(["nnml lr-find", *(shlex.quote(o) for o in kept)])
-
-
-def _advisor(cfg, ctx: RunContext, data, task, choices: dict, console_cb):
-    """The run's warnings (:mod:`nnml.tracking.advice`), told what they need of the data, the task and the command."""
-    from nnml.tracking.advice import Advisor
-
-    typed = ctx.typed.get("optimizer.lr")
-    return Advisor(kind=getattr(data, "task", ""), classes=int(getattr(data, "num_outputs", 0) or 0),
-                   chance=chance_level(data), loss_name=objective_of(task) or str(choices.get("loss") or ""),
-                   lr_override=lambda lr, factor: f"optimizer.lr={number_like(lr * factor, typed)}",
-                   lr_find=lr_find_command(ctx.overrides), say=console_cb.warn,
-                   fp16=str(cfg.trainer.precision) == "16", overfit_batches=int(cfg.trainer.get("overfit_batches") or 0))
 
 
 def _lr_hint(typed_lr: str | None):

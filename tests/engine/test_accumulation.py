@@ -243,3 +243,27 @@ def test_ctrl_c_inside_a_group_checkpoints_after_it_and_the_resume_is_exact(tmp_
                  quiet=True)
     _assert_same(got["final"], ref["final"], tol=0)
     assert os.path.isfile(tmp_path / "run" / "metrics.json")
+
+
+@pytest.mark.slow
+def test_two_ddp_ranks_accumulating_match_one_process_with_the_global_batch(tmp_path):
+    """2 gloo ranks x batches of 32 x K=2 see, per optimizer step, the 128 samples one process sees in one batch
+    (rank r takes every second sample of the same permutation); DDP averages, accumulation sums /K: the same step."""
+    import torch.distributed as dist
+
+    from tests.conftest import TINY, read_metrics, run_cli, run_dirs
+
+    if not dist.is_available() or not dist.is_gloo_available():
+        pytest.skip("needs torch.distributed with gloo")
+    common = [*TINY, "model.dropout=0", "logger=none"]
+    single, ddp = tmp_path / "single", tmp_path / "ddp"
+    single.mkdir()
+    ddp.mkdir()
+    r1 = run_cli(["train", *common, "dataset.batch_size=128", "trainer.limit_train_batches=4"], cwd=single)
+    assert r1.returncode == 0, r1.stderr
+    r2 = run_cli(["train", *common, "dataset.batch_size=32", "trainer.devices=2", "trainer.accumulate_grad_batches=2",
+                  "trainer.limit_train_batches=8"], cwd=ddp)
+    assert r2.returncode == 0, r2.stderr
+    a, b = read_metrics(run_dirs(single)[0]), read_metrics(run_dirs(ddp)[0])
+    keys = ["train/loss", "val/loss", "test/loss", "val/acc", "test/acc"]
+    assert all(abs(a[k] - b[k]) < 2e-4 for k in keys), {k: (a[k], b[k]) for k in keys}

@@ -4,6 +4,8 @@ typed), gathered here, where the config, the data and the command line meet."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from nnml.config.notation import number_like
@@ -38,8 +40,14 @@ def advisor_for(cfg, ctx, data, task, choices: dict, console_cb):
     from nnml.tracking.advice import Advisor
 
     typed = ctx.typed.get("optimizer.lr")
-    return Advisor(kind=getattr(data, "task", ""), classes=int(getattr(data, "num_outputs", 0) or 0),
-                   chance=chance_level(data), loss_name=objective_of(task) or str(choices.get("loss") or ""),
-                   lr_override=lambda lr, factor: f"optimizer.lr={number_like(lr * factor, typed)}",
-                   lr_find=lr_find_command(ctx.overrides), say=console_cb.warn,
-                   fp16=str(cfg.trainer.precision) == "16", overfit_batches=int(cfg.trainer.get("overfit_batches") or 0))
+    advisor = Advisor(kind=getattr(data, "task", ""), classes=int(getattr(data, "num_outputs", 0) or 0),
+                      chance=chance_level(data), loss_name=objective_of(task) or str(choices.get("loss") or ""),
+                      lr_override=lambda lr, factor: f"optimizer.lr={number_like(lr * factor, typed)}",
+                      lr_find=lr_find_command(ctx.overrides), say=console_cb.warn,
+                      fp16=str(cfg.trainer.precision) == "16",
+                      overfit_batches=int(cfg.trainer.get("overfit_batches") or 0))
+    if cfg.get("resume"):  # a resumed run's loss at init and its epochs so far are in its signals.jsonl
+        from nnml.tracking.signals import FILENAME, read_signals
+
+        advisor.resume_from(read_signals(Path(ctx.run_dir) / FILENAME))
+    return advisor

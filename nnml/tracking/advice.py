@@ -72,8 +72,18 @@ class Advisor(Callback):
         elif live:
             log.warning("warning: %s", text)
 
+    def resume_from(self, rows: list[dict]) -> None:
+        """A resumed run: the loss at init and the epoch losses of its earlier segments (its signals.jsonl rows)."""
+        first = next((r for r in rows if r.get("kind") == "step" and r.get("step") == 1), None)
+        if first is not None and isinstance(first.get("train/loss"), (int, float)):
+            self.init_loss = first["train/loss"]
+        self._earlier = [r["train/loss"] for r in rows if r.get("kind") == "epoch"
+                         and isinstance(r.get("train/loss"), (int, float))]
+
     def on_fit_start(self, state) -> None:
         self._resumed = state.global_step > 0  # the loss at init is the first segment's
+        if self._resumed:  # the epochs before this segment's start (rows past its checkpoint are not its own)
+            self.epoch_losses = list(getattr(self, "_earlier", []))[: state.epoch]
 
     def on_train_log(self, state, scalars) -> None:
         loss, self.lr = scalars.get("train/loss"), scalars.get("lr", self.lr)

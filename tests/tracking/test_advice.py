@@ -103,3 +103,13 @@ def test_too_short_a_run_gets_no_verdict():
     a.on_train_log(_state(1), {"train/loss": 2.3, "lr": 1e-3})
     a.on_epoch_end(_state(1, 1), {"train/loss": 2.3, "train/acc": 0.1, "lr": 1e-3})
     assert a.verdict({"val/acc": 0.1}, {"train/loss": 2.3, "train/acc": 0.1}) == []
+
+
+def test_a_resumed_run_knows_its_loss_at_init_from_its_signals():
+    a, said = _advisor()
+    a.resume_from([{"kind": "step", "step": 1, "train/loss": 2.3}, {"kind": "epoch", "step": 10, "train/loss": 2.3},
+                   {"kind": "epoch", "step": 20, "train/loss": 2.3}, {"kind": "epoch", "step": 30, "train/loss": 9.9}])
+    a.on_fit_start(SimpleNamespace(global_step=20, epoch=2))  # resumed from epoch 2: the third row is not its own
+    assert a.init_loss == 2.3 and a.epoch_losses == [2.3, 2.3]
+    a.on_epoch_end(_state(30, 3), {"train/loss": 2.299, "train/acc": 0.5, "lr": 1e-6})
+    assert "never fell" in a.verdict({}, {"train/loss": 2.299, "train/acc": 0.5})[0]

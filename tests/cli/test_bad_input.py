@@ -303,7 +303,7 @@ def test_dataset_facts_match_the_builders():
         cfg = compose([f"dataset={name}"]).dataset
         facts = dataset_facts(cfg)
         if cfg._target_ not in DATASETS or "mnist" in name:
-            continue  # mnist/fashion_mnist read files (their shape is checked in tests/test_data.py)
+            continue  # mnist/fashion_mnist read files (their shape is checked in tests/data/test_datasets.py)
         params = {k: v for k, v in cfg.items() if k not in LOADER_KEYS}
         data = instantiate(params, key="dataset", seed=0, trust=Trust())
         assert (data.task, tuple(data.input_shape), data.num_outputs) == (

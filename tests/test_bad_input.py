@@ -120,6 +120,11 @@ CASES = [
     ("sweep-monitor", ["-m", "trainer.monitor=val/acc,val/accuracy"], ["trainer.monitor=val/accuracy"], "pre"),
     ("sweep-cnn-datasets", ["-m", "model=cnn", "dataset=digits,wine"], ["model=cnn needs image data"], "pre"),
     ("fp16-on-cpu", ["trainer.precision=16"], ["trainer.precision=16", "needs a CUDA device", "bf16"], "pre"),
+    # Keys nothing would read, and values no library should be the first to see.
+    ("trainer-key-added-with-a-typo", ["+trainer.max_epochz=3"],
+     ["trainer.max_epochz=3", "no key 'max_epochz'", "did you mean 'max_epochs'"], "pre"),
+    ("split-fractions-leave-no-training-data", ["dataset.val_fraction=0.6", "dataset.test_fraction=0.5"],
+     ["dataset.val_fraction=0.6 and dataset.test_fraction=0.5 add up to 1.1", "below 1"], "pre"),
     # A user's config folder (-cd DIR) gets the same one-line checks, wherever the flag is typed.
     ("cd-option-typo", ["-cd", "{tmp}/ucfg", "optimizer=mysgdd"], ["optimizer=mysgdd", "did you mean 'mysgd'"],
      "pre"),

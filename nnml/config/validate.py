@@ -164,6 +164,11 @@ def validate(cfg) -> None:
         ok, valid = check(value)
         if not ok:
             raise NnmlError(f"{key}={value!r} is not valid; it must be {valid}")
+    val, test = _select(cfg, "dataset.val_fraction"), _select(cfg, "dataset.test_fraction")
+    if _is_num(val) and _is_num(test) and val + test >= 1:
+        raise NnmlError(f"dataset.val_fraction={val} and dataset.test_fraction={test} add up to {val + test:g}, which "
+                        f"leaves no training data; together they must stay below 1, e.g. dataset.val_fraction=0.1 "
+                        f"dataset.test_fraction=0.2")
     hidden = _select(cfg, "model.hidden")
     if hidden is not _MISSING and hidden is not None:
         sizes = OmegaConf.to_container(hidden) if OmegaConf.is_config(hidden) else hidden

@@ -26,12 +26,34 @@ def check_config(cfg, loss_name: str = "", choices: dict | None = None, typed_lo
     from nnml.config.targets import Trust
 
     trust = trust or Trust.own(cfg)
+    check_trainer_keys(cfg)
     if choices:
         check_task_fit(choices)
         check_loss_used(cfg, typed_loss, str(choices.get("task") or "auto"), trust)
     check_components(cfg, trust)
     check_device(cfg)
     check_data_fit(cfg, loss_name, trust)
+
+
+# Trainer keys read by nnml besides those of configs/trainer/default.yaml (added with +trainer.KEY=...).
+EXTRA_TRAINER_KEYS = ("force_mode",)
+
+
+def check_trainer_keys(cfg) -> None:
+    """The trainer has no _target_ whose signature could be checked: its keys are those of the default trainer
+    option (plus :data:`EXTRA_TRAINER_KEYS`); a key added with ``+`` that nothing reads (``+trainer.max_epochz=3``)
+    would leave the setting it meant at its default without a word."""
+    from nnml.config.catalog import option_keys
+
+    node = cfg.get("trainer")
+    known = [*option_keys("trainer", "default"), *EXTRA_TRAINER_KEYS]
+    if node is None or not known:
+        return
+    for key in node:
+        if str(key) not in known:
+            raise NnmlError(f"trainer.{key}={_show(node.get(key))}: the trainer has no key '{key}'"
+                            f"{did_you_mean(str(key), known)}; nothing would read it, so the setting you meant would "
+                            f"stay at its default; the trainer's keys are: {', '.join(sorted(known))}")
 
 
 def check_device(cfg) -> None:

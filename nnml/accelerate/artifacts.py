@@ -28,13 +28,22 @@ def load_variant(folder: Path, model: nn.Module, example: torch.Tensor | None = 
     """The variant saved in ``folder``, rebuilt around ``model`` (the run's float model, fresh from its config;
     its weights are replaced). Quantized and ONNX variants run on the CPU."""
     folder = Path(folder)
-    meta = json.loads((folder / META).read_text())
-    method = meta.get("method")
+    try:
+        meta = json.loads((folder / META).read_text())
+    except (OSError, ValueError) as e:
+        raise NnmlError(f"{folder / META} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+                        f"run nnml accelerate again") from None
+    method = meta.get("method") if isinstance(meta, dict) else None  # a folder's files are data: any shape
     model = model.cpu().eval()
     if method == "onnx":
         from nnml.accelerate.onnx_export import OrtModule
 
-        return OrtModule(folder / "model.onnx", threads=torch.get_num_threads())
+        try:
+            return OrtModule(folder / "model.onnx", threads=torch.get_num_threads())
+        except Exception as e:  # ONNX Runtime's own errors (a missing, torn or foreign file) are many lines
+            raise NnmlError(f"{folder / 'model.onnx'} cannot be loaded by ONNX Runtime ({type(e).__name__}: "
+                            f"{str(e).strip().splitlines()[0][:160] if str(e).strip() else ''}); run nnml "
+                            f"accelerate again") from None
     if method == "compile":
         raise NnmlError(f"{folder} (compile) has no artifact of its own: torch.compile keeps the original weights; "
                         f"evaluate --checkpoint best")
@@ -43,9 +52,26 @@ def load_variant(folder: Path, model: nn.Module, example: torch.Tensor | None = 
         raise NnmlError(f"{folder} has no model.pt; run nnml accelerate again")
     import warnings
 
+    from nnml.engine.checkpoint import load_weights_only
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # quantized tensors load through torch's deprecated TypedStorage path
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        state = load_weights_only(weights)  # a pickle that would run code: one line, not torch's traceback
+    if not isinstance(state, dict):
+        raise NnmlError(f"{weights} holds a {type(state).__name__}, not a model's state dict; run nnml accelerate "
+                        f"again")
+    try:
+        return _rebuild(folder, method, model, state, example)
+    except NnmlError:
+        raise
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
+        # another model's state dict, or a hand-made one: torch says so in many lines
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+        raise NnmlError(f"{weights} does not fit this run's model ({type(e).__name__}: {first}); run nnml "
+                        f"accelerate again") from None
+
+
+def _rebuild(folder: Path, method, model: nn.Module, state: dict, example) -> nn.Module:
     if method in ("original", "prune_unstructured"):
         model.load_state_dict(state)
         return model

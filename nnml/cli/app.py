@@ -22,6 +22,7 @@ from nnml.cli import (
     sweep_plot,
     train,
     tune,
+    verify,
 )
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ app = typer.Typer(
          "  nnml train dataset=moons optimizer=sgd optimizer.lr=0.1\n\n"
          "  nnml train -m optimizer=sgd,momentum,adam    # a sweep\n\n"
          "  nnml eval outputs/train/runs/<run> --json\n\n"
+         "  nnml verify outputs/train/runs/<run>            # re-run it: do its numbers reproduce?\n\n"
          "  nnml list optimizer                          # options with descriptions\n\n"
          "  nnml board                                   # TensorBoard over outputs/",
     no_args_is_help=True,
@@ -42,8 +44,8 @@ app = typer.Typer(
 )
 
 # In the order `nnml --help` lists them: training first, then reading runs, then the rest.
-for command in (train, eval, predict, summary, accelerate, sample, recommend, compare, diff, sweep_plot, tune, lab,
-                options, board):
+for command in (train, eval, predict, summary, accelerate, sample, recommend, compare, diff, verify, sweep_plot, tune,
+                lab, options, board):
     command.register(app)
 
 

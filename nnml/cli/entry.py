@@ -5,7 +5,6 @@ exit code."""
 
 from __future__ import annotations
 
-import errno
 import sys
 from pathlib import Path
 
@@ -13,90 +12,13 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 import nnml.config.resolvers  # noqa: F401  (registers nnml_job and nnml_fresh_dir, which the configs name)
-from nnml.cli.report import Stopped, debug, report_error, stopped_note
+from nnml.cli.guarded import run_guarded, train_job
+from nnml.cli.report import debug, report_error
 from nnml.config import config_dir
 from nnml.config.runfolder import RunFolder
-from nnml.errors import NnmlError
-
-_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)
 
 
-def run_guarded(job, run: RunFolder, multirun: bool, resumed: bool = False):
-    """Run ``job()``; a user error or crash becomes one line on stderr and ``error.txt`` in the run folder (never in
-    a run that had finished: a failed extension of it is reported, the run keeps its result). In a sweep the job
-    returns None instead of exiting, so the other jobs go on."""
-    from nnml.engine.loop import Interrupted
-
-    try:
-        return job()
-    except Interrupted as e:  # asked for (Ctrl-C, a scheduler's SIGTERM): a note, not an error
-        how = "Ctrl-C" if e.args[0] == "SIGINT" else e.args[0]
-        stopped_note(f"by {how}; saved {e.checkpoint}. Resume with:\n  nnml train resume={_quoted(run.path)}")
-        raise SystemExit(e.exit_code) from None
-    except KeyboardInterrupt:
-        run.write_error("stopped by Ctrl-C before it finished")  # the folder says why it is incomplete
-        report_error("stopped at once by Ctrl-C; the last saved checkpoint (if any) is kept")
-        raise SystemExit(130) from None
-    except Stopped as e:
-        run.write_error(f"stopped by {e.name} before it finished")
-        report_error(f"stopped by {e.name}; the last saved checkpoint (if any) is kept")
-        raise SystemExit(e.exit_code) from None
-    except OSError as e:  # a full disk, a read-only or unwritable folder while the run was going
-        if e.errno in _DISK_ERRNOS:
-            return _fail(disk_error(e), run, multirun)
-        return _crash(e, run, multirun)
-    except NnmlError as e:
-        return _fail(e, run, multirun)
-    except Exception as e:
-        if _is_disk_full(e):
-            return _fail(disk_error(e), run, multirun)
-        return _crash(e, run, multirun)
-
-
-def disk_error(e: BaseException) -> NnmlError:
-    """One line for a write that failed for lack of space or permission, naming the path."""
-    path = getattr(e, "filename", None) or "a run file"
-    reason = getattr(e, "strerror", None) or "No space left on device"
-    return NnmlError(f"could not write {path}: {reason}; free disk space or choose another output folder "
-                     f"with hydra.run.dir=... (checkpoints and results written before are kept)", exit_code=1)
-
-
-def _is_disk_full(e: BaseException) -> bool:
-    """torch.save raises RuntimeError ('[enforce fail at inline_container.cc] ... unexpected pos') when the disk
-    fills; the OSError underneath is lost, so the message is all there is."""
-    text = str(e)
-    return isinstance(e, RuntimeError) and ("unexpected pos" in text or "No space left" in text)
-
-
-def _fail(e: NnmlError, run: RunFolder, multirun: bool):
-    run.write_error(str(e))
-    if debug():
-        raise e
-    report_error(str(e))
-    if multirun:
-        return None
-    raise SystemExit(e.exit_code) from None
-
-
-def _crash(e: Exception, run: RunFolder, multirun: bool):
-    run.write_error(f"{type(e).__name__}: {e}")
-    if debug():
-        raise e
-    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    report_error(f"{type(e).__name__}: {first} (set NNML_DEBUG=1 for the traceback)")
-    if multirun:
-        return None
-    raise SystemExit(1) from None
-
-
-def _quoted(path) -> str:
-    """A path as a shell argument: sweep job folders hold '=' and ',' (``optimizer=adam,seed=1``)."""
-    import shlex
-
-    return shlex.quote(str(path))
-
-
-def job_context(run_dir: Path):
+def job_context(run_dir: Path, job: TrainJob | None = None):
     """(RunContext without its trust, multirun?) of the Hydra job running now: the one place a train job reads
     Hydra's global state."""
     from hydra.core.hydra_config import HydraConfig
@@ -113,64 +35,38 @@ def job_context(run_dir: Path):
     overrides = [str(o) for o in hc.overrides.task]
     varies = (read_manifest(hc.sweep.dir).get("varies") or {}) if multirun else {}
     ctx = RunContext(run_dir=Path(run_dir), trust=None, choices=choices, overrides=overrides, swept=list(varies),
-                     typed=typed_values(overrides, varies), parallel_jobs=concurrent_jobs(hc) if multirun else 1)
+                     typed=typed_values(overrides, varies), parallel_jobs=concurrent_jobs(hc) if multirun else 1,
+                     argv=list(job.argv) if job else [], cwd=job.cwd if job else "")
     return ctx, multirun
 
 
-@hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
-def train_app(cfg: DictConfig):
-    from hydra.core.hydra_config import HydraConfig
+class TrainJob:
+    """What Hydra calls for each job of ``nnml train`` (the task function): it carries what the command knows that
+    the config does not, as arguments: the command as typed and its folder (for provenance.json), ``-v`` (a sweep
+    prints every job's epochs), and the command's process id (a sweep job in another process, under joblib or
+    submitit, does not end the command when it is stopped). Plain data, so Hydra's launchers can pickle it."""
 
-    run = RunFolder(HydraConfig.get().runtime.output_dir)
-    ctx, multirun = job_context(run.path)
+    def __init__(self, argv, cwd, verbose: bool = False, parent_pid: int | None = None):
+        import os
 
-    def job():
-        from nnml.engine.distributed import env_rank, in_torchrun
-        from nnml.run.launch import run_train
+        self.argv, self.cwd, self.verbose = [str(a) for a in argv], str(cwd), bool(verbose)
+        self.parent_pid = os.getpid() if parent_pid is None else int(parent_pid)
 
-        lock = None if in_torchrun() and env_rank() != 0 else run.lock()  # one writer per run folder
-        try:
-            run.remove_temp_files()  # what killed writes left: never results
-            if cfg.get("resume"):
-                from nnml.config.resume import record_resumed_config, resumed_config
-                from nnml.config.targets import Trust
+    def __call__(self, cfg: DictConfig):
+        from hydra.core.hydra_config import HydraConfig
 
-                # What this command names (allowed_targets=[...], or the options of its own -cd folder) is trusted
-                job_cfg, ctx.trust, _ = resumed_config(cfg, ctx.overrides, allow=Trust.own(cfg).prefixes)
-                record_resumed_config(run, job_cfg)  # the resume was accepted: now its config may be written
-            else:
-                job_cfg = record_own_targets(cfg, run)
-                from nnml.config.targets import Trust
+        run = RunFolder(HydraConfig.get().runtime.output_dir)
+        ctx, multirun = job_context(run.path, self)
+        if multirun:
+            from nnml.cli.sweep_job import run_sweep_job
 
-                ctx.trust = Trust.own(job_cfg)
-            run.clear_error()  # a resumed run clears its old failure
-            return run_train(job_cfg, ctx)
-        finally:
-            if lock is not None:
-                lock.release()
-
-    return run_guarded(job, run, multirun)
+            return run_sweep_job(self, cfg, run, ctx)
+        return run_guarded(lambda: train_job(cfg, run, ctx), run, multirun=False)
 
 
-def record_own_targets(cfg, run: RunFolder):
-    """A new run's config is the user's own (command line, ``-cd`` folder, packaged configs): the module prefixes of
-    its targets beyond torch./nnml. are recorded in ``allowed_targets`` of the saved config. A later eval or resume
-    does not trust that list (it is data in a folder); its refusal names the prefix to give on the command line."""
-    from nnml.config.targets import user_prefixes
-
-    given = list(cfg.get("allowed_targets") or [])
-    extra = [p for p in user_prefixes(cfg) if p not in given]
-    if not extra:
-        return cfg
-    from omegaconf import open_dict
-
-    with open_dict(cfg):
-        cfg.allowed_targets = [*given, *extra]
-    if run.config_file.is_file():
-        from nnml.files import atomic_write_text
-
-        atomic_write_text(run.config_file, OmegaConf.to_yaml(cfg))
-    return cfg
+def train_main(job: TrainJob):
+    """``nnml train``'s ``@hydra.main`` around ``job``."""
+    return hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")(job)
 
 
 def call_hydra(app, prog: str, args: list[str]) -> None:

@@ -76,8 +76,9 @@ def run_lab_command(name: str, as_json: bool, flags: list[str], rest: list[str])
     started (exit 2) leaves no folder behind. A lab sweep (-m) names its folders through Hydra."""
     import time
 
+    from nnml.cli.claim import Claimed
+    from nnml.cli.claim import hydra_str as _hydra_str
     from nnml.cli.entry import call_hydra, lab_app, lab_hydra_overrides
-    from nnml.cli.train import Claimed, _hydra_str
     from nnml.config.resolvers import fresh_dir, missing_parents
 
     overrides = lab_hydra_overrides(name)

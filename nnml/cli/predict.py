@@ -19,10 +19,15 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def predict(
         run_dir: Path = typer.Argument(..., help="A run folder written by nnml train."),
-        inputs: Optional[List[str]] = typer.Argument(None, help="Inputs: texts, image files, ... (as the task reads)."),
-        file: Optional[Path] = typer.Option(None, "--file", "-f", help="Read inputs from this file, one per line."),
+        inputs: Optional[List[str]] = typer.Argument(
+            None, help="Inputs: texts, image files or folders, rows typed as 5.1,3.5,1.4,0.2 (as the task reads)."),
+        file: Optional[Path] = typer.Option(None, "--file", "-f",
+                                            help="A table of rows (classification/regression runs: CSV, TSV, "
+                                                 "Parquet) or a file of inputs, one per line."),
         json_out: bool = typer.Option(False, "--json", help="One JSON object per input on stdout."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write an output file (e.g. a mask)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                           help="Where to write an output file: the predictions as CSV "
+                                                "(classification, regression), a mask (segmentation)."),
         beam: Optional[int] = typer.Option(None, "--beam", help="Beam width for sequence outputs (1: greedy)."),
         top: Optional[int] = typer.Option(None, "--top", "-k", help="How many classes or items to show."),
         checkpoint: str = typer.Option("best", "--checkpoint", "-c", help="best, last, or a checkpoint path."),
@@ -32,27 +37,13 @@ def register(app: typer.Typer) -> None:
         from nnml.cli.report import print_notes, run_cli_guarded
 
         def job():
-            from nnml.errors import NnmlError
-
-            items = list(inputs or [])
-            if file is not None:
-                if not file.is_file():
-                    raise NnmlError(f"--file {file}: no such file")
-                items += read_lines(file)
-            if not items:
-                raise NnmlError("nnml predict needs inputs: give them after the run folder or with --file FILE")
+            from nnml.run.predict import check_file, predict_rows
             from nnml.run.restore import restore_run
 
+            check_file(file)  # before the run is restored: a typo costs no time
             restored = restore_run(run_dir, checkpoint, allow=allow or ())
             print_notes(restored.folder)
-            task = restored.task
-            from nnml.tasks.capabilities import Predicts
-
-            if not isinstance(task, Predicts):
-                raise NnmlError(f"{run_dir} is a run of {type(task).__name__}, which has no predictions from the "
-                                f"command line; nnml eval {run_dir} evaluates it")
-            options = {k: v for k, v in {"out": out, "beam": beam, "top": top}.items() if v is not None}
-            rows = task.predict(items, options)
+            rows = predict_rows(restored, inputs or [], file, {"out": out, "beam": beam, "top": top})
             print_rows(rows, json_out)
 
         run_cli_guarded(job)
@@ -89,21 +80,3 @@ def _cell(v) -> str:
     if isinstance(v, (list, tuple)):
         return " ".join(_cell(x) for x in v)
     return str(v)
-
-
-def read_lines(file: Path) -> list[str]:
-    """The lines of a text file of inputs; a binary or non-UTF-8 file is one line naming the byte where it stops
-    being text."""
-    from nnml.errors import NnmlError
-
-    data = file.read_bytes()
-    zero = data.find(b"\x00")
-    if zero >= 0:
-        raise NnmlError(f"--file {file} is not a text file (a zero byte at offset {zero}); give one input per line "
-                        f"as UTF-8 text")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise NnmlError(f"--file {file} is not UTF-8 text (byte offset {e.start}: {data[e.start:e.start + 1]!r}); save "
-                        f"it as UTF-8, one input per line") from None
-    return [line.rstrip("\r") for line in text.splitlines()]

@@ -34,7 +34,8 @@ def worker_main(argv=None) -> None:
     ctx = RunContext(run_dir=run_dir, trust=Trust(saved.trust.prefixes, saved.trust.targets),
                      choices=OmegaConf.to_container(saved.choices), overrides=list(saved.overrides),
                      swept=list(saved.swept), typed=OmegaConf.to_container(saved.typed),
-                     parallel_jobs=int(saved.parallel_jobs))
+                     parallel_jobs=int(saved.parallel_jobs), argv=list(saved.get("argv") or []),
+                     cwd=str(saved.get("cwd") or ""), console=str(saved.get("console") or "full"))
     try:
         run_train(cfg, ctx, quiet=rank != 0)
     except NnmlError as e:

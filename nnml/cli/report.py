@@ -56,8 +56,10 @@ def run_cli_guarded(job):
         raise SystemExit(130) from None
 
 
-class Stopped(Exception):
-    """SIGTERM arrived outside the training loop (which has its own handler that saves and stops cleanly)."""
+class Stopped(BaseException):
+    """SIGTERM arrived outside the training loop (which has its own handler that saves and stops cleanly). A
+    BaseException, as KeyboardInterrupt is: an ``except Exception`` on the way (Hydra's instantiate wrapping a
+    dataset builder's errors, a trial's crash handler) must not turn the stop into an error or swallow it."""
 
     def __init__(self, signum: int):
         self.signum = signum
@@ -103,3 +105,12 @@ def print_notes(folder) -> None:
     """What reading a run folder found worth saying (an ignored allowed_targets list)."""
     for line in getattr(folder, "notes", ()):
         note(line)
+
+
+def typed_command(name: str, fallback: list[str]) -> list[str]:
+    """``nnml NAME ...`` as typed, for provenance.json: this process's own command line when it is that command,
+    else (called from Python, a test) the command rebuilt from ``fallback``, the arguments it was given."""
+    import sys
+
+    args = [str(a) for a in sys.argv[1:]]
+    return ["nnml", *args] if args[:1] == [name] else ["nnml", name, *fallback]

@@ -36,13 +36,14 @@ def register(app: typer.Typer) -> None:
         Each trial is a run in outputs/tune/<study>/trial_NNNN; the same command again continues the study.
         Ends with a leaderboard, best.yaml (nnml train -cd outputs/tune/<study> -cn best) and figures.
         """
-        from nnml.cli.report import run_cli_guarded, stop_on_sigterm
+        from nnml.cli.report import run_cli_guarded, stop_on_sigterm, typed_command
         from nnml.sweep.tune import TuneOptions
 
         stop_on_sigterm()
         opts = TuneOptions(trials=trials, jobs=jobs, sampler=sampler, metric=metric, direction=direction,
                            pruner=pruner, startup_trials=startup_trials, storage=storage, study_name=study_name,
-                           out_dir=out_dir, seed=seed, overrides=list(overrides or []))
+                           out_dir=out_dir, seed=seed, overrides=list(overrides or []),
+                           argv=typed_command("tune", list(overrides or [])), cwd=str(Path.cwd()))
         run_cli_guarded(lambda: run(opts))
 
 

@@ -119,9 +119,22 @@ def resumed_config(cfg, overrides: list[str], allow=()):
                             f"how it trains (trainer.device, trainer.num_threads, trainer.max_epochs=N to extend it, "
                             f"logging), or start a new run")
         given.append(text)
+    saved_epochs = (run.raw_config().get("trainer") or {}).get("max_epochs")
     base, trust = run.load_config(allow=allow, overrides=given, apply_overrides=apply_key_overrides)
+    _refuse_fixed_schedule(base, saved_epochs)
     base.resume = str(cfg.resume)
     return base, trust, run
+
+
+def _refuse_fixed_schedule(cfg, saved_epochs) -> None:
+    """OneCycleLR fixes its number of steps when it is built: a run trained with it cannot be extended (PyTorch
+    would stop at the first step past the end with "Tried to step ... times")."""
+    target = str((cfg.get("scheduler") or {}).get("_target_", ""))
+    epochs = cfg.trainer.get("max_epochs")
+    if target.endswith("OneCycleLR") and saved_epochs is not None and epochs != saved_epochs:
+        raise NnmlError(f"trainer.max_epochs={epochs}: this run's one-cycle schedule (scheduler=onecycle) was laid "
+                        f"out for {saved_epochs} epochs when it started and cannot be extended; start a new run "
+                        f"with trainer.max_epochs={epochs}")
 
 
 def record_resumed_config(run: RunFolder, cfg) -> None:

@@ -11,7 +11,8 @@ Loading a folder's config (:meth:`RunFolder.load_config`) applies the trust rule
    the config's own keys (``T_max: ${trainer.max_epochs}``) are resolved, and the result is plain data, so nothing
    produces a ``_target_`` after the check;
 3. every ``_target_`` at every depth must be in the registry of callables or under a prefix the user named on this
-   command line; the folder's own ``allowed_targets`` is ignored (a note says so).
+   command line, and nnml's own parts only in their slot (a logger under ``logger``); the folder's own
+   ``allowed_targets`` is ignored (a note says so).
 
 A run folder holds::
 
@@ -279,6 +280,7 @@ class RunFolder:
         cfg = upgraded(OmegaConf.create(plain))
         trust = Trust.folder(allow, source=source)
         trust.check(cfg)
+        trust.check_slots(cfg)
         ignored = [p for p in stored if p not in allow]
         if ignored:
             self.notes.append(f"{self._named()} lists allowed_targets {ignored} in its config; a run folder's own "

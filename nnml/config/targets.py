@@ -8,7 +8,8 @@ pretrained encoder, a Frechet feature network) is data from disk, whoever wrote 
 - the callables of :func:`registry`: the torch.nn modules, torch.optim optimizers and lr_scheduler classes, and
   every ``_target_`` that nnml's shipped configs name (nnml's own registered parts and the torch functions they
   use), exact names, not module prefixes (``torch.load`` and many other callables under ``torch.`` load or run
-  code, so a prefix is not a safe list);
+  code, so a prefix is not a safe list); nnml's own parts only in the slot where its configs put them
+  (:func:`shipped_slots`: a logger under ``logger``, a dataset under ``dataset``);
 - the module prefixes the user names on *this* command line (``allowed_targets=[my_models.]`` or ``--allow
   my_models.``): their own code, which they chose to run. A folder's own ``allowed_targets`` list is ignored.
 
@@ -52,10 +53,6 @@ def registry() -> frozenset[str]:
     """Every callable a config read back from a run folder may name without the user's say-so (exact names).
     A pure function of the installed torch and the shipped config files, so it is computed once per process."""
     import torch
-    import yaml
-
-    from nnml.config import config_dir
-    from nnml.config.aliases import upgrade
 
     names = {f"torch.nn.{n}" for n in torch.nn.modules.__all__}
     names |= {f"torch.optim.{n}" for n in torch.optim.__all__
@@ -65,16 +62,38 @@ def registry() -> frozenset[str]:
     names |= {f"torch.optim.lr_scheduler.{n}" for n in sched.__all__
               if isinstance(getattr(sched, n, None), type)
               and issubclass(getattr(sched, n), (sched.LRScheduler, sched.ReduceLROnPlateau))}
+    return frozenset(names | set(shipped_slots()))
+
+
+@functools.cache
+def shipped_slots() -> dict[str, frozenset[str]]:
+    """``target -> the top-level keys (model, dataset, logger, ...) under which nnml's shipped configs name it``:
+    a folder's config may name nnml's own parts only there (:meth:`Trust.check_slots`)."""
     from pathlib import Path
 
-    for path in sorted(Path(config_dir()).rglob("*.yaml")):
+    import yaml
+
+    from nnml.config import config_dir
+    from nnml.config.aliases import upgrade
+
+    root = Path(config_dir())
+    slots: dict[str, set[str]] = {"nnml.tasks.supervised.task.SupervisedTask": {"task"}}  # before tasks existed
+    for path in sorted(root.rglob("*.yaml")):
         try:
-            doc = yaml.safe_load(path.read_text())
+            text = path.read_text()
+            doc = yaml.safe_load(text)
         except yaml.YAMLError:
             continue
-        names |= {upgrade(t) for _, t in walk_targets(doc)}
-    names.add("nnml.tasks.supervised.task.SupervisedTask")  # the task of configs written before tasks existed
-    return frozenset(names)
+        group = path.relative_to(root).parts[0] if len(path.relative_to(root).parts) > 1 else None
+        for where, t in walk_targets(doc):
+            # a group's option sits under the group's key unless it says @package _global_ (experiments, presets)
+            top = group if group and "@package _global_" not in text else _top(where)
+            slots.setdefault(upgrade(t), set()).add(top)
+    return {t: frozenset(s) for t, s in slots.items()}
+
+
+def _top(where: str) -> str:
+    return where.split(".", 1)[0].split("[", 1)[0]
 
 
 class Trust:
@@ -114,6 +133,24 @@ class Trust:
         for where, target in walk_targets(_plain(cfg), at):
             if not self.allows(target):
                 raise self.refusal(where, target)
+
+    def check_slots(self, cfg) -> None:
+        """Refuse one of nnml's own parts named outside the slot where nnml's configs name it (a folder's config):
+        each is harmless where it belongs, but some do things with their arguments elsewhere (a logger under
+        ``model`` with ``run_dir: <another run>`` would write an event file into that folder as it is built).
+        torch's classes and the prefixes named on this command line are exempt."""
+        from nnml.config.aliases import upgrade
+
+        slots = shipped_slots()
+        for where, target in walk_targets(_plain(cfg)):
+            target = upgrade(target)
+            if target.startswith("torch.") or target in self.targets or (self.prefixes and
+                                                                          target.startswith(self.prefixes)):
+                continue
+            if target in slots and _top(where) not in slots[target]:
+                raise NnmlError(f"{self.source or 'the config'}: {where}._target_={target} is not allowed there; "
+                                f"nnml's configs name it only under {', '.join(sorted(slots[target]))}, and a run "
+                                f"folder may name nnml's parts only where nnml puts them")
 
     def refusal(self, where: str, target: str) -> NnmlError:
         module = target.split(".", 1)[0] + "."

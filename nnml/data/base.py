@@ -85,6 +85,7 @@ def split_and_standardize(
     fixed_test_rows: int = 0,
     train_fraction: float = 1.0,
     n_train: int | None = None,
+    feature_names: list[str] | None = None,
 ) -> DataSplits:
     """Split (stratified for classification) with ``seed`` and standardize with the train split's statistics only.
 
@@ -96,6 +97,10 @@ def split_and_standardize(
     ``train_fraction`` / ``n_train``: keep only that share (or that many) of the train split, seeded and stratified,
     after val and test were carved out (they stay whole), to make overfitting visible; the standardization
     statistics come from the kept rows.
+    ``feature_names``: the name of each input column (``meta["feature_names"]``), so that new rows can be given by
+    name (``nnml predict RUN --file rows.csv``).
+    ``meta["standardization"]`` records the statistics (as plain floats, float32 values), so that new raw inputs
+    are prepared as the training inputs were (:mod:`nnml.data.new_inputs`).
     Regression targets are standardized too, so that losses and learning rates mean the same on every dataset;
     metrics are computed on that scale (R^2 does not depend on it).
     """
@@ -163,7 +168,18 @@ def split_and_standardize(
 
     (xtr, ytr), (xva, yva), (xte, yte) = take(train_idx), take(val_idx), take(test_idx)
     meta = {"value_range": [0.0, 1.0]} if standardize == "unit" else {}
+    stats = {"mode": standardize, "mean": _plain(mean), "std": _plain(std)}
+    if task != "classification":
+        stats["target"] = {"mean": _plain(ymean), "std": _plain(ystd)}
+    meta["standardization"] = stats
+    if feature_names is not None:
+        meta["feature_names"] = [str(n) for n in feature_names]
     return DataSplits(name, task, xtr, ytr, xva, yva, xte, yte, shape, num_outputs, names, meta)
+
+
+def _plain(values):
+    """float32 statistics as plain floats (a list, or one number): exact, and safe to keep in ``meta``."""
+    return np.asarray(values, dtype=np.float32).tolist()
 
 
 def split_indices(n: int, y, seed: int, val_fraction: float, test_fraction: float | None, where,

@@ -38,7 +38,7 @@ class Trainer:
     def __init__(self, task, train_batches, eval_sources: dict, loop: LoopConfig, *, device, autocast=None,
                  checkpoint_dir: Path | None = None, callbacks: list[Callback] = (), config: dict | None = None,
                  run_dir: Path | None = None, forward_modules: dict | None = None, eval_modules: dict | None = None,
-                 dist=None, thread_governor=None, nan_hint=None):
+                 dist=None, thread_governor=None, nan_hint=None, stop_check=None):
         self.task, self.train_batches, self.loop, self.device = task, train_batches, loop, device
         self._eval_sources = dict(eval_sources)
         self.autocast = autocast or contextlib.nullcontext
@@ -46,6 +46,7 @@ class Trainer:
         self.run_dir, self.dist = run_dir, dist  # dist: nnml.engine.distributed.Dist or None
         self.thread_governor = thread_governor  # trainer.num_threads=auto: fewer threads when others take cores
         self.nan_hint = nan_hint
+        self.stop_check = stop_check  # () -> signal number or 0: a stop asked from outside this process's signals
         self.checkpointer = Checkpointer(task, loop, checkpoint_dir, config or {},
                                          writes=not (dist and dist.rank != 0))
         self._train_forward = {**task.modules, **(forward_modules or {})}
@@ -145,7 +146,7 @@ class Trainer:
             st.stop_reason = (f"already trained {st.epoch} epochs (trainer.max_epochs={st.max_epochs}); "
                               f"extend it with trainer.max_epochs=N")
         self.callbacks.on_fit_start(st)
-        guard = SignalGuard()
+        guard = SignalGuard(self.stop_check)
         try:
             with guard:
                 while st.epoch < st.max_epochs and not self._run_epoch(guard):
@@ -185,7 +186,7 @@ class Trainer:
                 self.callbacks.on_artifacts(st, {**artifacts, "epoch": epoch})
         if st.stop_reason:
             return True
-        if guard.signum:
+        if guard.stopped():
             raise Interrupted(guard.signum, None)
         if self.checkpointer.due(epoch, st.max_epochs):
             self.save_checkpoints()
@@ -236,7 +237,7 @@ class Trainer:
                     raise self.nonfinite(f"step {st.global_step} or shortly before")
                 self.callbacks.on_train_log(st, step_scalars(loss_value, logged, self.main_slot,
                                                              self.ctx.last_grad_norm))
-            if guard.signum:
+            if guard.stopped():
                 st.train_time_s, st.train_samples = st.train_time_s + time.perf_counter() - t0, st.train_samples + samples
                 raise Interrupted(guard.signum, None)
         self.in_train_step = False

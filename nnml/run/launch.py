@@ -88,7 +88,7 @@ def launch(cfg, ctx) -> dict:
     hydra_dir.mkdir(parents=True, exist_ok=True)
     record = {"config": OmegaConf.to_container(cfg, resolve=True), "choices": dict(ctx.choices),
               "overrides": list(ctx.overrides), "swept": list(ctx.swept), "typed": dict(ctx.typed),
-              "parallel_jobs": ctx.parallel_jobs,
+              "parallel_jobs": ctx.parallel_jobs, "argv": list(ctx.argv), "cwd": str(ctx.cwd), "console": ctx.console,
               "trust": {"prefixes": list(ctx.trust.prefixes), "targets": sorted(ctx.trust.targets)}}
     OmegaConf.save(OmegaConf.create(record), hydra_dir / LAUNCH_FILE)
     cmd = [sys.executable, "-m", "torch.distributed.run", *torchrun_args(cfg, run_dir), "-m", "nnml.cli.rank",

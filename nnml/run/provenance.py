@@ -68,6 +68,48 @@ def write(run_dir, record: dict) -> Path:
     return path
 
 
+def read(run_dir) -> dict | None:
+    """``run_dir/provenance.json`` as a dict, or None when the run has none (or it is not a JSON object)."""
+    try:
+        doc = json.loads((Path(run_dir) / FILE_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def segments(doc: dict | None) -> list[dict]:
+    """Every segment's record of a provenance.json, oldest first: the file's own fields, then its ``resumes``."""
+    if not doc:
+        return []
+    first = {k: v for k, v in doc.items() if k != "resumes"}
+    later = [r for r in doc.get("resumes") or [] if isinstance(r, dict)]
+    return [first, *later]
+
+
+class RunRecord:
+    """A run's provenance.json while one segment of it runs. A run's first segment is the file's own fields (what
+    ``nnml diff`` compares); each resume appends its own record to the file's ``resumes`` list, so the record of how
+    the run began is never rewritten. ``update`` fills in what the run learns after it started (the thread count
+    it chose, the epoch a resume continued from) and writes the file again."""
+
+    def __init__(self, run_dir, record: dict, resumed: bool):
+        self.run_dir = Path(run_dir)
+        self.segment = record
+        earlier = read(self.run_dir) if resumed else None
+        if earlier is not None:
+            earlier.setdefault("resumes", []).append(record)
+            self.doc = earlier
+        else:  # a new run, or a resumed run from before provenance.json was written (its from_epoch says so)
+            self.doc = record
+        write(self.run_dir, self.doc)
+
+    def update(self, **fields) -> None:
+        if all(self.segment.get(k) == v for k, v in fields.items()):
+            return
+        self.segment.update(fields)
+        write(self.run_dir, self.doc)
+
+
 def target_modules(config) -> list[str]:
     """The top-level modules of every ``_target_`` in ``config``, in the order they appear."""
     from nnml.config.targets import walk_targets

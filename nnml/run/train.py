@@ -54,6 +54,10 @@ class RunContext:
     swept: list = field(default_factory=list)  # the keys the sweep or study varies, in the order typed
     typed: dict = field(default_factory=dict)  # key -> value as the user typed it (1e10, not 10000000000.0)
     parallel_jobs: int = 1  # jobs of a sweep sharing this machine's cores
+    argv: list = field(default_factory=list)  # the command as typed (["nnml", "train", ...]), for provenance.json
+    cwd: str = ""  # the folder it was typed in ("": this process's)
+    console: str = "full"  # full: header, epoch lines, results; short: all of it to train.log only (a sweep's job)
+    stop_check: object = None  # () -> signal number or 0: a stop asked by a sweep whose job runs in another process
 
     @property
     def override_keys(self) -> list[str]:
@@ -86,6 +90,8 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
     device = dist.device if dist else resolve_device(tr.device)
     main = dist is None or dist.is_main
     quiet = quiet or not main
+    # Written before anything can fail, so that a failed run says where it came from too; rank 0 only under DDP.
+    record = _provenance(cfg, ctx, run_dir, device, threads) if main else None
     setup_cuda_speedups(device)
     autocast = autocast_context(device, str(tr.precision))
     seed_everything(int(cfg.seed), bool(tr.get("deterministic", False)))
@@ -120,13 +126,13 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
     loggers = build_loggers(cfg.get("logger"), run_dir, trust) if main else []
     from nnml.tracking.console import ConsoleCallback
 
-    console_cb = ConsoleCallback(console, quiet=quiet)
+    console_cb = ConsoleCallback(console, quiet=quiet, echo=ctx.console != "short")
     config_plain = OmegaConf.to_container(cfg, resolve=True)
     trainer = Trainer(task, batches, eval_sources, LoopConfig.from_trainer(tr, monitor, mode), device=device,
                       autocast=autocast, checkpoint_dir=run_dir / "checkpoints",
                       callbacks=[console_cb, *loggers, *callbacks], config=config_plain, run_dir=run_dir,
                       forward_modules=forward, eval_modules=eval_forward, dist=dist, thread_governor=governor,
-                      nan_hint=_lr_hint(ctx.typed.get("optimizer.lr")))
+                      nan_hint=_lr_hint(ctx.typed.get("optimizer.lr")), stop_check=ctx.stop_check)
     trainer.start_segment(t_start, overrides=ctx.overrides)
     last_path, best_path = resolve_resume(cfg.get("resume"))
     if last_path is not None:
@@ -134,6 +140,8 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
         best = load_checkpoint(best_path) if best_path else None
         trainer.restore(ckpt, best, last_path)
         trainer.state.segments = _finished_segments(run_dir, trainer.state)
+    if record is not None:
+        record.update(threads=threads, from_epoch=trainer.state.epoch)
     primary = task.modules.get(task.primary)
     main_slot = task.slots.get(task.primary) or next(iter(task.slots.values()), None)
     trainer.state.info = {
@@ -195,6 +203,18 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
     finally:
         trainer.callbacks.close()
     return metrics
+
+
+def _provenance(cfg, ctx: RunContext, run_dir: Path, device, threads: int):
+    """Start this segment's record in provenance.json (nnml/run/provenance.py): the command and folder it was typed
+    in, the code and machine, the device, the threads so far and the seeds."""
+    from nnml.run import provenance
+
+    seeds = {"seed": int(cfg.seed), "data_seed": data_seed(cfg)}
+    record = provenance.collect(argv=ctx.argv, cwd=ctx.cwd or Path.cwd(), config=cfg, threads=threads, seeds=seeds,
+                                device=str(device))
+    record["from_epoch"] = None if cfg.get("resume") else 0  # a resume's is known once its checkpoint is read
+    return provenance.RunRecord(run_dir, record, resumed=bool(cfg.get("resume")))
 
 
 def _finished_segments(run_dir: Path, state) -> list[dict]:

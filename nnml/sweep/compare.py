@@ -69,6 +69,40 @@ def read_curves(run_dir: Path, tags) -> dict:
     return out
 
 
+# Scalars the loop logs per step, not per epoch (their own points fall between epoch ends).
+STEP_TAGS = ("train/step_loss", "train/grad_norm")
+
+
+def epoch_history(run_dir: Path) -> list[dict]:
+    """One dict per epoch from a run's event files, shaped like its metrics.csv rows: ``epoch``, ``step`` and
+    every scalar logged at the epoch ends (``train/*``, ``val/*``, ``lr``: the TensorBoard logger files ``lr``
+    under ``train/lr``). [] when the run has no event files."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    have = set(acc.Tags().get("scalars", []))
+    if "train/loss" not in have:
+        return []
+    series = {}
+    for tag in have:
+        pts = {}
+        for e in acc.Scalars(tag):  # a resumed run may repeat steps: the last write wins
+            pts[e.step] = e.value
+        series[tag] = pts
+    ends = sorted(series["train/loss"])
+    epochs = ({s: int(series["epoch"][s]) for s in ends if s in series["epoch"]} if "epoch" in series
+              else {s: i + 1 for i, s in enumerate(ends)})
+    rows = {s: {"epoch": epochs.get(s, i + 1), "step": s} for i, s in enumerate(ends)}
+    for tag, pts in sorted(series.items()):
+        if tag in STEP_TAGS or tag == "epoch" or tag.startswith("hparam/") or not set(pts) <= set(rows):
+            continue
+        name = "lr" if tag == "train/lr" else tag
+        for step, value in pts.items():
+            rows[step][name] = value
+    return [rows[s] for s in ends]
+
+
 def label(run: R.Run, hparams, groups) -> str:
     """The differing hyperparameters, keys shortened to their last part where that stays unambiguous."""
     if not hparams:

@@ -19,9 +19,10 @@ def summarize(sweep_dir: Path, metrics: list[str] | None = None) -> dict:
 
     sweep_dir = Path(sweep_dir)
     runs = R.load_runs([sweep_dir]) if sweep_dir.is_dir() else []
-    failed = sum(r.status in ("failed", "incomplete") for r in runs)
-    result = {"dir": str(sweep_dir), "jobs": len(runs), "failed": failed, "rows": [], "hparams": [],
-              "metrics": []}
+    failed = sum(r.status in ("failed", "incomplete") for r in runs)  # every job that has no result
+    unfinished = sum(r.status == "incomplete" for r in runs)  # of those: stopped or still running, no error
+    result = {"dir": str(sweep_dir), "jobs": len(runs), "failed": failed, "unfinished": unfinished, "rows": [],
+              "hparams": [], "metrics": []}
     if not runs:
         return result
     metrics = metrics or R.default_metrics(runs)
@@ -30,7 +31,8 @@ def summarize(sweep_dir: Path, metrics: list[str] | None = None) -> dict:
     atomic_write_text(sweep_dir / "summary.csv", R.to_csv(table_rows))
     atomic_write_text(sweep_dir / "summary.md", R.to_markdown(table_rows))
     atomic_write_text(sweep_dir / SUMMARY_JSON, json.dumps({"jobs": len(runs), "failed": failed,
-                                                            "metrics": metrics}, indent=2) + "\n")
+                                                            "unfinished": unfinished, "metrics": metrics},
+                                                           indent=2) + "\n")
     result.update(rows=table_rows, hparams=hparams, metrics=metrics)
     return result
 

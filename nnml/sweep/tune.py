@@ -40,6 +40,8 @@ class TuneOptions:
     out_dir: Path = Path("outputs/tune")
     seed: int | None = None
     overrides: list = field(default_factory=list)
+    argv: list = field(default_factory=list)  # the command as typed, and the folder it was typed in: each trial's
+    cwd: str = ""  # provenance.json
 
 
 class OptunaPruning(Callback):
@@ -141,7 +143,8 @@ def run_trial(spec: dict, study=None) -> dict:
     # The study's keys lead the HParams columns, as a sweep's do (nnml/tracking/tensorboard.py).
     ctx = RunContext(run_dir=run.path, trust=Trust(spec["trust"]["prefixes"], spec["trust"]["targets"]),
                      choices=spec["choices"], overrides=list(spec["overrides"]), swept=list(spec["keys"]),
-                     parallel_jobs=int(spec.get("parallel_jobs") or 1))
+                     parallel_jobs=int(spec.get("parallel_jobs") or 1), argv=list(spec.get("argv") or []),
+                     cwd=str(spec.get("cwd") or ""))
     try:
         progress = TrialProgress(trial.number, spec["metric"])
         metrics = train(cfg, ctx, callbacks=[c for c in (pruning, progress) if c], quiet=True)
@@ -303,7 +306,7 @@ def _study(opts, name, study_dir, space, train_ovs, metric, direction, seed, com
 
     common = {"study_name": name, "storage": storage, "metric": metric, "pruner": opts.pruner,
               "startup_trials": opts.startup_trials, "keys": list(space),
-              "parallel_jobs": opts.jobs if opts.jobs > 1 else None,
+              "parallel_jobs": opts.jobs if opts.jobs > 1 else None, "argv": list(opts.argv), "cwd": opts.cwd,
               "trust": {"prefixes": list(trust.prefixes), "targets": sorted(trust.targets)}}
 
     def ask():

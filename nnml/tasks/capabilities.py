@@ -30,8 +30,10 @@ class StepsValidation(Protocol):
 class Predicts(Protocol):
     def predict(self, inputs: list[str], options: dict) -> list[dict]:
         """``nnml predict RUN_DIR INPUT...``: one row per input (a dict of plain values). ``options`` holds what the
-        user gave: ``out`` (a path), ``beam`` (int), ``top`` (int). Called on a restored run, modules in eval mode.
-        Raise :class:`nnml.errors.NnmlError` with one line for input the task cannot read."""
+        user gave: ``out`` (a path), ``beam`` (int), ``top`` (int), ``file`` (a table, when the task's
+        ``file_inputs`` attribute is ``"table"``; tasks without it read ``--file`` as one input per line), ``records``
+        (rows as mappings, from the Python API) with their ``places``. Called on a restored run, modules in eval
+        mode. Raise :class:`nnml.errors.NnmlError` with one line for input the task cannot read."""
 
 
 @runtime_checkable

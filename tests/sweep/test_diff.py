@@ -216,7 +216,8 @@ def test_two_jobs_of_a_real_sweep(tmp_path):
         mode = ma["directions"][name.split("/", 1)[1]]
         want = "same" if ma[name] == mb[name] else ("b" if (mb[name] > ma[name]) == (mode == "max") else "a")
         assert row["direction"] == mode and row["better"] == want
-    assert result["environment"] is None  # the run writes no provenance.json yet
+    # Both jobs wrote provenance.json, and two jobs of one sweep ran with the same command, code and machine
+    assert result["provenance"] == {"a": True, "b": True} and result["environment"] == []
 
     copies = []
     for d, host in ((sgd, "laptop"), (adam, "cluster-7")):

@@ -5,6 +5,7 @@ The overrides are composed with Hydra's compose API (no run folder, no logging s
 (:mod:`nnml.config.validate`, allowed targets). Hydra's own messages for a misspelled option, key or group are
 several lines long and offer no close match; here they become one line with a did-you-mean. A sweep (``-m``) is
 checked value by value: every value of every swept key is composed once, with the other keys at their first value.
+A model or loss of the user's own goes through one batch of the real data first (:mod:`nnml.cli.checks.probe`).
 Invocations with other Hydra flags (``--cfg``, ``--help``, ``--info``, ``-cd``, ...) are left to Hydra as they are.
 """
 
@@ -119,11 +120,14 @@ class TrainPlan:
     folder_given: bool = False  # the user named it (hydra.run.dir=...)
     folder_key: str = "hydra.run.dir"
     folder_overrides: list = field(default_factory=list)  # resume: Hydra's run dir is the run's own
-    argv: list = field(default_factory=list)  # the command line as typed
+    argv: list = field(default_factory=list)  # the command line to run (``--continue`` expanded)
+    typed: list = field(default_factory=list)  # ... and as typed (the CLI fills it in)
     hydra_flags: list = field(default_factory=list)  # Hydra's flags to use (-cd DIR becomes --config-path and
     #                                                    hydra.searchpath: the user's options win)
     varies: dict = field(default_factory=dict)  # a sweep's keys -> {value as Hydra writes it: as typed}
     params: dict = field(default_factory=dict)  # a sweep preset's sweeper params
+    naming: dict = field(default_factory=dict)  # hydra.job.config.override_dirname: how job folders are named
+    continues: dict = field(default_factory=dict)  # a sweep folder that holds jobs: their states (sweep/jobs.py)
 
 
 def precheck_train(args: list[str]) -> TrainPlan:
@@ -154,12 +158,16 @@ def precheck_train(args: list[str]) -> TrainPlan:
     saved = _saved_overrides(run) if run else []
     jobs = _job_variants(parsed) if multirun else [overrides]
 
+    from omegaconf import OmegaConf
+
+    from nnml.cli.checks.probe import probe
     from nnml.cli.checks.semantic import check_config
     from nnml.config.targets import Trust
     from nnml.config.validate import validate
 
     plan = TrainPlan("sweep" if multirun else "resume" if resume else "run", argv=list(args),
                      hydra_flags=[*_without_config_dir(flags), *path_flags])
+    probed_data: dict = {}  # the data a one-batch probe built, shared by a sweep's jobs
     with composer:
         for n, job in enumerate(jobs[:MAX_COMPOSES]):
             _check_optional_groups(job, multirun, user_dirs)
@@ -169,15 +177,18 @@ def precheck_train(args: list[str]) -> TrainPlan:
                 from nnml.config.resume import resolve_resume, resumed_config
 
                 cfg, trust, _ = resumed_config(cfg, job, allow=trust.prefixes)
-                resolve_resume(resume)
+                _check_checkpoints(*resolve_resume(resume))
             validate(cfg)
             typed_loss = next((str(o.value()) for o in parsed if o.key_or_group == "loss" and not o.is_add()
                                and isinstance(o.value(), str)), None)
             typed_groups = {o.key_or_group.lstrip("+") for o in parsed if not o.is_delete()}
             check_config(cfg, loss_name=str(choices.get("loss") or ""), choices=choices, typed_loss=typed_loss,
                          trust=trust, typed_groups=typed_groups)
+            if run is None:  # a resumed run already trained with its code
+                probe(cfg, trust, probed_data)
             if n == 0:
                 plan.params = dict(hydra_cfg.sweeper.get("params") or {}) if multirun else {}
+                plan.naming = OmegaConf.to_container(hydra_cfg.job.config.override_dirname, resolve=True)
                 plan.folder_key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
                 plan.folder = str(hydra_cfg.sweep.dir if multirun else hydra_cfg.run.dir)
                 if not resume and not multirun:  # a sweep's values are not one config to compare
@@ -205,7 +216,53 @@ def precheck_train(args: list[str]) -> TrainPlan:
         from nnml.config.notation import varied_values
 
         plan.varies = varied_values(overrides, plan.params)
+        if plan.folder_given and Path(plan.folder).is_dir():
+            check_continuation(plan, composer, overrides)
     return plan
+
+
+def check_continuation(plan: TrainPlan, composer, overrides: list[str]) -> None:
+    """A sweep into a folder that holds an earlier run of it continues that sweep (nnml/sweep/jobs.py): it must vary
+    the same keys (they name the job folders), and every job that finished or was interrupted must compose to the
+    config it was trained with; a job folder another process writes is refused. Fills ``plan.continues`` with
+    the state of each job."""
+    from nnml.config.resolvers import read_manifest
+    from nnml.config.runfolder import RunFolder
+    from nnml.sweep import jobs as J
+
+    sweep = Path(plan.folder)
+    earlier = read_manifest(sweep)
+    if not earlier and not any(RunFolder(p).is_run() for p in sweep.iterdir() if p.is_dir()):
+        return
+    old_keys, new_keys = list(earlier.get("varies") or {}), list(plan.varies)
+    if earlier and set(old_keys) != set(new_keys):
+        raise NnmlError(f"{plan.folder_key}={plan.folder} holds a sweep over {', '.join(old_keys) or 'nothing'}; "
+                        f"this command sweeps {', '.join(new_keys) or 'nothing'}. A continued sweep varies the same "
+                        f"keys (they name its job folders); choose a new {plan.folder_key}")
+    try:
+        grid = J.expand(plan.params, overrides)
+    except Exception:
+        return  # a sweep only another sweeper expands: each job checks its own folder when it starts
+    varies = J.merged_varies(earlier.get("varies") or {}, plan.varies)
+    naming = plan.naming or {}
+    states = {}
+    with composer:
+        for job in grid:
+            name = J.folder_name(job, varies, naming.get("exclude_keys") or (), naming.get("item_sep", ","),
+                                 naming.get("kv_sep", "="))
+            run = RunFolder(sweep / name)
+            state = J.job_state(run)
+            states[name] = state
+            if state == J.NEW:
+                continue
+            if run.is_locked():
+                raise NnmlError(run.locked_message())
+            if state in (J.DONE, J.INTERRUPTED) and run.is_run():
+                cfg, _, _ = compose_with_choices(composer, job)
+                changes = J.changed_keys(run, cfg)
+                if changes:
+                    raise NnmlError(J.changed_message(run, plan.folder_key, changes))
+    plan.continues = states
 
 
 def _without_config_dir(flags: list[str]) -> list[str]:
@@ -225,6 +282,17 @@ def _without_config_dir(flags: list[str]) -> list[str]:
 
 def _escaped(path) -> str:
     return str(path).replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _check_checkpoints(*paths) -> None:
+    """A resume's checkpoints must be sound and hold only tensors and plain data before the job takes the folder's
+    lock and records its config there: a refused resume writes nothing into the folder (a hostile pickle found
+    only by the job's own load came after both). Mapped, not read: the job loads them in full."""
+    from nnml.engine.checkpoint import load_checkpoint
+
+    for path in paths:
+        if path is not None:
+            load_checkpoint(path, mmap=True)
 
 
 def _resume_folder(resume: str):
@@ -358,22 +426,19 @@ def _refuse_rerun_of_finished(run, resume: str, parsed) -> None:
     m = run.metrics()
     if m is None or any(o.key_or_group.lstrip("+~") not in _how_keys() for o in parsed):
         return
-    # A finished run is "nothing to do" only when its checkpoints are sound: a torn or foreign one is reported.
-    from nnml.config.resume import resolve_resume
-    from nnml.engine.checkpoint import load_checkpoint
-
-    last, best = resolve_resume(resume)
-    load_checkpoint(last)
-    if best is not None:
-        load_checkpoint(best)
-    monitor = m.get("monitor") or "val/loss"
-    result = f"{monitor} {m[monitor]:.4g}, " if isinstance(m.get(monitor), (int, float)) else ""
+    # A finished run is "nothing to do" only when its checkpoints are sound: the loop above checked them
+    # (_check_checkpoints), so a torn or foreign one was reported already.
+    # metrics.json is data from a folder: any value may have any type, and the message must not fail on it.
+    monitor = m.get("monitor") if isinstance(m.get("monitor"), str) else "val/loss"
+    value = m.get(monitor)
+    result = f"{monitor} {value:.4g}, " if isinstance(value, (int, float)) else ""
+    epochs = m.get("epochs") if isinstance(m.get("epochs"), int) else None
     import shlex
 
-    raise NothingToDo(f"{resume} already trained {m.get('epochs', '?')} epochs ({result}stopped by "
+    raise NothingToDo(f"{resume} already trained {epochs if epochs is not None else '?'} epochs ({result}stopped by "
                       f"{m.get('stop_reason', '?')}); its result is kept as it is. To train it further give more "
                       f"epochs: nnml train resume={shlex.quote(str(resume))} "
-                      f"trainer.max_epochs={int(m.get('epochs') or 0) + 10}")
+                      f"trainer.max_epochs={(epochs or 0) + 10}")
 
 
 class NothingToDo(NnmlError):

@@ -116,6 +116,12 @@ class GANTask(Task):
         self._dataset_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
         self._allow = list(builder.trust.prefixes)  # a feature_net run folder may name only what this command trusts
         self._features_net = None  # built on first use: nnml sample never needs it
+        if not builder.evaluating:
+            from nnml.tasks.generative.features import check_run_feature_net
+
+            # ... but a run folder named as the feature network is read now: a refused one (the trust rule, a
+            # hostile checkpoint) stops the run before training, not after its first epoch.
+            check_run_feature_net(self.feature_net_spec, self._allow)
         self._real_stats = {}
 
     @property

@@ -37,6 +37,7 @@ from nnml.engine.device import (
 from nnml.engine.loop import LoopConfig, Trainer
 from nnml.errors import NnmlError
 from nnml.run.build import Builder, build_data, build_loggers, build_task, resolve_monitor
+from nnml.run.learned import LossWatch, learning_warnings
 from nnml.tasks.capabilities import extra_metrics_of, final_artifacts_of, objective_of
 from nnml.tracking.runfiles import clean_number, write_json_atomic
 from nnml.version import __version__
@@ -127,10 +128,11 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
     from nnml.tracking.console import ConsoleCallback
 
     console_cb = ConsoleCallback(console, quiet=quiet, echo=ctx.console != "short")
+    watch = LossWatch()
     config_plain = OmegaConf.to_container(cfg, resolve=True)
     trainer = Trainer(task, batches, eval_sources, LoopConfig.from_trainer(tr, monitor, mode), device=device,
                       autocast=autocast, checkpoint_dir=run_dir / "checkpoints",
-                      callbacks=[console_cb, *loggers, *callbacks], config=config_plain, run_dir=run_dir,
+                      callbacks=[console_cb, watch, *loggers, *callbacks], config=config_plain, run_dir=run_dir,
                       forward_modules=forward, eval_modules=eval_forward, dist=dist, thread_governor=governor,
                       nan_hint=_lr_hint(ctx.typed.get("optimizer.lr")), stop_check=ctx.stop_check)
     trainer.start_segment(t_start, overrides=ctx.overrides)
@@ -189,6 +191,10 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
             "segments": segments,
         })
         metrics = {k: clean_number(v) for k, v in metrics.items()}
+        # a run that ended at chance level or whose loss never fell says so (its last lines, metrics.json)
+        found = learning_warnings(metrics, data, watch, cfg, ctx.typed.get("optimizer.lr"))
+        if found:
+            metrics["warnings"] = found
         if main:
             write_json_atomic(run_dir / "metrics.json", metrics)
         trainer.callbacks.on_test_end(state, metrics)

@@ -236,10 +236,15 @@ def print_summary(console: Console, metrics: dict, run_dir: str, echo: bool = Tr
             f"{metrics.get('wall_time_s', 0):.1f} s{within}, {metrics.get('train_samples_per_s', 0):,.0f} train samples/s "
             f"on {metrics.get('device')}")
     log.info("%s", line)
+    warnings = [str(w) for w in metrics.get("warnings") or []]  # a run that did not learn (nnml/run/learned.py)
+    for warning in warnings:
+        log.warning("warning: %s", warning)
     if not echo:
         return
     console.print(table)
     console.print(line)
     console.print(f"run folder: {short_path(run_dir)}", soft_wrap=True, highlight=False, markup=False)
     console.print(f"view it:    nnml board {short_path(run_dir)}", soft_wrap=True, highlight=False, markup=False)
+    for warning in warnings:  # the last lines: a number at chance level must not read as a result
+        console.print(f"[bold yellow]warning:[/] {escape(warning)}", soft_wrap=True, highlight=False)
     sys.stdout.flush()

@@ -35,6 +35,9 @@ def check_config(cfg, loss_name: str = "", choices: dict | None = None, typed_lo
         check_task_fit(choices)
         check_loss_used(cfg, typed_loss, str(choices.get("task") or "auto"), trust)
     check_components(cfg, trust)
+    from nnml.cli.checks.library import check_optimizer_and_scheduler
+
+    check_optimizer_and_scheduler(cfg, trust)
     check_device(cfg)
     check_data_fit(cfg, loss_name, trust)
 

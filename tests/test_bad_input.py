@@ -136,6 +136,8 @@ CASES = [
      ["scheduler.step_size=0 is not valid", "a positive integer"], "pre"),
     ("onecycle-negative-rate", ["scheduler=onecycle", "scheduler.max_lr=-1"],
      ["scheduler.max_lr=-1 is not valid", "a finite number > 0"], "pre"),
+    ("one-class-spirals", ["dataset=spirals", "dataset.classes=1"],
+     ["dataset.classes=1 is not valid", "at least 2"], "pre"),
     ("conv-layer-of-no-channels", ["model=cnn", "model.channels=[16,0]"],
      ["model.channels=[16, 0] is not valid", "e.g. model.channels=[16,32]"], "pre"),
     # Dataset, task and model that do not fit: the line names what fits and one change that trains.

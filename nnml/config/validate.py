@@ -124,6 +124,8 @@ SCHEMA = {
     "optimizer.weight_decay": non_negative_number,
     "optimizer.momentum": non_negative_number,
     "model.dropout": fraction,
+    # a number of classes (spirals); a list of class names (shapes) is its own dataset's business
+    "dataset.classes": lambda v: (not _is_int(v) or v >= 2, "at least 2 (one class leaves nothing to learn)"),
     # the shipped schedulers' keys: torch takes a 0 or a negative here and fails (or trains backwards) in the run
     "scheduler.step_size": positive_int,
     "scheduler.T_max": positive_int,

@@ -65,6 +65,8 @@ def at_chance(metrics: dict, split: str, data) -> str | None:
         from nnml.stats import wilson_interval
 
         chance, n = found
+        if chance >= 1.0:
+            return None  # one class only: nothing to learn, and nothing to warn about here
         acc = float(metrics[f"{split}/acc"])
         low, high = wilson_interval(int(round(acc * n)), n)
         if low > chance:

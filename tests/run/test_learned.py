@@ -48,6 +48,10 @@ def test_at_chance_means_the_wilson_interval_reaches_the_majority_rate(correct):
         assert f"95% interval {low:.3f}-{high:.3f}, {n} samples" in found and "scores 0.100" in found
 
 
+def test_one_class_is_no_chance_level_finding():
+    assert at_chance({"test/acc": 1.0}, "test", _data([0, 0], [0, 0, 0])) is None
+
+
 def test_regression_at_chance_is_r2_at_most_zero():
     data = _data([0.1, 0.2], [0.3], task="regression")
     assert "no better than predicting the mean" in at_chance({"test/r2": -0.02}, "test", data)

@@ -95,9 +95,7 @@ def job_line(name: str, monitor: str | None, metrics: dict | None, seconds: floa
     value = (metrics or {}).get(monitor) if monitor else None
     shown = f"{monitor} {value:.4f}" if isinstance(value, (int, float)) else (f"{monitor} -" if monitor else "")
     took = clock(seconds) if seconds is not None else "-"
-    # a job that ended at chance level (nnml/run/learned.py): its own train.log and metrics.json say why
-    flag = "warning: did not learn (its metrics.json warnings)" if (metrics or {}).get("warnings") else ""
-    return "  ".join(p for p in (name, shown, took, status, flag) if p)
+    return "  ".join(p for p in (name, shown, took, status) if p)
 
 
 class SweepStop:

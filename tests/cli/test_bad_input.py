@@ -59,6 +59,13 @@ CASES = [
     ("lr-text", ["optimizer.lr=fast"], ["optimizer.lr='fast'", "a finite number > 0"], "pre"),
     ("device-unknown", ["trainer.device=gpu"], ["trainer.device='gpu'", "auto, cpu, cuda, cuda:N, mps"], "pre"),
     ("precision-unknown", ["trainer.precision=8"], ["trainer.precision=8", "32, bf16, 16"], "pre"),
+    ("accumulate-zero", ["trainer.accumulate_grad_batches=0"], ["trainer.accumulate_grad_batches=0",
+                                                                "positive integer"], "pre"),
+    ("accumulate-manual-task", ["experiment=digits_gan", "trainer.accumulate_grad_batches=2"],
+     ["trainer.accumulate_grad_batches=2", "GANTask steps its own", "accumulate_grad_batches=1"], "pre"),
+    ("limit-above-one", ["trainer.limit_train_batches=1.5"], ["trainer.limit_train_batches=1.5",
+                                                              "a fraction in (0, 1]"], "pre"),
+    ("debug-typo", ["debug=fastt"], ["debug=fastt", "did you mean 'fast'"], "pre"),
     ("dropout-range", ["model.dropout=1.5"], ["model.dropout=1.5", "[0, 1)"], "pre"),
     ("seed-negative", ["seed=-1"], ["seed=-1", "an integer in [0, 2^32)"], "pre"),
     ("mode-unknown", ["trainer.mode=maximum"], ["trainer.mode='maximum'", "auto, min, max"], "pre"),
@@ -344,7 +351,7 @@ def test_dataset_facts_match_the_builders():
     for name in options("dataset"):
         cfg = compose([f"dataset={name}", *tiny_data(name)]).dataset
         if cfg._target_ not in DATASETS or needs_files("dataset", name):
-            continue  # downloads and the user's files (mnist's shape: tests/test_data.py)
+            continue  # downloads and the user's files (mnist's shape: tests/data/test_datasets.py)
         facts = dataset_facts(cfg)
         data = build_data(cfg, seed=0, trust=Trust())
         built = {"input_shape": tuple(data.input_shape), "num_outputs": data.num_outputs}

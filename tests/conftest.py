@@ -22,6 +22,23 @@ os.environ["OMP_NUM_THREADS"] = "1"
 
 TINY = ["trainer.max_epochs=2", "trainer.device=cpu", "trainer.num_threads=1"]
 
+# Size keys a dataset config may have, set small so that building any shipped dataset takes a fraction of a second
+TINY_DATA_KEYS = {"n_samples": 64, "n_images": 24, "num_samples": 300, "num_users": 30, "num_items": 20,
+                  "interactions_per_user": 6, "n_train": 40, "n_val": 12, "n_test": 12}
+# ... and the datasets whose size other keys set
+TINY_DATA_EXTRA = {"langid": ["dataset.languages=[ru,uk]"], "numbers": ["dataset.split=random",
+                                                                        "dataset.max_number=300"]}
+
+
+def tiny_data(dataset: str) -> list[str]:
+    """Overrides that make shipped ``dataset=NAME`` tiny (read from its config's keys)."""
+    from omegaconf import OmegaConf
+
+    from nnml.config.catalog import option_files
+
+    node = OmegaConf.load(option_files("dataset")[dataset])
+    return [f"dataset.{k}={v}" for k, v in TINY_DATA_KEYS.items() if k in node] + TINY_DATA_EXTRA.get(dataset, [])
+
 
 def compose(overrides=(), config_name: str = "train"):
     """The real train config composed with the compose API (no run folder), for build-level tests."""

@@ -51,11 +51,25 @@ class VAETask(KeepsRecords, Task):
         self.every_n_epochs = int(every_n_epochs)
         self.grid_samples = int(grid_samples)
 
+    def check_facts(self, facts: dict, dataset: dict) -> tuple[str, list[str]] | None:
+        """Before a run, from the dataset's config and facts (nnml/cli/checks/fit.py): (the message, overrides
+        that fix it) when a Bernoulli likelihood meets data outside [0, 1], else None."""
+        if self.likelihood != "bernoulli" or dataset.get("standardize") == "unit":
+            return None
+        return self._range_message(str(dataset.get("_target_", "?")).rsplit(".", 1)[-1], "standardize" in dataset)
+
+    @staticmethod
+    def _range_message(name: str, can_unit: bool) -> tuple[str, list[str]]:
+        fixes = (["dataset.standardize=unit"] if can_unit else []) + ["task.likelihood=gaussian"]
+        how = "set dataset.standardize=unit, or use task.likelihood=gaussian" if can_unit else \
+            "use task.likelihood=gaussian (its values are not in [0, 1])"
+        return f"task.likelihood=bernoulli needs values in [0, 1]; dataset {name} is not: {how}", fixes
+
     def setup(self, builder) -> None:
         data = builder.data
         if self.likelihood == "bernoulli" and data.meta.get("value_range") != [0.0, 1.0]:
-            raise NnmlError(f"task.likelihood=bernoulli needs values in [0, 1]; dataset {data.name} is "
-                            f"standardized: set dataset.standardize=unit, or use task.likelihood=gaussian")
+            can_unit = "standardize" in (builder.cfg.get("dataset") or {})
+            raise NnmlError(self._range_message(data.name, can_unit)[0])
         require_labels(self.conditional, data)
         self.data = data
         self.seed = int(builder.seed)

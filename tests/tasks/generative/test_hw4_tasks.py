@@ -132,7 +132,7 @@ def test_discriminator_with_lr_zero_stays_unchanged(workdir, monkeypatch, train_
 @pytest.mark.parametrize("args, message", [
     (["task=vae", "model=vae_mlp"], "task.likelihood=bernoulli needs values in [0, 1]"),
     (["task=gan", "model=gan_mlp", "task.loss=wgan"], "task.loss=wgan is not valid (did you mean 'wgan_gp'?)"),
-    (["task=gan", "model=mlp"], "task=gan needs a model config with generator and discriminator nodes"),
+    (["task=gan", "model=mlp"], "not task=gan; models for task=gan and dataset=digits: gan_dcgan, gan_mlp"),
     (["task=gan", "model=gan_dcgan", "dataset=ring"], "model.generator.arch=conv needs image data"),
 ])
 def test_bad_keys_answer_one_line(args, message, workdir):

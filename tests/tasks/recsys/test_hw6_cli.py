@@ -124,7 +124,8 @@ def test_bad_training_input_is_one_line(workdir):
     _one_line_error(_in_process([*BASE, "model=als", "task.k=5000"]),
                     "task.k=5000 is larger than the catalogue", "items; choose k")
     _one_line_error(_in_process(["train", "task=recommendation", "trainer.device=cpu", "trainer.num_threads=1"]),
-                    "task=recommendation needs interaction data", "dataset=digits")
+                    "dataset=digits is made for", "not task=recommendation",
+                    "datasets for task=recommendation: movielens_100k, synthetic_interactions")
 
 
 @pytest.mark.slow

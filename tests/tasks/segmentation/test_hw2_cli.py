@@ -69,7 +69,8 @@ def test_train_metrics_equal_references_and_predict_writes_masks(train_in_proces
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["task=segmentation", "dataset=iris"], "task=segmentation needs per-pixel masks"),
+    (["task=segmentation", "dataset=iris"], "not task=segmentation; the tasks for dataset=iris: auto, "),
+    (["task=segmentation", "dataset=iris"], "; datasets for task=segmentation: shapes"),
     (["experiment=shapes_unet", "loss=mse"], "does not fit task=segmentation"),
     (["experiment=shapes_unet", "+task.augment.shear=3"], "task.augment has an unknown key"),
 ])

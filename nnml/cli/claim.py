@@ -10,6 +10,14 @@ from pathlib import Path
 _STARTUP_FILES = {".hydra", "error.txt", ".nnml.lock", "provenance.json"}
 
 
+def _of_value(p: Path) -> bool:
+    """A file or folder in a run folder that training wrote (start-up files, logs and files still empty, such as
+    signals.jsonl opened when the loop starts, are not)."""
+    if p.name in _STARTUP_FILES or p.suffix == ".log":
+        return False
+    return not (p.is_file() and p.stat().st_size == 0)
+
+
 def hydra_str(path: Path) -> str:
     """A path as one quoted value of Hydra's override grammar."""
     text = str(path).replace("\\", "\\\\").replace("'", "\\'")
@@ -32,7 +40,7 @@ class Claimed:
 
         if not self.path.is_dir():
             return
-        if any(p.name not in _STARTUP_FILES and p.suffix != ".log" for p in self.path.iterdir()):
+        if any(_of_value(p) for p in self.path.iterdir()):
             return
         self.remove()
 

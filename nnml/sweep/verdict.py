@@ -122,10 +122,10 @@ def sides(paths, a: str | None = None, b: str | None = None) -> tuple[Side, Side
 
 
 def check_comparable(a: Side, b: Side, metrics: list[str]) -> None:
-    """Runs of one task with the metrics asked for; one line otherwise."""
+    """Runs of one task (or of tasks whose records are of one kind) with the metrics asked for; one line otherwise."""
     tasks = {side.name: {str(r.metrics.get("task")) for r in side.runs} for side in (a, b)}
     every = set().union(*tasks.values())
-    if len(every) > 1:
+    if len(every) > 1 and not _same_record_kind(a.runs + b.runs):
         raise NnmlError(f"A ({a.name}) and B ({b.name}) are runs of different tasks ({' vs '.join(sorted(every))}); "
                         f"compare runs of one task")
     for side in (a, b):
@@ -134,6 +134,20 @@ def check_comparable(a: Side, b: Side, metrics: list[str]) -> None:
             if missing:
                 have = sorted(k for k in side.runs[0].metrics if "/" in k and G.is_number(side.runs[0].metrics[k]))
                 raise NnmlError(f"{m} is not a metric of {side.name} ({missing[0]}); its metrics: {', '.join(have)}")
+
+
+def _same_record_kind(runs) -> bool:
+    """Runs of different tasks that answer the same question on the same kind of samples (a distilled student and
+    the student trained alone: both classifiers) keep records of one kind, and are compared like runs of one task."""
+    from nnml.run import records as REC
+
+    kinds = set()
+    for r in runs:
+        try:
+            kinds.add((REC.load(r.path, "test")[1] or {}).get("kind"))
+        except (NnmlError, OSError, ValueError):
+            return False
+    return len(kinds) == 1 and None not in kinds
 
 
 def points(metric: str) -> bool:

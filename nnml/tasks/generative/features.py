@@ -166,20 +166,6 @@ def run_feature_net(run_dir: str, data, dataset_cfg: dict, allow=()) -> FeatureN
     return FeatureNet(model, data.num_outputs, acc, str(folder.path))
 
 
-def check_run_feature_net(spec: str, allow=()) -> None:
-    """When ``spec`` is a run folder: its config passes the trust rule and its best checkpoint holds only tensors
-    and plain data (mapped, not read), or one line says why not. Cheap, so a training run checks it at set-up."""
-    from nnml.config.runfolder import RunFolder
-    from nnml.engine.checkpoint import load_checkpoint
-
-    if spec in ("auto", "identity") or not Path(spec).expanduser().is_dir():
-        return
-    folder = RunFolder(spec, role="task.feature_net").require("give a classification run on the same dataset")
-    folder.load_config(allow=allow)
-    if folder.checkpoint("best").is_file():
-        load_checkpoint(folder.checkpoint("best"), mmap=True)
-
-
 def build_feature_net(spec: str, data, dataset_cfg: dict, seed: int, log=print, allow=()) -> nn.Module:
     if data.task == "points2d" or spec == "identity":
         return Identity(int(torch.tensor(data.input_shape).prod()))

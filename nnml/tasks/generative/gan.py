@@ -16,6 +16,8 @@ every ``every_n_epochs`` epochs and at the end.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from nnml.errors import NnmlError, bad_choice
@@ -116,12 +118,11 @@ class GANTask(Task):
         self._dataset_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
         self._allow = list(builder.trust.prefixes)  # a feature_net run folder may name only what this command trusts
         self._features_net = None  # built on first use: nnml sample never needs it
-        if not builder.evaluating:
-            from nnml.tasks.generative.features import check_run_feature_net
-
-            # ... but a run folder named as the feature network is read now: a refused one (the trust rule, a
-            # hostile checkpoint) stops the run before training, not after its first epoch.
-            check_run_feature_net(self.feature_net_spec, self._allow)
+        if not builder.evaluating and Path(self.feature_net_spec).expanduser().is_dir():
+            # ... but a run folder named as the feature network is built now (a checkpoint load, cheap): a refused
+            # one (the trust rule, a hostile checkpoint, a model it cannot rebuild) stops the run before training,
+            # not after its first epoch.
+            self.features  # noqa: B018
         self._real_stats = {}
 
     @property

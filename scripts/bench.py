@@ -11,6 +11,8 @@ checkpoints are reported apart (``fit_s``: whole fit wall time).
     python scripts/bench.py --batch-size 1024 --repeats 10
     python scripts/bench.py --model cnn --device cuda --precision bf16 --compile
 
+    python scripts/bench.py --suite tasks                    # every kind of learning vs its plain loop (bench_tasks.py)
+
 Prints one JSON object (also written to --out if given). Medians over --repeats alternating runs; the order of the
 two alternates every repeat (nnml first, then plain first, ...), so neither always runs on a warmer machine.
 """
@@ -30,6 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(ROOT / "scripts"))  # bench_tasks (--suite tasks)
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import torch  # noqa: E402
@@ -38,6 +41,9 @@ from torch import nn  # noqa: E402
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--suite", default="supervised", choices=["supervised", "tasks"],
+                   help="supervised: this in-process race (the default); tasks: every kind of learning against its "
+                        "plain loop in fresh processes (scripts/bench_tasks.py; bench.py --suite tasks --help)")
     p.add_argument("--model", default="mlp", choices=["mlp", "cnn"])
     p.add_argument("--dataset", default="digits", help="any nnml dataset option (classification)")
     p.add_argument("--batch-size", type=int, default=128)
@@ -232,6 +238,30 @@ def run_plain(data, args, device) -> dict:
 
 
 # ----------------------------------------------------------------------------- driver
+def alternate(run_a, run_b, repeats: int, first: int = 0, on_pair=None) -> tuple[list, list]:
+    """``repeats`` pairs of runs of ``run_a`` (nnml) and ``run_b`` (plain), back to back; pair ``first + r`` runs
+    ``run_a`` first when even, ``run_b`` first when odd, so neither always runs on a warmer (or busier) machine."""
+    a_runs, b_runs = [], []
+    for r in range(repeats):
+        if (first + r) % 2 == 0:
+            a = run_a()
+            b = run_b()
+        else:
+            b = run_b()
+            a = run_a()
+        a_runs.append(a)
+        b_runs.append(b)
+        if on_pair is not None:
+            on_pair(r, a, b)
+    return a_runs, b_runs
+
+
+def paired_ratio(a_runs, b_runs, key: str = "samples_per_s") -> tuple[float, list[float]]:
+    """The median over pairs of a / b (and every pair's ratio): 1.0 means nnml costs nothing."""
+    ratios = [a[key] / b[key] for a, b in zip(a_runs, b_runs)]
+    return round(statistics.median(ratios), 4), [round(r, 4) for r in ratios]
+
+
 def med(runs, key):
     vals = [r[key] for r in runs if r.get(key) is not None]
     return round(statistics.median(vals), 4) if vals else None
@@ -352,6 +382,13 @@ def threads_study(args) -> dict:
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    suite = argparse.ArgumentParser(add_help=False)
+    suite.add_argument("--suite", default="supervised", choices=["supervised", "tasks"])
+    if suite.parse_known_args(argv)[0].suite == "tasks":
+        import bench_tasks
+
+        return bench_tasks.main(argv)
     args = parse_args(argv)
     if args.threads_study:
         result = threads_study(args)
@@ -371,17 +408,14 @@ def main(argv=None):
     warm = argparse.Namespace(**{**vars(args), "epochs": 1})
     run_nnml(nnml_config(warm), warm, device)
     run_plain(data, warm, device)
-    nnml_runs, plain_runs = [], []
-    for r in range(args.repeats):
-        if r % 2 == 0:
-            nnml_runs.append(run_nnml(cfg, args, device))
-            plain_runs.append(run_plain(data, args, device))
-        else:
-            plain_runs.append(run_plain(data, args, device))
-            nnml_runs.append(run_nnml(cfg, args, device))
-        print(f"repeat {r + 1}/{args.repeats}: nnml {nnml_runs[-1]['samples_per_s']:,.0f}  plain "
-              f"{plain_runs[-1]['samples_per_s']:,.0f} samples/s", file=sys.stderr)
-    ratios = [a["samples_per_s"] / b["samples_per_s"] for a, b in zip(nnml_runs, plain_runs)]
+
+    def report(r, a, b):
+        print(f"repeat {r + 1}/{args.repeats}: nnml {a['samples_per_s']:,.0f}  plain {b['samples_per_s']:,.0f} "
+              f"samples/s", file=sys.stderr)
+
+    nnml_runs, plain_runs = alternate(lambda: run_nnml(cfg, args, device), lambda: run_plain(data, args, device),
+                                      args.repeats, on_pair=report)
+    ratio, ratios = paired_ratio(nnml_runs, plain_runs)
     fit_ratios = [b["fit_s"] / a["fit_s"] for a, b in zip(nnml_runs, plain_runs)]
     acc_diff = max(abs(a["test_acc"] - b["test_acc"]) for a, b in zip(nnml_runs, plain_runs))
     result = {
@@ -396,8 +430,8 @@ def main(argv=None):
         "nnml": summary(nnml_runs),
         "plain": summary(plain_runs),
         # nnml / plain in training-step throughput, per alternating pair then the median (1.0 = no cost)
-        "ratio": round(statistics.median(ratios), 4),
-        "ratios_all": [round(r, 4) for r in ratios],
+        "ratio": ratio,
+        "ratios_all": ratios,
         # plain fit time / nnml fit time: whole fit incl. validation, logging and checkpoints
         "fit_ratio": round(statistics.median(fit_ratios), 4),
         "test_acc_max_abs_diff": round(acc_diff, 6),

@@ -20,7 +20,9 @@ Every run is a fresh ``python`` process; the two sides of a pair run back to bac
 pair to the next, and the tasks take turns within each round, so a change of load hits every task alike.
 ``ratio`` = median over pairs of nnml / plain samples per second, per thread setting: ``1`` (both one torch
 thread) and ``auto`` (nnml's ``trainer.num_threads=auto`` against torch's default thread count, what a plain loop
-gets).
+gets). ``cpu_ratio`` is the same median from each side's CPU seconds (this process's threads) over the same timed
+region: on a machine other processes load, the wall clock also counts time spent waiting for a core, the CPU
+clock much less of it. The top-level numbers of a task are those of its worse thread setting (by wall ratio).
 
     python scripts/bench.py --suite tasks                       # every task, 5 pairs, threads 1 and auto
     python scripts/bench.py --suite tasks --tasks vae,gan --pairs 9 --threads-modes 1
@@ -508,8 +510,13 @@ def summarize(nnml_runs: list[dict], plain_runs: list[dict]) -> dict:
     same = [a["digest"] == b["digest"] for a, b in zip(nnml_runs, plain_runs)]
     steps = {(a["steps"], a["samples"], b["steps"], b["samples"]) for a, b in zip(nnml_runs, plain_runs)}
     ratio, ratios = paired_ratio(nnml_runs, plain_runs)
+    cpu_ratio, cpu_ratios = paired_ratio(nnml_runs, plain_runs, "cpu_samples_per_s")
     return {
         "ratio": ratio,
+        # the same from CPU seconds of the timed region (this process's threads): on a machine other processes
+        # load, the wall clock counts time spent waiting for a core, the CPU clock much less of it
+        "cpu_ratio": cpu_ratio,
+        "cpu_ratios_all": cpu_ratios,
         "nnml_sps": round(statistics.median(r["samples_per_s"] for r in nnml_runs), 1),
         "plain_sps": round(statistics.median(r["samples_per_s"] for r in plain_runs), 1),
         "ratios_all": ratios,
@@ -537,12 +544,13 @@ def race(names: list[str], modes: list[str], pairs: int, device: str) -> dict:
                 runs[mode][name][1].extend(b)
                 print(f"pair {r + 1}/{pairs} threads {mode:4s} {name:22s} nnml {a[0]['samples_per_s']:10,.0f}  plain "
                       f"{b[0]['samples_per_s']:10,.0f} samples/s  ratio {a[0]['samples_per_s'] / b[0]['samples_per_s']:.3f}"
+                      f"  cpu ratio {a[0]['cpu_samples_per_s'] / b[0]['cpu_samples_per_s']:.3f}"
                       f"{'' if a[0]['digest'] == b[0]['digest'] else '  (weights differ)'}", file=sys.stderr, flush=True)
     tasks = {}
     for name in names:
         by = {m: summarize(*runs[m][name]) for m in modes}
         worst = min(modes, key=lambda m: by[m]["ratio"])
-        tasks[name] = {"ratio": by[worst]["ratio"], "nnml_sps": by[worst]["nnml_sps"],
+        tasks[name] = {"ratio": by[worst]["ratio"], "cpu_ratio": by[worst]["cpu_ratio"], "nnml_sps": by[worst]["nnml_sps"],
                        "plain_sps": by[worst]["plain_sps"], "threads": worst, "by_threads": by}
     return tasks
 

@@ -1,6 +1,6 @@
 """nnml's training against the loop a person would write by hand, in one process, alternating.
 
-nnml runs through ``nnml.run.train.train(cfg, run_dir, quiet=True)`` with a config composed from the real configs,
+nnml runs through ``nnml.run.train.train(cfg, RunContext(run_dir, trust), quiet=True)`` with a config composed from the real configs,
 default logging (TensorBoard) and checkpointing on. The plain loop builds the same architecture with torch.nn alone,
 seeds it the same way and draws the same batch order, so both start from the same weights, see the same batches
 and (on CPU, float32) end with the same test accuracy. Throughput counts training-step time only, measured the same
@@ -37,6 +37,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
+
+from nnml.config.targets import Trust
 
 
 def parse_args(argv=None):
@@ -138,7 +140,10 @@ def run_nnml(cfg, args, device) -> dict:
         reset_peak_rss()
         reset_cuda_peak(device)
         t0 = time.perf_counter()
-        m = train(cfg, Path(d), choices=choices, callbacks=[clock], quiet=True)
+        from nnml.run.train import RunContext
+
+        ctx = RunContext(run_dir=Path(d), trust=Trust.own(cfg), choices=choices)
+        m = train(cfg, ctx, callbacks=[clock], quiet=True)
         call_s = time.perf_counter() - t0
         files = sorted(p.name for p in Path(d).iterdir())
     return {
@@ -359,8 +364,7 @@ def threads_study(args) -> dict:
                 if busy:
                     time.sleep(1.0)
                 # What auto picks here: the rule with the other processes' CPU use it would measure.
-                cpuload.mark()
-                others = cpuload.others_cores(1.0)
+                others = cpuload.CpuWindow().others_cores(1.0)
                 picked, why = auto_threads(flops, cores, others, cpuload.load_average(), cores)
                 times = _step_times(model, opt, x, y, counts, args.study_seconds)
                 torch.set_num_threads(picked)
@@ -402,7 +406,7 @@ def main(argv=None):
     cfg = nnml_config(args)
     from nnml.run.build import build_data
 
-    data = build_data(cfg.dataset, seed=args.seed)  # the very tensors nnml trains on (same seed, same split)
+    data = build_data(cfg.dataset, seed=args.seed, trust=Trust())  # the very tensors nnml trains on (same seed, same split)
     load_before = loadavg()
     # One short untimed run of each first: lazy imports, allocator and thread-pool warm-up.
     warm = argparse.Namespace(**{**vars(args), "epochs": 1})

@@ -87,11 +87,12 @@ def main(argv=None):
     args = bench.parse_args(rest)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    from nnml.config.targets import Trust
     from nnml.run.build import build_data
     from nnml.tasks.supervised.regularize import build_augment
 
     base_cfg = bench.nnml_config(args)
-    data = build_data(base_cfg.dataset, seed=args.seed)
+    data = build_data(base_cfg.dataset, seed=args.seed, trust=Trust())
     kind = own.augment or ("image" if len(data.input_shape) == 3 else "signal")
     specs = AUGMENTS[kind]
     args.override = [*args.override, override(specs)]

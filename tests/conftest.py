@@ -30,6 +30,14 @@ def compose(overrides=(), config_name: str = "train"):
     return compose_train(overrides, config_name=config_name)
 
 
+def train_config(cfg, run_dir, **kwargs):
+    """``nnml.run.train.train`` on a config this test composed itself (its own targets trusted)."""
+    from nnml.config.targets import Trust
+    from nnml.run.train import RunContext, train
+
+    return train(cfg, RunContext(run_dir=Path(run_dir), trust=Trust.own(cfg)), **kwargs)
+
+
 def run_cli(args, cwd: Path, env=None, timeout: float = 300, input_text=None) -> subprocess.CompletedProcess:
     """``python -m nnml ARGS`` in ``cwd`` (so outputs/ lands there), capturing stdout and stderr."""
     e = dict(os.environ)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from nnml.config.targets import Trust
 from tests.conftest import run_cli
 
 FAST = ["trainer.num_threads=1", "trainer.device=cpu", "trainer.max_epochs=1"]
@@ -52,13 +53,13 @@ CASES = [
     ("epochs-float", ["trainer.max_epochs=2.5"], ["trainer.max_epochs=2.5", "positive integer"], "pre"),
     ("batch-zero", ["dataset.batch_size=0"], ["dataset.batch_size=0", "positive integer"], "pre"),
     ("batch-negative", ["dataset.batch_size=-8"], ["dataset.batch_size=-8", "positive integer"], "pre"),
-    ("lr-zero", ["optimizer.lr=0"], ["optimizer.lr=0", "a number > 0"], "pre"),
-    ("lr-negative", ["optimizer.lr=-0.1"], ["optimizer.lr=-0.1", "a number > 0"], "pre"),
-    ("lr-text", ["optimizer.lr=fast"], ["optimizer.lr='fast'", "a number > 0"], "pre"),
+    ("lr-zero", ["optimizer.lr=0"], ["optimizer.lr=0", "a finite number > 0"], "pre"),
+    ("lr-negative", ["optimizer.lr=-0.1"], ["optimizer.lr=-0.1", "a finite number > 0"], "pre"),
+    ("lr-text", ["optimizer.lr=fast"], ["optimizer.lr='fast'", "a finite number > 0"], "pre"),
     ("device-unknown", ["trainer.device=gpu"], ["trainer.device='gpu'", "auto, cpu, cuda, cuda:N, mps"], "pre"),
     ("precision-unknown", ["trainer.precision=8"], ["trainer.precision=8", "32, bf16, 16"], "pre"),
     ("dropout-range", ["model.dropout=1.5"], ["model.dropout=1.5", "[0, 1)"], "pre"),
-    ("seed-negative", ["seed=-1"], ["seed=-1", "integer >= 0"], "pre"),
+    ("seed-negative", ["seed=-1"], ["seed=-1", "an integer in [0, 2^32)"], "pre"),
     ("mode-unknown", ["trainer.mode=maximum"], ["trainer.mode='maximum'", "auto, min, max"], "pre"),
     ("threads-zero", ["trainer.num_threads=0"], ["trainer.num_threads=0", "auto or a positive integer"], "pre"),
     ("loader-unknown", ["dataset.loader=gpu"], ["dataset.loader='gpu'", "auto, memory, dataloader"], "pre"),
@@ -74,7 +75,7 @@ CASES = [
     ("resume-missing", ["resume={tmp}/nowhere"], ["resume=", "no such run folder or checkpoint"], "pre"),
     ("resume-not-a-run", ["resume={tmp}/empty"], ["resume=", "is not an nnml run folder"], "pre"),
     ("sweep-option-typo", ["-m", "optimizer=sgd,adamm"], ["optimizer=adamm", "did you mean 'adam'"], "pre"),
-    ("sweep-bad-value", ["-m", "optimizer.lr=0.1,-1"], ["optimizer.lr=-1", "a number > 0"], "pre"),
+    ("sweep-bad-value", ["-m", "optimizer.lr=0.1,-1"], ["optimizer.lr=-1", "a finite number > 0"], "pre"),
     ("sweep-resume", ["-m", "resume={tmp}/empty"], ["cannot be combined with -m"], "pre"),
     # Hydra's flags anywhere on the line: nnml moves them first, where Hydra's parser wants them.
     ("flags-after-overrides", ["dataset=moons", "--multirun", "optimizer=sgd,adamm"],
@@ -126,7 +127,7 @@ CASES = [
     ("cd-key-typo", ["-cd", "{tmp}/ucfg", "optimizer=mysgd", "optimizer.lrr=3"],
      ["optimizer.lrr=3", "did you mean 'optimizer.lr'"], "pre"),
     ("cd-bad-value", ["--config-dir={tmp}/ucfg", "optimizer=mysgd", "optimizer.lr=-1"],
-     ["optimizer.lr=-1", "a number > 0"], "pre"),
+     ["optimizer.lr=-1", "a finite number > 0"], "pre"),
     ("cd-typo-in-own-file", ["-cd", "{tmp}/ucfg", "optimizer=mybad"],
      ["optimizer.momentom=0.5", "did you mean 'momentum'"], "pre"),
     ("cd-missing", ["-cd", "{tmp}/nowhere"], ["-cd", "no such folder"], "pre"),
@@ -207,19 +208,21 @@ def _check(code, err, needles, workspace, before):
 
 
 @pytest.mark.parametrize("case_id, args, needles, stage", CASES, ids=[c[0] for c in CASES])
-def test_bad_train_input(workspace, case_id, args, needles, stage):
-    from nnml.config import resolvers as entry
+def test_bad_train_input(workspace, case_id, args, needles, stage, monkeypatch):
+    import nnml.cli.train
 
     if case_id == "fp16-on-cpu" and _cuda_available():
         pytest.skip("this machine has CUDA")
     args = [a.format(tmp=workspace) for a in args]
     before = _snapshot(workspace / "outputs")
-    made = dict(entry.CREATED)
+    claimed = []
+    claim = nnml.cli.train.claim
+    monkeypatch.setattr(nnml.cli.train, "claim", lambda plan: claimed.append(plan.folder) or claim(plan))
     code, err, crash = _invoke(["train", *FAST, *args], workspace)
     assert crash is None, repr(crash)
     _check(code, err, needles, workspace, before)
     if stage == "pre":
-        assert entry.CREATED == made, "a run folder was made for input that could be refused up front"
+        assert not claimed, "a run folder was made for input that could be refused up front"
     assert not (workspace / "nodata").exists(), "a mistyped data root must not be created"
 
 
@@ -232,7 +235,7 @@ def test_cuda_asked_for_where_there_is_none(workspace):
 
 OTHER = [
     ("eval-not-a-run", ["eval", "{tmp}/empty"], ["is not an nnml run folder", ".hydra/config.yaml"]),
-    ("eval-missing", ["eval", "{tmp}/nowhere"], ["run folder", "does not exist"]),
+    ("eval-missing", ["eval", "{tmp}/nowhere"], ["nowhere", "no such run folder"]),
     ("eval-split", ["eval", "{tmp}/empty", "--split", "tset"], ["--split tset", "test, train, val"]),
     ("eval-failed-run", ["eval", "{tmp}/outputs/train/runs/failed"],
      ["is a failed run", "the loss became nan at epoch 3"]),
@@ -295,7 +298,7 @@ def test_dataset_facts_match_the_builders():
         if cfg._target_ not in DATASETS or "mnist" in name:
             continue  # mnist/fashion_mnist read files (their shape is checked in tests/test_data.py)
         params = {k: v for k, v in cfg.items() if k not in LOADER_KEYS}
-        data = instantiate(params, key="dataset", seed=0)
+        data = instantiate(params, key="dataset", seed=0, trust=Trust())
         assert (data.task, tuple(data.input_shape), data.num_outputs) == (
             facts["task"], tuple(facts["input_shape"]), facts["num_outputs"]), name
         checked += 1
@@ -317,7 +320,7 @@ def test_every_shipped_option_passes_the_signature_check():
                 continue
             for key, sub in ([(group, node)] if "_target_" in node else
                              [(f"{group}.{k}", v) for k, v in node.items() if isinstance(v, dict) and "_target_" in v]):
-                _check_node(sub, key, group)
+                _check_node(sub, key, group, Trust())
                 checked += 1
     assert checked >= 40
 

@@ -204,10 +204,11 @@ def test_cli_module_imports_no_torch(workdir):
 def test_typed_group_choice_wins_over_an_experiment_preset(workdir, capsys):
     from nnml.cli.checks.precheck import precheck_train
 
-    assert precheck_train(["trainer=fast", "experiment=moons_tanh"]) == ["trainer.max_epochs=3"]
-    assert "trainer.max_epochs=3 (the preset sets 40)" in capsys.readouterr().err
-    assert precheck_train(["trainer=fast", "experiment=moons_tanh", "trainer.max_epochs=7"]) == []
-    assert precheck_train(["experiment=moons_tanh"]) == []
+    plan = precheck_train(["trainer=fast", "experiment=moons_tanh"])
+    assert plan.extra == ["trainer.max_epochs=3"]
+    assert "trainer.max_epochs=3 (the preset sets 40)" in plan.notes[0]
+    assert precheck_train(["trainer=fast", "experiment=moons_tanh", "trainer.max_epochs=7"]).extra == []
+    assert precheck_train(["experiment=moons_tanh"]).extra == []
 
 
 def test_hydra_flags_anywhere(workdir):

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from nnml.config import catalog
+from nnml.config.targets import Trust
 from nnml.run.build import build_criterion, build_data, build_loggers, build_model, build_optimizer, build_scheduler
 from tests.conftest import compose
 
@@ -20,13 +21,27 @@ def test_every_option_has_a_description():
             assert desc, f"{group}/{option}.yaml lacks a first-line '# description'"
 
 
+def _own_files(option: str, folder: Path) -> list[str]:
+    """The overrides of the options that read the user's own files, pointing at small files written here."""
+    from tests.data.files import WINE_TARGET, shape_pngs, wine_csv, write_csv
+
+    if option == "csv":
+        return [f"dataset.path={wine_csv(folder)}", f"dataset.target={WINE_TARGET}"]
+    if option == "image_folder":
+        return [f"dataset.root={shape_pngs(folder / 'images', per_class=10)}", "dataset.size=12"]
+    if option == "text_csv":
+        rows = [["a good film", "pos"], ["a bad film", "neg"], ["fine", "pos"], ["awful", "neg"]] * 5
+        return [f"dataset.path={write_csv(folder / 'texts.csv', ['text', 'label'], rows)}"]
+    return []
+
+
 @pytest.mark.parametrize("option", sorted(catalog.supervised_options("dataset")))
-def test_every_dataset_builds_and_reports_its_sizes(option, fake_mnist):
-    overrides = [f"dataset={option}"]
+def test_every_dataset_builds_and_reports_its_sizes(option, fake_mnist, tmp_path):
+    overrides = [f"dataset={option}", *_own_files(option, tmp_path)]
     if option in ("mnist", "fashion_mnist"):
         overrides += [f"dataset.root={fake_mnist}", "dataset.download=false"]
     cfg = compose(overrides)
-    data = build_data(cfg.dataset, seed=0)
+    data = build_data(cfg.dataset, seed=0, trust=Trust())
     assert data.task in ("classification", "regression")
     assert tuple(data.x_train.shape[1:]) == tuple(data.input_shape)
     assert min(data.sizes().values()) > 0
@@ -36,20 +51,20 @@ def test_every_dataset_builds_and_reports_its_sizes(option, fake_mnist):
 @pytest.mark.parametrize("dataset", ["digits", "iris"])
 def test_every_model_builds_with_data_decided_sizes(option, dataset):
     cfg = compose([f"model={option}", f"dataset={dataset}"])
-    data = build_data(cfg.dataset, seed=0)
+    data = build_data(cfg.dataset, seed=0, trust=Trust())
     if option == "cnn" and len(data.input_shape) != 3:
         from nnml.errors import NnmlError
 
         with pytest.raises(NnmlError, match="model=cnn needs image data"):
-            build_model(cfg.model, data)
+            build_model(cfg.model, data, Trust())
         return
     if option in ("cnn1d", "gru", "lstm") and len(data.input_shape) != 2:  # sequence models (dataset=mnist1d)
         from nnml.errors import NnmlError
 
         with pytest.raises(NnmlError, match="needs sequences of shape"):
-            build_model(cfg.model, data)
+            build_model(cfg.model, data, Trust())
         return
-    model = build_model(cfg.model, data)
+    model = build_model(cfg.model, data, Trust())
     out = model(data.x_train[:4])
     assert out.shape == (4, data.num_outputs)
 
@@ -58,9 +73,9 @@ def test_every_model_builds_with_data_decided_sizes(option, dataset):
 def test_every_loss_builds_on_its_task(option):
     regression = option in ("mse", "mae", "huber", "smooth_l1")
     cfg = compose([f"loss={option}", f"dataset={'diabetes' if regression else 'iris'}"])
-    data = build_data(cfg.dataset, seed=0)
-    crit = build_criterion(cfg.loss, data, option)
-    model = build_model(cfg.model, data)
+    data = build_data(cfg.dataset, seed=0, trust=Trust())
+    crit = build_criterion(cfg.loss, data, Trust(), option)
+    model = build_model(cfg.model, data, Trust())
     loss = crit(model(data.x_train[:8]), data.y_train[:8])
     assert loss.ndim == 0 and torch.isfinite(loss)
 
@@ -68,9 +83,9 @@ def test_every_loss_builds_on_its_task(option):
 @pytest.mark.parametrize("option", sorted(catalog.supervised_options("optimizer")))
 def test_every_optimizer_builds_and_steps(option):
     cfg = compose([f"optimizer={option}", "dataset=iris"])
-    data = build_data(cfg.dataset, seed=0)
-    model = build_model(cfg.model, data)
-    opt = build_optimizer(cfg.optimizer, model)
+    data = build_data(cfg.dataset, seed=0, trust=Trust())
+    model = build_model(cfg.model, data, Trust())
+    opt = build_optimizer(cfg.optimizer, model, Trust())
     assert isinstance(opt, torch.optim.Optimizer)
     before = [p.detach().clone() for p in model.parameters()]
     torch.nn.functional.cross_entropy(model(data.x_train), data.y_train).backward()
@@ -83,7 +98,7 @@ def test_every_scheduler_builds_and_steps(option):
     cfg = compose([f"scheduler={option}", "trainer.max_epochs=6"])
     model = torch.nn.Linear(2, 2)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    sched, interval = build_scheduler(cfg.get("scheduler"), opt, steps_per_epoch=5, max_epochs=6, monitor_mode="max")
+    sched, interval = build_scheduler(cfg.get("scheduler"), opt, steps_per_epoch=5, max_epochs=6, monitor_mode="max", trust=Trust())
     if option == "none":
         assert sched is None
         return
@@ -97,7 +112,7 @@ def test_every_scheduler_builds_and_steps(option):
 @pytest.mark.parametrize("option", sorted(catalog.options("logger")))
 def test_every_logger_builds(option, tmp_path):
     cfg = compose([f"logger={option}"])
-    loggers = build_loggers(cfg.logger, tmp_path)
+    loggers = build_loggers(cfg.logger, tmp_path, Trust())
     expected = {"none": 0, "tensorboard": 1, "csv": 1, "all": 2}[option]
     assert len(loggers) == expected
     for lg in loggers:

@@ -60,8 +60,7 @@ def test_channels_last_cnn_trains(tmp_path, precision):
 
 def test_nnml_puts_a_cnn_in_channels_last_on_cuda(tmp_path):
     from nnml.engine.callbacks import Callback
-    from nnml.run.train import train as nnml_train
-    from tests.conftest import compose
+    from tests.conftest import compose, train_config
 
     seen = {}
 
@@ -71,7 +70,7 @@ def test_nnml_puts_a_cnn_in_channels_last_on_cuda(tmp_path):
             seen["channels_last"] = w.is_contiguous(memory_format=torch.channels_last) and w.dim() == 4
 
     cfg = compose(["model=cnn", *BASE, "trainer.max_epochs=1"])
-    nnml_train(cfg, tmp_path, callbacks=[Look()], quiet=True)
+    train_config(cfg, tmp_path, callbacks=[Look()], quiet=True)
     assert seen["channels_last"]
 
 

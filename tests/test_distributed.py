@@ -64,9 +64,13 @@ WORKER = textwrap.dedent("""
             model = state.info["model_ref"]
             torch.save({{k: v.detach().clone() for k, v in model.state_dict().items()}}, {out!r} + f"/rank{{rank}}.pt")
 
+    from pathlib import Path
+    from nnml.config.targets import Trust
+    from nnml.run.train import RunContext
+
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         cfg = compose("train", overrides={overrides!r})
-    run_train(cfg, {run_dir!r}, callbacks=[SaveParams()], quiet=True)
+    run_train(cfg, RunContext(run_dir=Path({run_dir!r}), trust=Trust.own(cfg)), callbacks=[SaveParams()], quiet=True)
 """)
 
 

@@ -113,7 +113,7 @@ def test_atomic_save_failure_keeps_the_old_file(tmp_path, monkeypatch):
 
 
 def test_signal_guard_first_signal_flags_second_sigint_stops_at_once():
-    from nnml.engine.loop import _SignalGuard
+    from nnml.engine.signals import SignalGuard as _SignalGuard
 
     before = signal.getsignal(signal.SIGINT)
     with _SignalGuard() as guard:

@@ -3,14 +3,13 @@ regression R^2 ~0.43 on diabetes, moons are separable; and a seeded short run ma
 
 import pytest
 
-from nnml.run.train import train
-from tests.conftest import compose
+from tests.conftest import compose, train_config
 
 QUIET = ["trainer.num_threads=1", "trainer.device=cpu", "logger=none"]
 
 
 def _run(tmp_path, *overrides):
-    return train(compose([*QUIET, *overrides]), tmp_path, quiet=True)
+    return train_config(compose([*QUIET, *overrides]), tmp_path, quiet=True)
 
 
 def test_default_run_reaches_097_on_digits(tmp_path):

@@ -175,11 +175,11 @@ def test_resume_refuses_other_groups_and_other_models(tmp_path, reference):
     run = tmp_path / "run"
     shutil.copytree(reference, run)
     r = run_cli(["train", f"resume={run}", "optimizer=sgd"], tmp_path)
-    assert r.returncode == 2 and "a resumed run keeps its groups" in r.stderr, r.stderr
+    assert r.returncode == 2 and "a resumed run keeps what it learns" in r.stderr, r.stderr
     r = run_cli(["train", f"resume={run}", "optimizer.lr=0.5"], tmp_path)
-    assert r.returncode == 2 and "continues with the optimizer state it saved" in r.stderr, r.stderr
+    assert r.returncode == 2 and "the optimizer continues from the state the run saved" in r.stderr, r.stderr
     r = run_cli(["train", f"resume={run}", "model.hidden=[16]"], tmp_path)
-    assert r.returncode == 2 and "was saved from a different model" in r.stderr, r.stderr
+    assert r.returncode == 2 and "model is part of what the run learns" in r.stderr, r.stderr
     r = run_cli(["eval", str(run), "model.hidden=[16]"], tmp_path)
     assert r.returncode == 2 and "was saved from a different model" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from nnml.config.targets import import_object, instantiate
+from nnml.config.targets import Trust, import_object, instantiate
 from nnml.errors import NnmlError
 
 
@@ -23,7 +23,7 @@ def homework(tmp_path, monkeypatch):
 
 def _message(node, key="model"):
     with pytest.raises(NnmlError) as e:
-        instantiate(node, key=key, allowed=["broken_models.", "good_models.", "missing_models."])
+        instantiate(node, key=key, trust=Trust(["broken_models.", "good_models.", "missing_models.", "nnml.models."]))
     return str(e.value)
 
 
@@ -48,5 +48,5 @@ def test_a_missing_name_or_submodule_gets_a_close_match(homework):
         "module good_models has no TinyNte (did you mean 'TinyNet'?)")
     assert _message({"_target_": "nnml.models.mpl.MLP"}).endswith(
         "no module named nnml.models.mpl (did you mean 'nnml.models.mlp'?)")
-    assert import_object("good_models.TinyNet").__name__ == "TinyNet"
-    assert import_object("torch.nn.Linear").__name__ == "Linear"
+    assert import_object("good_models.TinyNet", Trust(["good_models."])).__name__ == "TinyNet"
+    assert import_object("torch.nn.Linear", Trust()).__name__ == "Linear"

@@ -40,11 +40,11 @@ def test_others_cores_subtracts_this_process(monkeypatch):
     monkeypatch.setattr(cpuload.time, "monotonic", lambda: clock["t"])
     monkeypatch.setattr(cpuload, "_busy_seconds", lambda cpus: clock["busy"])
     monkeypatch.setattr(cpuload, "_own_seconds", lambda: clock["own"])
-    cpuload.mark()
+    window = cpuload.CpuWindow()
     clock.update(t=102.0, busy=1003.0, own=6.8)  # 2 s: 3 busy core-seconds, 1.8 of them ours
-    assert cpuload.others_cores() == pytest.approx(0.6)
+    assert window.others_cores() == pytest.approx(0.6)
     clock.update(t=104.0, busy=1004.0, own=9.0)  # our own use alone: never below 0
-    assert cpuload.others_cores() == 0.0
+    assert window.others_cores() == 0.0
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/stat")
@@ -52,8 +52,7 @@ def test_a_busy_process_is_seen():
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.5)
-        cpuload.mark()
-        others = cpuload.others_cores(1.5)
+        others = cpuload.CpuWindow().others_cores(1.5)
     finally:
         busy.kill()
         busy.wait()
@@ -64,8 +63,8 @@ def test_a_busy_process_is_seen():
 def test_governor_gives_up_threads_when_others_take_cores(monkeypatch):
     before = torch.get_num_threads()
     seen = {"others": 1.2}
-    monkeypatch.setattr(cpuload, "window_age", lambda: 2.0)
-    monkeypatch.setattr(cpuload, "others_cores", lambda min_window=0.25: seen["others"])
+    monkeypatch.setattr(cpuload.CpuWindow, "age", lambda self: 2.0)
+    monkeypatch.setattr(cpuload.CpuWindow, "others_cores", lambda self, min_window=0.25: seen["others"])
     try:
         torch.set_num_threads(2)
         gov = ThreadGovernor(cores=2, usable=2)
@@ -84,8 +83,8 @@ def test_governor_gives_up_threads_when_others_take_cores(monkeypatch):
 
 def test_governor_waits_for_a_second_of_measurement(monkeypatch):
     before = torch.get_num_threads()
-    monkeypatch.setattr(cpuload, "window_age", lambda: 0.3)
-    monkeypatch.setattr(cpuload, "others_cores", lambda min_window=0.25: 2.0)
+    monkeypatch.setattr(cpuload.CpuWindow, "age", lambda self: 0.3)
+    monkeypatch.setattr(cpuload.CpuWindow, "others_cores", lambda self, min_window=0.25: 2.0)
     try:
         torch.set_num_threads(2)
         assert ThreadGovernor(cores=2).after_epoch() is None and torch.get_num_threads() == 2
@@ -104,7 +103,7 @@ def test_the_loop_reports_the_governors_change(train_in_process, monkeypatch):
             calls.append(1)
             return "threads 2 -> 1: other processes now use 1.0 of 2 cores" if len(calls) == 1 else None
 
-    monkeypatch.setattr(nnml.run.train, "governor_for", lambda num_threads, threads: Stub())
+    monkeypatch.setattr(nnml.run.train, "governor_for", lambda num_threads, threads, parallel_jobs=1: Stub())
     result, run = train_in_process("trainer.max_epochs=3")
     assert result.exit_code == 0, result.output
     assert len(calls) == 3

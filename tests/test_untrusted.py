@@ -82,22 +82,22 @@ def test_saved_config_with_a_foreign_target_is_refused(copy, tmp_path):
     cfg = yaml.safe_load(cfg_path.read_text())
     cfg["model"] = {"_target_": "os.system", "_args_": [f"touch {marker}"]}
     cfg_path.write_text(yaml.safe_dump(cfg))
-    _refused(run_cli(["eval", str(copy)], tmp_path), "model._target_=os.system is not an allowed target",
+    _refused(run_cli(["eval", str(copy)], tmp_path), "model._target_=os.system is not allowed",
              "allowed_targets")
-    _refused(run_cli(["train", f"resume={copy}"], tmp_path), "model._target_=os.system is not an allowed target")
+    _refused(run_cli(["train", f"resume={copy}"], tmp_path), "model._target_=os.system is not allowed")
     assert not marker.exists()
 
 
-def test_allowed_targets_extends_the_trusted_prefixes():
-    from nnml.config.targets import check_targets
+def test_the_prefixes_named_on_the_command_line_extend_the_registry():
+    from nnml.config.targets import Trust
     from nnml.errors import NnmlError
 
-    cfg = {"model": {"_target_": "mypkg.models.Net"}, "logger": {"tb": {"_target_": "nnml.tracking.x"}}}
-    with pytest.raises(NnmlError, match=r"model._target_=mypkg.models.Net is not an allowed target"):
-        check_targets(cfg)
-    check_targets(cfg, ["mypkg."])
+    cfg = {"model": {"_target_": "mypkg.models.Net"}, "logger": {"tb": {"_target_": "nnml.tracking.tensorboard.TensorBoardLogger"}}}
+    with pytest.raises(NnmlError, match=r"model._target_=mypkg.models.Net is not allowed"):
+        Trust.folder(source="the config of RUN").check(cfg)
+    Trust.folder(["mypkg."]).check(cfg)
     with pytest.raises(NnmlError, match=r"extra\[1\]._target_=os.system"):
-        check_targets({**cfg, "extra": [{"_target_": "torch.nn.ReLU"}, {"_target_": "os.system"}]}, ["mypkg."])
+        Trust.folder(["mypkg."]).check({**cfg, "extra": [{"_target_": "torch.nn.ReLU"}, {"_target_": "os.system"}]})
 
 
 def _lan_address():

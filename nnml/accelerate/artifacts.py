@@ -28,13 +28,22 @@ def load_variant(folder: Path, model: nn.Module, example: torch.Tensor | None = 
     """The variant saved in ``folder``, rebuilt around ``model`` (the run's float model, fresh from its config;
     its weights are replaced). Quantized and ONNX variants run on the CPU."""
     folder = Path(folder)
-    meta = json.loads((folder / META).read_text())
-    method = meta.get("method")
+    try:
+        meta = json.loads((folder / META).read_text())
+    except (OSError, ValueError) as e:
+        raise NnmlError(f"{folder / META} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+                        f"run nnml accelerate again") from None
+    method = meta.get("method") if isinstance(meta, dict) else None  # a folder's files are data: any shape
     model = model.cpu().eval()
     if method == "onnx":
         from nnml.accelerate.onnx_export import OrtModule
 
-        return OrtModule(folder / "model.onnx", threads=torch.get_num_threads())
+        try:
+            return OrtModule(folder / "model.onnx", threads=torch.get_num_threads())
+        except Exception as e:  # ONNX Runtime's own errors (a missing, torn or foreign file) are many lines
+            raise NnmlError(f"{folder / 'model.onnx'} cannot be loaded by ONNX Runtime ({type(e).__name__}: "
+                            f"{str(e).strip().splitlines()[0][:160] if str(e).strip() else ''}); run nnml "
+                            f"accelerate again") from None
     if method == "compile":
         raise NnmlError(f"{folder} (compile) has no artifact of its own: torch.compile keeps the original weights; "
                         f"evaluate --checkpoint best")
@@ -43,9 +52,26 @@ def load_variant(folder: Path, model: nn.Module, example: torch.Tensor | None = 
         raise NnmlError(f"{folder} has no model.pt; run nnml accelerate again")
     import warnings
 
+    from nnml.engine.checkpoint import load_weights_only
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # quantized tensors load through torch's deprecated TypedStorage path
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        state = load_weights_only(weights)  # a pickle that would run code: one line, not torch's traceback
+    if not isinstance(state, dict):
+        raise NnmlError(f"{weights} holds a {type(state).__name__}, not a model's state dict; run nnml accelerate "
+                        f"again")
+    try:
+        return _rebuild(folder, method, model, state, example)
+    except NnmlError:
+        raise
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
+        # another model's state dict, or a hand-made one: torch says so in many lines
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+        raise NnmlError(f"{weights} does not fit this run's model ({type(e).__name__}: {first}); run nnml "
+                        f"accelerate again") from None
+
+
+def _rebuild(folder: Path, method, model: nn.Module, state: dict, example) -> nn.Module:
     if method in ("original", "prune_unstructured"):
         model.load_state_dict(state)
         return model
@@ -85,16 +111,3 @@ def variant_folder(run_dir: Path, checkpoint: str) -> Path | None:
         raise NnmlError(f"--checkpoint {checkpoint} is not a variant of {run_dir}; choose one of: "
                         f"{', '.join(f'accelerated/{c}' for c in choices) or '(none: run nnml accelerate first)'}")
     return None
-
-
-def evaluate_variant(run_dir: Path, folder: Path, split: str = "test", overrides=()) -> dict:
-    """``nnml eval RUN_DIR --checkpoint accelerated/<variant>``: the run's own evaluation of the rebuilt variant
-    (on the CPU, where int8 kernels and ONNX Runtime run)."""
-    from nnml.accelerate.run import evaluate_with
-    from nnml.run.restore import restore_run
-
-    restored = restore_run(run_dir, "best", list(overrides), device="cpu", load_weights=False)
-    task = restored.task
-    x_train = restored.data.split("train")[0]
-    module = load_variant(folder, task.modules[task.primary], example=x_train[:64])
-    return evaluate_with(restored, module, split)

@@ -77,23 +77,20 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + f"\n\n{caption(report)}\n"
 
 
-def print_table(report: dict, console=None) -> None:
-    from rich.markup import escape
+def rich_table(report: dict):
+    """(the report as a rich Table, the notes that go below it: as a column they make it too wide to read)."""
     from rich.table import Table
 
-    from nnml.tracking.console import make_console
-
-    console = console or make_console()
     table = Table(title="nnml accelerate", caption=caption(report))
-    for c in header(report)[:-1]:  # notes go below the table: as a column they make it too wide to read
+    for c in header(report)[:-1]:
         table.add_column(c, overflow="fold")
+    notes = []
     for row in report["rows"]:
         table.add_row(*cells(row, report["batch"])[:-1], style=None if row["status"] == "ok" else "dim")
-    console.print(table)
-    for row in report["rows"]:
         note = cells(row, report["batch"])[-1]
         if note:
-            console.print(escape(f"  {row['variant']}: {note}"))
+            notes.append(f"  {row['variant']}: {note}")
+    return table, notes
 
 
 def tradeoff_figure(report: dict):

@@ -3,21 +3,15 @@ data, evaluation and loss to :func:`nnml.accelerate.runner.accelerate`, write ``
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 from nnml.errors import NnmlError
 
 
 def _check_run(run_dir: Path, checkpoint: str) -> Path:
-    from nnml.run.restore import checkpoint_path
+    from nnml.config.runfolder import RunFolder
 
-    run_dir = Path(run_dir)
-    if not (run_dir / ".hydra" / "config.yaml").is_file():
-        raise NnmlError(f"{run_dir} is not an nnml run folder (no .hydra/config.yaml); give a folder under "
-                        f"outputs/<task>/runs/")
-    path = checkpoint_path(run_dir, checkpoint)
+    path = RunFolder(run_dir).require().checkpoint(checkpoint)
     if not path.is_file():
         raise NnmlError(f"{run_dir} has no checkpoint {path.name} (the run did not finish an epoch, or "
                         f"trainer.checkpoint was off): every method needs trained weights, so nothing was made; "
@@ -33,7 +27,9 @@ def _inputs_of(batch):
 
 
 def accelerate_run(run_dir: Path, methods: str | None = None, threads: int = 1, batch: int = 64, repeats: int = 50,
-                   checkpoint: str = "best", options: dict | None = None, as_json: bool = False) -> dict:
+                   checkpoint: str = "best", options: dict | None = None, allow=(), log=None) -> dict:
+    """Make and measure the variants of ``run_dir``'s model and write ``RUN_DIR/accelerated/``; ``log`` gets one
+    line per step as it goes. Returns the report (``nnml.accelerate.report``)."""
     from nnml.accelerate.methods import parse_methods
 
     names = parse_methods(methods)  # bad names: one line before anything is loaded
@@ -47,10 +43,8 @@ def accelerate_run(run_dir: Path, methods: str | None = None, threads: int = 1, 
     from nnml.accelerate import report
     from nnml.accelerate.runner import accelerate
     from nnml.run.restore import restore_run
-    from nnml.tracking.console import make_console
 
-    console = make_console(stderr=as_json)  # --json keeps stdout for the JSON alone
-    restored = restore_run(run_dir, checkpoint, device="cpu")
+    restored = restore_run(run_dir, checkpoint, device="cpu", allow=allow)
     task = restored.task
     name = task.primary
     model = task.modules[name]
@@ -58,7 +52,9 @@ def accelerate_run(run_dir: Path, methods: str | None = None, threads: int = 1, 
     data = restored.data
     x_train, y_train = _inputs_of(data.split("train"))
     x_test, _ = _inputs_of(data.split("test"))
-    inputs = task.example_inputs(data, "test", max(batch, 2))
+    from nnml.tasks.capabilities import example_inputs_of
+
+    inputs = example_inputs_of(task, data, "test", max(batch, 2))
     if len(inputs) != 1:
         model_name = restored.cfg.model.get("_target_", type(model).__name__).rsplit(".", 1)[-1]
         raise NnmlError(f"nnml accelerate times, exports and quantizes models that take one input tensor; the "
@@ -81,20 +77,14 @@ def accelerate_run(run_dir: Path, methods: str | None = None, threads: int = 1, 
         lambda m, epochs: finetune_model(m, x_train, y_train, criterion, epochs, batch_size=bs,
                                          seed=int(restored.cfg.seed), lr=float((options or {}).get("lr", 1e-3))))
     out_dir = Path(run_dir) / "accelerated"
-    log = (lambda s: console.print(s, markup=False, highlight=False))
     result = accelerate(model, evaluate=evaluate, example=x_test[:max(batch, 2)], calibration=calibration,
                         out_dir=out_dir, methods=names, metric=metric, direction=direction, finetune=finetune,
                         num_outputs=getattr(data, "num_outputs", None), threads=threads, batch=batch,
-                        repeats=repeats, options=options, log=log)
+                        repeats=repeats, options=options, log=log or (lambda s: None))
     result["run_dir"] = str(run_dir)
     result["checkpoint"] = checkpoint
+    result["out_dir"] = str(out_dir)
     report.write(result, out_dir)
-    if as_json:
-        sys.stdout.write(json.dumps(result, default=float) + "\n")
-    else:
-        report.print_table(result, console)
-        console.print(f"written: {out_dir}/report.md, report.json, tradeoff.png; variants in {out_dir}/<variant>",
-                      markup=False, highlight=False)
     return result
 
 
@@ -124,3 +114,16 @@ def finetune_model(model, x, y, criterion, epochs: int, batch_size: int = 64, se
             n += len(idx)
     model.eval()
     return {"summary": f"Adam lr {lr:g}, last epoch's train loss {total / max(n, 1):.4f}"}
+
+
+def evaluate_variant(run_dir: Path, folder: Path, split: str = "test", overrides=(), allow=()):
+    """(metrics, the run's folder) of ``nnml eval RUN_DIR --checkpoint accelerated/<variant>``: the run's own
+    evaluation of the rebuilt variant (on the CPU, where int8 kernels and ONNX Runtime run)."""
+    from nnml.accelerate.artifacts import load_variant
+    from nnml.run.restore import restore_run
+
+    restored = restore_run(run_dir, "best", list(overrides), device="cpu", load_weights=False, allow=allow)
+    task = restored.task
+    x_train = restored.data.split("train")[0]
+    module = load_variant(folder, task.modules[task.primary], example=x_train[:64])
+    return evaluate_with(restored, module, split), restored.folder

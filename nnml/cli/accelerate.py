@@ -10,9 +10,11 @@ Writes RUN_DIR/accelerated/: report.json, report.md, tradeoff.png and one folder
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
+
+from nnml.cli.report import ALLOW_HELP
 
 
 def register(app: typer.Typer) -> None:
@@ -29,16 +31,33 @@ def register(app: typer.Typer) -> None:
         ratio: float = typer.Option(0.5, help="Pruning: the share of channels (structured) or weights removed."),
         finetune_epochs: int = typer.Option(5, "--finetune-epochs", help="Pruning: fine-tuning epochs after."),
         json_out: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+        allow: Optional[List[str]] = typer.Option(None, "--allow", help=ALLOW_HELP),
     ) -> None:
         """Quantize, prune, compile and export a finished run's model; one table of size, MACs, latency and test
         metric: nnml accelerate outputs/train/runs/<run> --methods int8_dynamic,onnx"""
-        from nnml.cli.entry import run_cli_guarded
+        from nnml.cli.report import run_cli_guarded
 
         def job():
-            from nnml.accelerate.run import accelerate_run
+            import json
+            import sys
 
-            accelerate_run(run_dir, methods=methods, threads=threads, batch=batch, repeats=repeats,
-                           checkpoint=checkpoint, options={"ratio": ratio, "finetune_epochs": finetune_epochs},
-                           as_json=json_out)
+            from nnml.accelerate import report
+            from nnml.accelerate.run import accelerate_run
+            from nnml.tracking.console import make_console
+
+            console = make_console(stderr=json_out)  # --json keeps stdout for the JSON alone
+            result = accelerate_run(run_dir, methods=methods, threads=threads, batch=batch, repeats=repeats,
+                                    checkpoint=checkpoint, options={"ratio": ratio, "finetune_epochs": finetune_epochs},
+                                    allow=allow or (), log=lambda s: console.print(s, markup=False, highlight=False))
+            if json_out:
+                sys.stdout.write(json.dumps(result, default=float) + "\n")
+                return
+            table, notes = report.rich_table(result)
+            console.print(table)
+            for line in notes:
+                console.print(line, markup=False, highlight=False)
+            out_dir = result["out_dir"]
+            console.print(f"written: {out_dir}/report.md, report.json, tradeoff.png; variants in {out_dir}/<variant>",
+                          markup=False, highlight=False)
 
         run_cli_guarded(job)

@@ -6,6 +6,8 @@ import socket
 import time
 from pathlib import Path
 
+import typer
+
 from nnml.errors import NnmlError
 
 
@@ -51,3 +53,21 @@ def serve(path: Path, host: str = "127.0.0.1", port: int = 6006) -> None:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def board(
+        path: Path = typer.Argument(Path("outputs"), help="Folder of runs (default outputs/)."),
+        port: int = typer.Option(6006, help="Port; 0 picks a free one."),
+        host: str = typer.Option("127.0.0.1", help="Address to bind; 127.0.0.1 keeps it private to this machine."),
+    ) -> None:
+        """Start TensorBoard over outputs/ (or PATH) and print its URL: nnml board outputs/train/multiruns"""
+        from nnml.cli.report import run_cli_guarded
+
+        def job():
+            from nnml.cli.board import serve
+
+            serve(path, host=host, port=port)
+
+        run_cli_guarded(job)

@@ -12,50 +12,41 @@ from typing import List, Optional
 
 import typer
 
+from nnml.cli.report import ALLOW_HELP
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def predict(
         run_dir: Path = typer.Argument(..., help="A run folder written by nnml train."),
-        inputs: Optional[List[str]] = typer.Argument(None, help="Inputs: texts, image files, ... (as the task reads)."),
-        file: Optional[Path] = typer.Option(None, "--file", "-f", help="Read inputs from this file, one per line."),
+        inputs: Optional[List[str]] = typer.Argument(
+            None, help="Inputs: texts, image files or folders, rows typed as 5.1,3.5,1.4,0.2 (as the task reads)."),
+        file: Optional[Path] = typer.Option(None, "--file", "-f",
+                                            help="A table of rows (classification/regression runs: CSV, TSV, "
+                                                 "Parquet) or a file of inputs, one per line."),
         json_out: bool = typer.Option(False, "--json", help="One JSON object per input on stdout."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write an output file (e.g. a mask)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                           help="Where to write an output file: the predictions as CSV "
+                                                "(classification, regression), a mask (segmentation)."),
         beam: Optional[int] = typer.Option(None, "--beam", help="Beam width for sequence outputs (1: greedy)."),
         top: Optional[int] = typer.Option(None, "--top", "-k", help="How many classes or items to show."),
         checkpoint: str = typer.Option("best", "--checkpoint", "-c", help="best, last, or a checkpoint path."),
+        allow: Optional[List[str]] = typer.Option(None, "--allow", help=ALLOW_HELP),
     ) -> None:
         """Predict with a finished run: nnml predict outputs/train/runs/<run> "some text" (or IMAGE.png, --file F)"""
-        from nnml.cli.entry import run_cli_guarded
+        from nnml.cli.report import print_notes, run_cli_guarded
 
         def job():
-            from nnml.errors import NnmlError
-
-            items = list(inputs or [])
-            if file is not None:
-                if not file.is_file():
-                    raise NnmlError(f"--file {file}: no such file")
-                items += [line.rstrip("\n") for line in file.read_text().splitlines()]
-            if not items:
-                raise NnmlError("nnml predict needs inputs: give them after the run folder or with --file FILE")
+            from nnml.run.predict import check_file, predict_rows
             from nnml.run.restore import restore_run
 
-            restored = restore_run(run_dir, checkpoint)
-            task = restored.task
-            if type(task).predict is _no_predict(task):
-                raise NnmlError(f"{run_dir} is a run of {type(task).__name__}, which has no predictions from the "
-                                f"command line; nnml eval {run_dir} evaluates it")
-            options = {k: v for k, v in {"out": out, "beam": beam, "top": top}.items() if v is not None}
-            rows = task.predict(items, options)
+            check_file(file)  # before the run is restored: a typo costs no time
+            restored = restore_run(run_dir, checkpoint, allow=allow or ())
+            print_notes(restored.folder)
+            rows = predict_rows(restored, inputs or [], file, {"out": out, "beam": beam, "top": top})
             print_rows(rows, json_out)
 
         run_cli_guarded(job)
-
-
-def _no_predict(task):
-    from nnml.tasks.base import Task
-
-    return Task.predict
 
 
 def print_rows(rows: list[dict], as_json: bool) -> None:

@@ -9,9 +9,11 @@ restored from its folder like ``nnml eval`` (:func:`nnml.run.restore.restore_run
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
+
+from nnml.cli.report import ALLOW_HELP
 
 
 def register(app: typer.Typer) -> None:
@@ -23,10 +25,11 @@ def register(app: typer.Typer) -> None:
         k: Optional[int] = typer.Option(None, "--k", "-k", help="How many items (default: the run's task.k)."),
         history: int = typer.Option(10, "--history", help="How many of the user's latest training items to show."),
         checkpoint: str = typer.Option("best", "--checkpoint", "-c", help="best, last, or a checkpoint path."),
+        allow: Optional[List[str]] = typer.Option(None, "--allow", help=ALLOW_HELP),
         json_out: bool = typer.Option(False, "--json", help="JSON lines instead of tables."),
     ) -> None:
         """Top items for a user, or similar items: nnml recommend outputs/train/runs/<run> --user 42"""
-        from nnml.cli.entry import run_cli_guarded
+        from nnml.cli.report import run_cli_guarded
 
         def job():
             from nnml.errors import NnmlError
@@ -35,7 +38,7 @@ def register(app: typer.Typer) -> None:
                 raise NnmlError("nnml recommend needs exactly one of --user ID or --item ID")
             from nnml.run.restore import restore_run
 
-            restored = restore_run(run_dir, checkpoint)  # "best" is last.pt for runs without a validation split
+            restored = restore_run(run_dir, checkpoint, allow=allow or ())  # best: last.pt without a val split
             task = restored.task
             if not hasattr(task, "recommend"):
                 raise NnmlError(f"{run_dir} is a run of {type(task).__name__}, not of task=recommendation")

@@ -5,8 +5,11 @@ as a scatter over the data."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import List, Optional
 
 import typer
+
+from nnml.cli.report import ALLOW_HELP
 
 
 def register(app: typer.Typer) -> None:
@@ -18,21 +21,22 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(None, "--out", help="PNG to write (default: RUN_DIR/samples.png)"),
         seed: int = typer.Option(0, "--seed", help="seed of the noise"),
         checkpoint: str = typer.Option("best", "--checkpoint", help="best, last or a checkpoint file"),
+        allow: Optional[List[str]] = typer.Option(None, "--allow", help=ALLOW_HELP),
     ) -> None:
         """Draw samples from a trained generative model and save them as a PNG grid."""
-        from nnml.cli.entry import run_cli_guarded
+        from nnml.cli.report import run_cli_guarded
 
-        run_cli_guarded(lambda: _sample(run_dir, n, label, out, seed, checkpoint))
+        run_cli_guarded(lambda: _sample(run_dir, n, label, out, seed, checkpoint, allow or ()))
 
 
-def _sample(run_dir: Path, n: int, label, out, seed: int, checkpoint: str) -> None:
+def _sample(run_dir: Path, n: int, label, out, seed: int, checkpoint: str, allow=()) -> None:
     from nnml.errors import NnmlError
 
     if n < 1:
         raise NnmlError(f"--n {n} is not valid; it must be at least 1")
     from nnml.run.restore import restore_run
 
-    restored = restore_run(run_dir, checkpoint=checkpoint)
+    restored = restore_run(run_dir, checkpoint=checkpoint, allow=allow)
     task = restored.task
     if not hasattr(task, "sample"):
         raise NnmlError(f"{run_dir} is a run of a task that cannot sample ({type(task).__name__}); nnml sample "

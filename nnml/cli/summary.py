@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
         batch: int = typer.Option(2, "--batch", help="Batch size of the example input the shapes are shown for."),
     ) -> None:
         """Layer-by-layer model summary: nnml summary outputs/train/runs/<run>; nnml summary model=cnn"""
-        from nnml.cli.entry import run_cli_guarded
+        from nnml.cli.report import run_cli_guarded
 
         def job():
             args = list(target or [])
@@ -38,13 +38,22 @@ def register(app: typer.Typer) -> None:
 
 
 def _build(args: list[str]):
-    """(the task's modules, the data, a title) from a run folder or from train overrides."""
+    """(the task's modules, the data, a title) from a run folder (``allowed_targets=[...]`` beside it names the
+    user's own code it may build) or from train overrides."""
     import torch
 
-    if len(args) == 1 and "=" not in args[0] and Path(args[0]).is_dir():
+    from nnml.cli.report import print_notes, split_allow
+
+    if args and "=" not in args[0] and Path(args[0]).is_dir():
         from nnml.run.restore import restore_run
 
-        restored = restore_run(Path(args[0]), load_weights=False, device="cpu")
+        allow, rest = split_allow(args[1:])
+        if rest:
+            from nnml.errors import NnmlError
+
+            raise NnmlError(f"nnml summary RUN takes no overrides besides allowed_targets=[...]; got {' '.join(rest)}")
+        restored = restore_run(Path(args[0]), load_weights=False, device="cpu", allow=allow)
+        print_notes(restored.folder)
         return restored.task.modules, restored.task.data, f"run {args[0]}"
     from nnml.cli.checks.precheck import precheck_train, split_hydra_flags
 
@@ -53,15 +62,18 @@ def _build(args: list[str]):
         from nnml.errors import NnmlError
 
         raise NnmlError(f"nnml summary takes a run folder or overrides, not {' '.join(flags)}")
-    overrides = [*overrides, *precheck_train(overrides)]
+    overrides = [*overrides, *precheck_train(overrides).extra]
     from nnml.config.compose import compose_train
+    from nnml.config.seeds import data_seed
+    from nnml.config.targets import Trust
     from nnml.run.build import Builder, build_data, build_task, resolve_monitor
 
     cfg = compose_train(overrides)
-    data = build_data(cfg.dataset, seed=int(cfg.seed))
-    task = build_task(cfg, data)
+    trust = Trust.own(cfg)
+    data = build_data(cfg.dataset, seed=data_seed(cfg), trust=trust)
+    task = build_task(cfg, data, trust)
     _, mode = resolve_monitor(cfg.trainer, task)
-    builder = Builder(cfg, data, torch.device("cpu"), seed=int(cfg.seed), monitor_mode=mode)
+    builder = Builder(cfg, data, torch.device("cpu"), seed=int(cfg.seed), trust=trust, monitor_mode=mode)
     torch.manual_seed(int(cfg.seed))
     task.setup(builder)
     return task.modules, data, "nnml train " + " ".join(overrides) if overrides else "the default model"

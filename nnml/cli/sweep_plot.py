@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         logx: bool = typer.Option(False, "--logx", help="Logarithmic x axis (label fractions)."),
     ) -> None:
         """A sweep's metric against one key, a line per value of another: nnml sweep-plot SWEEP --x KEY --hue KEY"""
-        from nnml.cli.entry import run_cli_guarded
+        from nnml.cli.report import run_cli_guarded
 
         def job():
             table = collect(paths, x, hue, metric)

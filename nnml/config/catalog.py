@@ -18,39 +18,56 @@ NOT_TRAIN_GROUPS = {
 }
 
 
-# Folders a user gave with -cd DIR (nnml train -cd DIR, nnml list -cd DIR): their groups and options are listed
-# and checked beside the shipped ones. Hydra lets them add options, not shadow a shipped option of the same name.
-USER_DIRS: list[str] = []
+def _roots(user_dirs) -> list[str]:
+    """The user's folders (``-cd DIR``, given to ``nnml train``/``nnml list``) first, then the shipped configs: an
+    option of the user's with the name of a shipped one is the one used (nnml puts the user's folder first on
+    Hydra's search path)."""
+    return [*(str(Path(d).expanduser().resolve()) for d in user_dirs or ()), config_dir()]
 
 
-def set_user_dirs(dirs) -> None:
-    USER_DIRS[:] = [str(Path(d).expanduser().resolve()) for d in dirs]
-
-
-def option_files(group: str) -> dict[str, Path]:
-    """``option -> YAML file`` of a group, shipped ones first, then those of the user's folders."""
+def option_files(group: str, user_dirs=()) -> dict[str, Path]:
+    """``option -> YAML file`` of a group: the user's folders' options, then the shipped ones they do not shadow."""
     out: dict[str, Path] = {}
-    for root in [config_dir(), *USER_DIRS]:
+    for root in _roots(user_dirs):
         folder = groups(root).get(group)
         for p in sorted(folder.glob("*.yaml")) if folder else []:
             out.setdefault(p.stem, p)
-    return out
+    return dict(sorted(out.items()))
 
 
-def all_groups() -> list[str]:
+def shadowed(group: str, user_dirs=()) -> dict[str, Path]:
+    """``option -> shipped file`` that a user's option of the same name replaces."""
+    shipped = groups().get(group)
+    mine = option_files(group, user_dirs)
+    return {p.stem: p for p in (sorted(shipped.glob("*.yaml")) if shipped else [])
+            if mine.get(p.stem) not in (None, p)}
+
+
+def all_groups(user_dirs=()) -> list[str]:
     """Group names of the shipped configs and of the user's folders."""
     names = list(groups())
-    for root in USER_DIRS:
+    for root in _roots(user_dirs)[:-1]:
         names += [g for g in groups(root) if g not in names]
     return names
 
 
-def source(path: Path) -> str:
+def source(path: Path, user_dirs=()) -> str:
     """``shipped`` or the user's folder that holds ``path``."""
-    for root in USER_DIRS:
+    for root in _roots(user_dirs)[:-1]:
         if str(path).startswith(root + "/"):
             return root
     return "shipped"
+
+
+def local_option(group: str, option: str, cwd: Path | None = None) -> Path | None:
+    """A ``conf/GROUP/OPTION.yaml`` (or ``configs/``) in the folder nnml runs from, for the hint "add -cd conf" when
+    an option is not found without ``-cd``."""
+    base = Path(cwd or Path.cwd())
+    for name in ("conf", "configs", "config"):
+        path = base / name / group / f"{option}.yaml"
+        if path.is_file():
+            return path
+    return None
 
 
 def groups(root: str | None = None) -> dict[str, Path]:
@@ -73,9 +90,9 @@ def description(path: Path) -> str:
     return ""
 
 
-def options(group: str, root: str | None = None) -> dict[str, str]:
+def options(group: str, root: str | None = None, user_dirs=()) -> dict[str, str]:
     if root is None:
-        return {name: description(p) for name, p in option_files(group).items()}
+        return {name: description(p) for name, p in option_files(group, user_dirs).items()}
     folder = groups(root).get(group)
     if folder is None:
         return {}

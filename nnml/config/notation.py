@@ -1,46 +1,72 @@
-"""What the user typed, as they typed it: the keys a running sweep varies and each value's own notation
-(``optimizer.lr=1e10`` stays ``1e10``, not ``10000000000.0``). Read by the sweep's job names, the HParams order and
-the NaN hint; set by the sweep callback in the environment that the launcher's jobs inherit."""
+"""What the user typed, as they typed it: each override's value in its own notation (``optimizer.lr=1e10`` stays
+``1e10``, not ``10000000000.0``), and what a sweep varies. Sweep job folders, the HParams column order and the NaN
+hint use it. Everything here is a pure function of the command line it is given.
+"""
 
 from __future__ import annotations
 
-import os
 import re
 
-# What the running sweep varies, set by the sweep callback (nnml.sweep.summary) before the launcher starts its
-# jobs, which inherit it: {"key": {"value as Hydra formats it": "value as typed"}}.
-SWEEP_ENV = "NNML_SWEEP_VARIES"
+
+def split_top_level(text: str) -> list[str]:
+    """``a,[1,2],'x,y'`` -> ``["a", "[1,2]", "'x,y'"]``: the values of a sweep as typed."""
+    out, depth, quote, cur = [], 0, "", ""
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append(cur)
+            cur = ""
+            continue
+        cur += ch
+    out.append(cur)
+    return [p.strip() for p in out]
 
 
-def sweep_varies() -> dict[str, dict[str, str]]:
-    import json
+def varied_values(typed: list[str], params: dict | None = None) -> dict[str, dict[str, str]]:
+    """``{key: {value as Hydra formats it: value as typed}}`` for every key a sweep varies: the command line's
+    overrides ``typed`` and the sweeper's ``params`` of a preset, in the order typed."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    try:
-        value = json.loads(os.environ.get(SWEEP_ENV) or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+    typed = [str(a) for a in typed]
+    given = {a.split("=", 1)[0] for a in typed}
+    typed += [f"{k}={v}" for k, v in (params or {}).items() if k not in given]
+    parser = OverridesParser.create()
+    out: dict[str, dict[str, str]] = {}
+    for text in typed:
+        try:
+            (ov,) = parser.parse_overrides([text])
+        except Exception:
+            continue
+        if not ov.is_sweep_override():
+            continue
+        key = ov.key_or_group.lstrip("+~")
+        try:
+            formatted = list(ov.sweep_string_iterator())
+        except Exception:  # interval or tag sweeps of other sweepers: no list of values
+            out[key] = {}
+            continue
+        raw = text.split("=", 1)[1]
+        pieces = split_top_level(raw) if "(" not in raw else formatted
+        out[key] = dict(zip(formatted, pieces)) if len(pieces) == len(formatted) else {f: f for f in formatted}
+    return out
 
 
-def swept_keys() -> list[str]:
-    """The keys the running sweep or study varies, in the order typed (empty outside a sweep)."""
-    return list(sweep_varies())
-
-
-def typed_value(key: str) -> str | None:
-    """The value of ``key`` as the user typed it for this job (a single run's override, or a sweep job's value
-    mapped back to its typed text), or None."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-    except Exception:
-        return None
+def typed_values(overrides: list[str], varies: dict[str, dict[str, str]] | None = None) -> dict[str, str]:
+    """key -> value as the user typed it, for one job's ``overrides`` (a sweep job's value mapped back to its
+    typed text through ``varies``)."""
+    out = {}
     for text in overrides:
         k, _, v = str(text).partition("=")
-        if k.lstrip("+~") == key:
-            return sweep_varies().get(key, {}).get(v, v)
-    return None
+        key = k.lstrip("+~")
+        out[key] = (varies or {}).get(key, {}).get(v, v)
+    return out
 
 
 def number_like(value: float, like: str | None) -> str:

@@ -1,62 +1,174 @@
-"""The single way nnml turns a config node into an object: Hydra's ``instantiate``, after checking every
-``_target_`` against the allowed prefixes (torch, nnml, and those the user lists in ``allowed_targets``).
-It sits in the base layer, beside the errors, because every layer that reads a config uses the one rule: the run's
-builder, the checks before a run, and a model that rebuilds another run's encoder (``model=pretrained``).
+"""The single way nnml turns a config node into an object, and the rule for which ``_target_`` a config may name.
 
-The trust rule: what the user names on their own command line or in their own config folder (``-cd DIR``) is
-theirs to run, so a new run trusts every target of its composed config and records the prefixes beyond torch. and
-nnml. in its saved config's ``allowed_targets`` (:func:`user_prefixes`). A config read back from a run folder
-(``nnml eval``, resume, tune, predict) is data from disk: it may name only torch., nnml. and the prefixes it
-recorded, and the check runs before anything is imported, so a folder whose config names ``os.system`` (or a
-module lying in the current folder that the run never named) is refused without importing it.
-A user's module (``my_models.UNet``) is found in the current folder, as ``python train.py`` would find it.
+**The trust rule.** What the user names on this command's own command line or in their own config folder (``-cd
+DIR``) is theirs to run: a new run trusts every target of its composed config (:meth:`Trust.own`). A config read
+back from a run folder (eval, resume, predict, summary, accelerate, sample, recommend, a distillation teacher, a
+pretrained encoder, a Frechet feature network) is data from disk, whoever wrote it: it may name only
+
+- the callables of :func:`registry`: the torch.nn modules, torch.optim optimizers and lr_scheduler classes, and
+  every ``_target_`` that nnml's shipped configs name (nnml's own registered parts and the torch functions they
+  use), exact names, not module prefixes (``torch.load`` and many other callables under ``torch.`` load or run
+  code, so a prefix is not a safe list); nnml's own parts only in the slot where its configs put them
+  (:func:`shipped_slots`: a logger under ``logger``, a dataset under ``dataset``);
+- the module prefixes the user names on *this* command line (``allowed_targets=[my_models.]`` or ``--allow
+  my_models.``): their own code, which they chose to run. A folder's own ``allowed_targets`` list is ignored.
+
+The check runs on the fully resolved config (:mod:`nnml.config.runfolder` resolves a folder's config, refusing
+resolvers, before anything is checked), at every depth, and again at the one gate every object passes
+(:func:`instantiate`, :func:`import_object`), before anything is imported. A user's module (``my_models.UNet``) is
+found in the current folder, as ``python train.py`` would find it.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 
 from nnml.errors import NnmlError, did_you_mean
 
-DEFAULT_ALLOWED = ("torch.", "nnml.")
 
-
-def _targets(node, path: str = ""):
+def walk_targets(node, path: str = ""):
+    """``(where, target)`` for every ``_target_`` in a plain (container) config, at every depth."""
     if isinstance(node, Mapping):
         for k, v in node.items():
             if k == "_target_":
                 yield path or "<root>", str(v)
             else:
-                yield from _targets(v, f"{path}.{k}" if path else str(k))
+                yield from walk_targets(v, f"{path}.{k}" if path else str(k))
     elif isinstance(node, (list, tuple)):
         for i, v in enumerate(node):
-            yield from _targets(v, f"{path}[{i}]")
+            yield from walk_targets(v, f"{path}[{i}]")
 
 
-def check_targets(cfg, extra: Iterable[str] = (), at: str = "") -> None:
-    """Refuse any ``_target_`` that does not start with an allowed prefix; ``at`` is where ``cfg`` sits in its
-    config (``model``), for the message."""
+def _plain(cfg):
     from omegaconf import DictConfig, ListConfig, OmegaConf
 
     if isinstance(cfg, (DictConfig, ListConfig)):
-        cfg = OmegaConf.to_container(cfg, resolve=False)
-    allowed = tuple(DEFAULT_ALLOWED) + tuple(str(p) for p in extra)
-    for where, target in _targets(cfg, at):
-        if not target.startswith(allowed):
-            raise NnmlError(
-                f"{where}._target_={target} is not an allowed target; allowed prefixes: {', '.join(allowed)} "
-                f"(add a trusted prefix to allowed_targets to use it)"
-            )
+        return OmegaConf.to_container(cfg, resolve=False)
+    return cfg
 
 
-def user_prefixes(cfg, extra: Iterable[str] = ()) -> list[str]:
-    """The top-level module prefixes (``my_models.``) of targets outside torch., nnml. and ``extra``."""
-    from omegaconf import DictConfig, ListConfig, OmegaConf
+@functools.cache
+def registry() -> frozenset[str]:
+    """Every callable a config read back from a run folder may name without the user's say-so (exact names).
+    A pure function of the installed torch and the shipped config files, so it is computed once per process."""
+    import torch
 
-    if isinstance(cfg, (DictConfig, ListConfig)):
-        cfg = OmegaConf.to_container(cfg, resolve=False)
-    allowed = tuple(DEFAULT_ALLOWED) + tuple(str(p) for p in extra)
-    return sorted({t.split(".", 1)[0] + "." for _, t in _targets(cfg) if not t.startswith(allowed)})
+    names = {f"torch.nn.{n}" for n in torch.nn.modules.__all__}
+    names |= {f"torch.optim.{n}" for n in torch.optim.__all__
+              if isinstance(getattr(torch.optim, n, None), type) and issubclass(getattr(torch.optim, n),
+                                                                                 torch.optim.Optimizer)}
+    sched = torch.optim.lr_scheduler
+    names |= {f"torch.optim.lr_scheduler.{n}" for n in sched.__all__
+              if isinstance(getattr(sched, n, None), type)
+              and issubclass(getattr(sched, n), (sched.LRScheduler, sched.ReduceLROnPlateau))}
+    return frozenset(names | set(shipped_slots()))
+
+
+@functools.cache
+def shipped_slots() -> dict[str, frozenset[str]]:
+    """``target -> the top-level keys (model, dataset, logger, ...) under which nnml's shipped configs name it``:
+    a folder's config may name nnml's own parts only there (:meth:`Trust.check_slots`)."""
+    from pathlib import Path
+
+    import yaml
+
+    from nnml.config import config_dir
+    from nnml.config.aliases import upgrade
+
+    root = Path(config_dir())
+    slots: dict[str, set[str]] = {"nnml.tasks.supervised.task.SupervisedTask": {"task"}}  # before tasks existed
+    for path in sorted(root.rglob("*.yaml")):
+        try:
+            text = path.read_text()
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError:
+            continue
+        group = path.relative_to(root).parts[0] if len(path.relative_to(root).parts) > 1 else None
+        for where, t in walk_targets(doc):
+            # a group's option sits under the group's key unless it says @package _global_ (experiments, presets)
+            top = group if group and "@package _global_" not in text else _top(where)
+            slots.setdefault(upgrade(t), set()).add(top)
+    return {t: frozenset(s) for t, s in slots.items()}
+
+
+def _top(where: str) -> str:
+    return where.split(".", 1)[0].split("[", 1)[0]
+
+
+class Trust:
+    """Which ``_target_`` a config may name: the :func:`registry`, exact ``targets`` the user named themselves and
+    module ``prefixes`` they named on this command line."""
+
+    def __init__(self, prefixes: Iterable[str] = (), targets: Iterable[str] = (), source: str = ""):
+        from nnml.config.aliases import upgrade
+
+        self.prefixes = tuple(str(p) for p in prefixes if str(p))
+        self.targets = frozenset(upgrade(str(t)) for t in targets)
+        self.source = source  # "the config of RUN" for a folder's config: named in refusals
+
+    @classmethod
+    def own(cls, cfg, prefixes: Iterable[str] = ()) -> Trust:
+        """A new run's composed config is the user's own: its targets are trusted, and so are the module prefixes
+        of its targets outside nnml and torch (a folder it reads, a teacher, may name the same user code)."""
+        plain = _plain(cfg)
+        targets = {t for _, t in walk_targets(plain)}
+        given = [*prefixes, *(plain.get("allowed_targets") or [] if isinstance(plain, Mapping) else [])]
+        return cls([*given, *user_prefixes(plain)], targets)
+
+    @classmethod
+    def folder(cls, prefixes: Iterable[str] = (), source: str = "") -> Trust:
+        """A config read back from a run folder: the registry and the prefixes given on this command line."""
+        return cls(prefixes, (), source)
+
+    def allows(self, target: str) -> bool:
+        from nnml.config.aliases import upgrade
+
+        target = upgrade(str(target))
+        return target in registry() or target in self.targets or (bool(self.prefixes)
+                                                                   and target.startswith(self.prefixes))
+
+    def check(self, cfg, at: str = "") -> None:
+        """Refuse the first ``_target_`` of ``cfg`` (at every depth) that this trust does not allow."""
+        for where, target in walk_targets(_plain(cfg), at):
+            if not self.allows(target):
+                raise self.refusal(where, target)
+
+    def check_slots(self, cfg) -> None:
+        """Refuse one of nnml's own parts named outside the slot where nnml's configs name it (a folder's config):
+        each is harmless where it belongs, but some do things with their arguments elsewhere (a logger under
+        ``model`` with ``run_dir: <another run>`` would write an event file into that folder as it is built).
+        torch's classes and the prefixes named on this command line are exempt."""
+        from nnml.config.aliases import upgrade
+
+        slots = shipped_slots()
+        for where, target in walk_targets(_plain(cfg)):
+            target = upgrade(target)
+            if target.startswith("torch.") or target in self.targets or (self.prefixes and
+                                                                          target.startswith(self.prefixes)):
+                continue
+            if target in slots and _top(where) not in slots[target]:
+                raise NnmlError(f"{self.source or 'the config'}: {where}._target_={target} is not allowed there; "
+                                f"nnml's configs name it only under {', '.join(sorted(slots[target]))}, and a run "
+                                f"folder may name nnml's parts only where nnml puts them")
+
+    def refusal(self, where: str, target: str) -> NnmlError:
+        module = target.split(".", 1)[0] + "."
+        if self.source:
+            shipped = sorted(t for t in registry() if t.rsplit(".", 1)[0] == target.rsplit(".", 1)[0])
+            why = (f"; nnml runs only its own parts and torch's modules, optimizers and schedulers from a run folder"
+                   f"{did_you_mean(target, shipped) if shipped else ''}, and your own code only when you name it on "
+                   f"this command line (allowed_targets=[{module}] or --allow {module}; the folder's own "
+                   f"allowed_targets list is not trusted)")
+            return NnmlError(f"{self.source}: {where}._target_={target} is not allowed{why}")
+        return NnmlError(f"{where}._target_={target} is not an allowed target; name it on the command line "
+                         f"(allowed_targets=[{module}]) to trust it")
+
+
+def user_prefixes(cfg) -> list[str]:
+    """The top-level module prefixes (``my_models.``) of targets outside nnml and torch."""
+    return sorted({t.split(".", 1)[0] + "." for _, t in walk_targets(_plain(cfg))
+                   if not t.startswith(("torch.", "nnml."))})
 
 
 def ensure_importable(target: str) -> None:
@@ -64,20 +176,23 @@ def ensure_importable(target: str) -> None:
     import os
     import sys
 
-    if not str(target).startswith(DEFAULT_ALLOWED):
+    if not str(target).startswith(("torch.", "nnml.")):
         cwd = os.getcwd()
         if cwd not in sys.path and "" not in sys.path:
             sys.path.append(cwd)
 
 
-def import_object(target: str):
-    """The object a dotted ``_target_`` names (``torch.optim.Adam``, ``my_models.UNet.build``), imported as Hydra
-    would, but raising the import's own exception (Hydra's ``get_object`` logs a multi-line error first)."""
+def import_object(target: str, trust: Trust):
+    """The object a dotted ``_target_`` names (``torch.optim.Adam``, ``my_models.UNet.build``), after ``trust``
+    allowed it, imported as Hydra would but raising the import's own exception (Hydra's ``get_object`` logs a
+    multi-line error first)."""
     import importlib
 
     from nnml.config.aliases import upgrade
 
     target = upgrade(target)
+    if not trust.allows(target):
+        raise trust.refusal("<object>", target)
     ensure_importable(target)
     parts = str(target).split(".")
     for i in range(len(parts), 0, -1):
@@ -134,21 +249,24 @@ def import_failure(target: str, path: str, error: Exception) -> NnmlError:
     return NnmlError(f"{head} ({reason}); check the spelling of the module and class")
 
 
-def instantiate(node, *, key: str, allowed: Iterable[str] = (), **kwargs):
-    """``hydra.utils.instantiate(node, **kwargs)`` with the target check and a one-line error naming ``key``."""
+def instantiate(node, *, key: str, trust: Trust, **kwargs):
+    """``hydra.utils.instantiate(node, **kwargs)`` after ``trust`` allowed every target in ``node``, with old
+    target paths upgraded (nnml/config/aliases.py) and a one-line error naming ``key``."""
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate as hydra_instantiate
     from omegaconf import DictConfig, OmegaConf
 
-    check_targets(node, allowed, at=key)
     if not isinstance(node, DictConfig):
         node = OmegaConf.create(dict(node))
     node = upgraded(node)
+    trust.check(node, at=key)
     if "_target_" not in node:
         raise NnmlError(f"{key} has no _target_; it must name the class or function that builds it")
-    for where, target in _targets(OmegaConf.to_container(node, resolve=False), key):
+    for where, target in walk_targets(OmegaConf.to_container(node, resolve=False), key):
         try:  # the import's own error in one line, before Hydra logs its multi-line one
-            import_object(target)
+            import_object(target, trust)
+        except NnmlError:
+            raise
         except Exception as e:
             raise import_failure(target, where, e) from None
     try:
@@ -165,12 +283,13 @@ def instantiate(node, *, key: str, allowed: Iterable[str] = (), **kwargs):
 
 
 def upgraded(node):
-    """A copy of ``node`` whose ``_target_`` paths at every depth are today's (nnml/config/aliases.py)."""
+    """``node`` with the ``_target_`` paths at every depth made today's (nnml/config/aliases.py); a copy when any
+    changes."""
     from omegaconf import DictConfig, ListConfig, OmegaConf
 
     from nnml.config.aliases import upgrade
 
-    if not any(upgrade(t) != t for _, t in _targets(OmegaConf.to_container(node, resolve=False))):
+    if not any(upgrade(t) != t for _, t in walk_targets(OmegaConf.to_container(node, resolve=False))):
         return node
     node = node.copy()
 

@@ -6,6 +6,7 @@ value and what would be valid. Group options (model, optimizer, ...) are checked
 
 from __future__ import annotations
 
+import math
 from numbers import Number
 
 from nnml.errors import NnmlError, did_you_mean
@@ -32,15 +33,15 @@ def optional_non_negative_int(v):
 
 
 def positive_number(v):
-    return _is_num(v) and v > 0, "a number > 0"
+    return _is_num(v) and math.isfinite(v) and v > 0, "a finite number > 0"
 
 
 def non_negative_number(v):
-    return _is_num(v) and v >= 0, "a number >= 0"
+    return _is_num(v) and math.isfinite(v) and v >= 0, "a finite number >= 0"
 
 
 def optional_positive_number(v):
-    return v is None or (_is_num(v) and v > 0), "null or a number > 0"
+    return v is None or (_is_num(v) and math.isfinite(v) and v > 0), "null or a finite number > 0"
 
 
 def fraction(v):
@@ -62,6 +63,18 @@ def string(v):
     return isinstance(v, str) and v != "", "a non-empty string"
 
 
+def seed(v):
+    # numpy's and Python's generators take seeds below 2**32; a larger one fails only after the run folder exists
+    return _is_int(v) and 0 <= v < 2**32, "an integer in [0, 2^32)"
+
+
+def folder_name(v):
+    """A name that stays one folder inside outputs/: no path separators, no '..', not absolute."""
+    s = str(v)
+    ok = isinstance(v, str) and s not in ("", ".", "..") and "/" not in s and "\\" not in s and not s.startswith("~")
+    return ok and len(s) <= 100, "a folder name inside outputs/ (no /, no .., at most 100 characters), e.g. train"
+
+
 def device(v):
     s = str(v)
     ok = s in ("auto", "cpu", "cuda", "mps") or (s.startswith("cuda:") and s[5:].isdigit())
@@ -74,8 +87,9 @@ def threads(v):
 
 # key -> check; only keys present in the config are checked (a dataset without `noise` has no noise to check).
 SCHEMA = {
-    "seed": non_negative_int,
-    "task_name": string,
+    "seed": seed,
+    "data_seed": seed,
+    "task_name": folder_name,
     "trainer.max_epochs": positive_int,
     "trainer.device": device,
     "trainer.precision": one_of("32", "bf16", "16"),
@@ -111,6 +125,11 @@ SCHEMA = {
     "optimizer.momentum": non_negative_number,
     "model.dropout": fraction,
 }
+
+# Trainer keys that change what a run computes (its numbers), not only where or how fast it runs: a resumed run
+# keeps them (nnml/config/resume.py). devices and num_nodes change the global batch.
+RESULT_KEYS = ("trainer.precision", "trainer.grad_clip", "trainer.deterministic", "trainer.monitor", "trainer.mode",
+               "trainer.devices", "trainer.num_nodes", "trainer.accumulate_grad_batches")
 
 GROUPS = ("dataset", "model", "loss", "optimizer", "scheduler", "trainer", "logger")
 

@@ -28,7 +28,10 @@ class DataSplits:
     """Train/val/test tensors (on the CPU, standardized with train statistics) and what the model needs to know.
 
     ``y_*`` may be None (unlabeled data). ``meta`` holds further facts the data decides (``vocab_size``,
-    ``num_users``, ``in_channels``, ...): models receive every fact their constructor names (``nnml.run.build``)."""
+    ``num_users``, ``in_channels``, ...): models receive every fact their constructor names (``nnml.run.build``).
+    Data too large for memory may be a subclass whose ``x_*`` are sequences decoded per item (``len(x)`` and a
+    slice ``x[:n]``, a tensor, work as on tensors) and that brings its own ``batches(split, builder)``, which
+    ``Task.batches`` uses (:class:`nnml.data.image_folder.ImageFolderSplits`)."""
 
     name: str
     task: Task
@@ -82,6 +85,7 @@ def split_and_standardize(
     fixed_test_rows: int = 0,
     train_fraction: float = 1.0,
     n_train: int | None = None,
+    feature_names: list[str] | None = None,
 ) -> DataSplits:
     """Split (stratified for classification) with ``seed`` and standardize with the train split's statistics only.
 
@@ -93,6 +97,10 @@ def split_and_standardize(
     ``train_fraction`` / ``n_train``: keep only that share (or that many) of the train split, seeded and stratified,
     after val and test were carved out (they stay whole), to make overfitting visible; the standardization
     statistics come from the kept rows.
+    ``feature_names``: the name of each input column (``meta["feature_names"]``), so that new rows can be given by
+    name (``nnml predict RUN --file rows.csv``).
+    ``meta["standardization"]`` records the statistics (as plain floats, float32 values), so that new raw inputs
+    are prepared as the training inputs were (:mod:`nnml.data.new_inputs`).
     Regression targets are standardized too, so that losses and learning rates mean the same on every dataset;
     metrics are computed on that scale (R^2 does not depend on it).
     """
@@ -160,5 +168,51 @@ def split_and_standardize(
 
     (xtr, ytr), (xva, yva), (xte, yte) = take(train_idx), take(val_idx), take(test_idx)
     meta = {"value_range": [0.0, 1.0]} if standardize == "unit" else {}
+    stats = {"mode": standardize, "mean": _plain(mean), "std": _plain(std)}
+    if task != "classification":
+        stats["target"] = {"mean": _plain(ymean), "std": _plain(ystd)}
+    meta["standardization"] = stats
+    if feature_names is not None:
+        meta["feature_names"] = [str(n) for n in feature_names]
     return DataSplits(name, task, xtr, ytr, xva, yva, xte, yte, shape, num_outputs, names, meta)
 
+
+def _plain(values):
+    """float32 statistics as plain floats (a list, or one number): exact, and safe to keep in ``meta``."""
+    return np.asarray(values, dtype=np.float32).tolist()
+
+
+def split_indices(n: int, y, seed: int, val_fraction: float, test_fraction: float | None, where,
+                  items: str = "rows", names=None) -> tuple:
+    """Sorted (train, val, test) indices of ``n`` rows, drawn as :func:`split_and_standardize` draws them (the same
+    rows for the same ``y`` and seed). ``y`` (class ids) stratifies, or None; ``test_fraction`` None: no test rows
+    (a test file or folder gives them). A split that cannot be drawn is one line naming ``where`` and the rare
+    classes (by ``names``)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(n)
+    try:
+        if test_fraction is None:
+            rest, test = idx, idx[:0]
+        else:
+            rest, test = train_test_split(idx, test_size=max(1, int(round(test_fraction * n))), random_state=seed,
+                                          stratify=y)
+        val_n = max(1, int(round(val_fraction * n))) if val_fraction > 0 else 0
+        if val_n:
+            train, val = train_test_split(rest, test_size=val_n, random_state=seed,
+                                          stratify=None if y is None else y[rest])
+        else:
+            train, val = rest, rest  # no validation split: validate on the train rows (never on the test rows)
+    except ValueError as e:
+        splits = "train/val" if test_fraction is None else "train/val/test"
+        if y is None:
+            raise NnmlError(f"{where}: {n} {items} cannot be split into {splits} ({str(e).splitlines()[0][:200]}); "
+                            f"add {items} or change dataset.val_fraction/test_fraction") from None
+        counts = np.bincount(y)
+        rare = [i for i, c in enumerate(counts) if 0 < c < 3]
+        named = [str(names[i]) if names is not None else str(i) for i in rare]
+        why = (f"{len(rare)} class(es) have fewer than 3 {items}: {', '.join(named[:5])}{', ...' if len(rare) > 5 else ''}"
+               if rare else f"{int((counts > 0).sum())} classes need more val/test {items} than the fractions give")
+        raise NnmlError(f"{where}: {n} {items} cannot be split into {splits} stratified by class ({why}); add "
+                        f"{items}, merge rare classes or change dataset.val_fraction/test_fraction") from None
+    return np.sort(train), np.sort(val), np.sort(test)

@@ -123,12 +123,19 @@ def _shard_len(n: int, world: int, shuffle: bool) -> int:
 
 
 class LoaderBatches:
-    """A DataLoader over CPU tensors with workers and pinned memory; batches copied to the device without blocking."""
+    """A DataLoader over CPU tensors with workers and pinned memory; batches copied to the device without blocking.
+
+    ``dataset``: a map-style torch Dataset whose items are tuples of tensors, in place of the tensors (data that
+    is read per item, e.g. images decoded from files by the workers)."""
 
     def __init__(self, *tensors, batch_size: int, shuffle: bool, seed: int, device, num_workers: int = 2,
-                 pin_memory: bool = True):
-        self.keys, items = _as_structure(_gather(tensors))
-        self.dataset = torch.utils.data.TensorDataset(*items)
+                 pin_memory: bool = True, dataset=None):
+        if dataset is None:
+            self.keys, items = _as_structure(_gather(tensors))
+            dataset = torch.utils.data.TensorDataset(*items)
+        else:
+            self.keys = None
+        self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed

@@ -81,11 +81,13 @@ def _load(name: str, seed: int, root: str, download: bool, val_fraction: float, 
     x = np.concatenate([xtr, xte]).astype(np.float32) / 255.0
     y = np.concatenate([ytr, yte]).astype(np.int64)
     # The official test images stay the test split; val is carved out of the training images.
-    return split_and_standardize(
+    data = split_and_standardize(
         name, x, y, "classification", seed=seed, val_fraction=val_fraction * len(xtr) / len(x),
         test_fraction=0.0, input_shape=(1, 28, 28), class_names=SOURCES[name]["classes"],
         standardize=standardize, fixed_test_rows=len(xte),
     )
+    data.meta["raw_image"] = {"size": [28, 28], "max_value": 1.0}  # grey 0-255 read as 0-1, light on dark
+    return data
 
 
 def mnist(seed: int, root: str = "data", download: bool = True, val_fraction: float = 0.1, n_samples: int | None = None,

@@ -14,11 +14,14 @@ def _load(loader_name: str):
 def digits(seed: int, val_fraction: float = 0.1, test_fraction: float = 0.2, standardize: str = "feature") -> DataSplits:
     """1797 8x8 grey images of handwritten digits, 10 classes; kept as (1, 8, 8) images so a CNN can use them."""
     b = _load("load_digits")
-    return split_and_standardize(
+    data = split_and_standardize(
         "digits", b.data, b.target, "classification", seed=seed, val_fraction=val_fraction,
         test_fraction=test_fraction, input_shape=(1, 8, 8), class_names=[str(c) for c in b.target_names],
-        standardize=standardize,
+        standardize=standardize, feature_names=list(b.feature_names),
     )
+    # Each pixel counts the ink in a 4x4 block of a 32x32 bitmap: 0-16, light ink on a dark ground.
+    data.meta["raw_image"] = {"size": [8, 8], "max_value": 16.0}
+    return data
 
 
 def _tabular(name: str, loader: str, task, seed, val_fraction, test_fraction, standardize) -> DataSplits:
@@ -26,7 +29,7 @@ def _tabular(name: str, loader: str, task, seed, val_fraction, test_fraction, st
     names = [str(c) for c in b.target_names] if task == "classification" else None
     return split_and_standardize(
         name, b.data, b.target, task, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
-        class_names=names, standardize=standardize,
+        class_names=names, standardize=standardize, feature_names=list(b.feature_names),
     )
 
 

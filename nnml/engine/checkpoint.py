@@ -27,18 +27,26 @@ def atomic_save(obj, path: Path) -> None:
                         f"output folder with hydra.run.dir=...", exit_code=1) from e
 
 
-def load_checkpoint(path: Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise NnmlError(f"checkpoint {path} does not exist")
+def load_weights_only(path: Path, mmap: bool = False):
+    """``torch.load(path, weights_only=True)`` with its failures in one line: a pickle that would run code is
+    refused, a torn or foreign file is called corrupt. Every file nnml loads weights from goes through here (a
+    run's checkpoints, an accelerated variant's model.pt). ``mmap=True`` maps the tensors instead of reading them:
+    the whole pickle is still vetted, so it is a cheap check of a file that is loaded in full later."""
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         raise NnmlError(f"checkpoint {path} holds objects other than tensors and plain data, which could run code "
                         f"when loaded; nnml refuses it ({str(e).splitlines()[0][:120]})") from None
     except Exception as e:  # a torn or foreign file: zip errors, EOF, bad magic
         raise NnmlError(f"checkpoint {path} is corrupt or not a checkpoint ({type(e).__name__}: "
                         f"{str(e).splitlines()[0][:120] if str(e) else ''})") from None
+
+
+def load_checkpoint(path: Path, mmap: bool = False) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise NnmlError(f"checkpoint {path} does not exist")
+    ckpt = load_weights_only(path, mmap)
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise NnmlError(f"checkpoint {path} is not an nnml checkpoint (no model state)")
     return ckpt

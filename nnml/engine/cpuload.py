@@ -5,15 +5,14 @@ counts for those CPUs (``/proc/stat``, steal time included) minus this process's
 intra-op thread that has to wait for a core other processes hold makes every op slower: the default MLP ran 38x
 slower with 2 threads than with 1 while another process kept a core busy). The 1-minute load average lags by a
 minute and counts this process too, so it is only the fallback where ``/proc/stat`` does not exist.
-Imports no torch: the CLI marks the window's start before anything heavy is imported.
+A :class:`CpuWindow` is made where the measuring starts (a run's start, a governor's) and handed to whoever
+reads it. Imports no torch.
 """
 
 from __future__ import annotations
 
 import os
 import time
-
-_MARK: tuple[float, float, float] | None = None  # (monotonic s, busy s of our CPUs, own CPU s) at the window's start
 
 
 def _our_cpus() -> set[int] | None:
@@ -48,33 +47,37 @@ def _own_seconds() -> float:
     return t.user + t.system
 
 
-def mark() -> None:
-    """Start a new measuring window now."""
-    global _MARK
-    busy = _busy_seconds(_our_cpus())
-    _MARK = None if busy is None else (time.monotonic(), busy, _own_seconds())
+class CpuWindow:
+    """A measuring window: from its start (or its last :meth:`mark`) to now, how many cores' worth of CPU time other
+    processes used on this job's CPUs."""
 
+    def __init__(self):
+        self._mark: tuple[float, float, float] | None = None  # (monotonic s, busy s of our CPUs, own CPU s)
+        self.mark()
 
-def window_age() -> float | None:
-    return None if _MARK is None else time.monotonic() - _MARK[0]
+    def mark(self) -> None:
+        """Start a new window now."""
+        busy = _busy_seconds(_our_cpus())
+        self._mark = None if busy is None else (time.monotonic(), busy, _own_seconds())
 
+    def age(self) -> float | None:
+        return None if self._mark is None else time.monotonic() - self._mark[0]
 
-def others_cores(min_window: float = 0.25) -> float | None:
-    """Cores' worth of CPU time other processes used on this job's CPUs since :func:`mark` (waiting until the
-    window is ``min_window`` seconds long), or None where the kernel does not say (then use the load average)."""
-    if _MARK is None:
-        mark()
-        if _MARK is None:
+    def others_cores(self, min_window: float = 0.25) -> float | None:
+        """Cores' worth of CPU time other processes used on this job's CPUs since the window's start (waiting
+        until the window is ``min_window`` seconds long), or None where the kernel does not say (then use the load
+        average)."""
+        if self._mark is None:
             return None
-    age = time.monotonic() - _MARK[0]
-    if age < min_window:
-        time.sleep(min_window - age)
-    t0, busy0, own0 = _MARK
-    busy = _busy_seconds(_our_cpus())
-    if busy is None:
-        return None
-    wall = time.monotonic() - t0
-    return max(0.0, (busy - busy0 - (_own_seconds() - own0)) / wall)
+        age = time.monotonic() - self._mark[0]
+        if age < min_window:
+            time.sleep(min_window - age)
+        t0, busy0, own0 = self._mark
+        busy = _busy_seconds(_our_cpus())
+        if busy is None:
+            return None
+        wall = time.monotonic() - t0
+        return max(0.0, (busy - busy0 - (_own_seconds() - own0)) / wall)
 
 
 def load_average() -> float | None:

@@ -76,10 +76,12 @@ def is_auto(num_threads) -> bool:
     return num_threads in (None, "auto", 0) and not (env and env.isdigit())
 
 
-def choose_threads(num_threads, modules, batch, batch_size: int | None = None) -> tuple[int, str]:
+def choose_threads(num_threads, modules, batch, batch_size: int | None = None, *, window: cpuload.CpuWindow,
+                   parallel_jobs: int = 1) -> tuple[int, str]:
     """``(threads, why)`` for ``trainer.num_threads``: explicit values and ``OMP_NUM_THREADS`` win; ``auto``
-    gives the work of a step the cores of this job (a sweep's parallel jobs share them) that other processes leave
-    free (:mod:`nnml.engine.cpuload`), or 1 thread for small work. Sets torch's thread count."""
+    gives the work of a step the cores of this job (``parallel_jobs`` of a sweep share them) that other processes
+    leave free (measured over ``window``: :mod:`nnml.engine.cpuload`), or 1 thread for small work. Sets torch's
+    thread count."""
     if num_threads not in (None, "auto", 0):
         torch.set_num_threads(int(num_threads))
         return int(num_threads), "as set"
@@ -87,9 +89,9 @@ def choose_threads(num_threads, modules, batch, batch_size: int | None = None) -
     if env and env.isdigit():
         torch.set_num_threads(int(env))
         return int(env), "OMP_NUM_THREADS"
-    cores, usable = _job_cores()
+    cores, usable = job_cores(parallel_jobs)
     flops = step_flops(modules, batch, batch_size)
-    others = cpuload.others_cores() if cores > 1 and flops >= THREADS_MIN_FLOPS else None
+    others = window.others_cores() if cores > 1 and flops >= THREADS_MIN_FLOPS else None
     threads, why = auto_threads(flops, cores, others, cpuload.load_average(), usable)
     torch.set_num_threads(threads)
     return threads, why
@@ -139,16 +141,16 @@ class ThreadGovernor:
 
     def __init__(self, cores: int, usable: int | None = None):
         self.cores, self.usable = cores, usable
-        cpuload.mark()
+        self.window = cpuload.CpuWindow()
 
     def after_epoch(self) -> str | None:
         """A line for the log when the thread count went down, else None."""
         threads = torch.get_num_threads()
-        age = cpuload.window_age()
+        age = self.window.age()
         if threads <= 1 or age is None or age < self.MIN_WINDOW_S:
             return None
-        others = cpuload.others_cores(0.0)
-        cpuload.mark()
+        others = self.window.others_cores(0.0)
+        self.window.mark()
         if others is None:
             return None
         fit = min(threads, fit_threads(self.cores, others, self.usable))
@@ -159,11 +161,11 @@ class ThreadGovernor:
                 f"cores (trainer.num_threads=auto; set a number to keep it fixed)")
 
 
-def governor_for(num_threads, threads: int) -> ThreadGovernor | None:
+def governor_for(num_threads, threads: int, parallel_jobs: int = 1) -> ThreadGovernor | None:
     """The governor of a run whose ``auto`` choice gave it more than one thread; None otherwise."""
     if threads <= 1 or not is_auto(num_threads):
         return None
-    return ThreadGovernor(*_job_cores())
+    return ThreadGovernor(*job_cores(parallel_jobs))
 
 
 def _si(x: float) -> str:
@@ -241,15 +243,11 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _job_cores() -> tuple[int, int]:
-    """(cores this job may use: its share when a sweep runs jobs side by side, all CPUs this process may run on)."""
+def job_cores(parallel_jobs: int = 1) -> tuple[int, int]:
+    """(cores this job may use: its share when a sweep runs ``parallel_jobs`` side by side, all CPUs this process
+    may run on)."""
     usable = usable_cores()
-    return max(1, usable // _parallel_jobs()), usable
-
-
-def _parallel_jobs() -> int:
-    value = os.environ.get("NNML_PARALLEL_JOBS", "").strip()
-    return max(1, int(value)) if value.isdigit() else 1
+    return max(1, usable // max(1, int(parallel_jobs))), usable
 
 
 def setup_cuda_speedups(device: torch.device) -> None:

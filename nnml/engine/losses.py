@@ -59,6 +59,25 @@ class _Callable(nn.Module):
         return self.fn(outputs, targets)
 
 
+def callable_name(obj) -> str:
+    """The dotted name of a loss as the user wrote it: a function (``my_losses.focal``), the function a
+    ``functools.partial`` wraps, or a module's class (``my_losses.Focal``)."""
+    import functools
+
+    while isinstance(obj, functools.partial):
+        obj = obj.func
+    target = obj if callable(obj) and hasattr(obj, "__qualname__") else type(obj)
+    module = getattr(target, "__module__", "") or ""
+    name = getattr(target, "__qualname__", type(obj).__name__)
+    return f"{module}.{name}" if module and module != "builtins" else name
+
+
+def is_own_code(obj) -> bool:
+    """True for a loss from the user's own code: not torch's, not nnml's."""
+    module = callable_name(obj).split(".", 1)[0]
+    return module not in ("torch", "nnml")
+
+
 def make_criterion(loss, task: str, num_outputs: int, loss_name: str = "") -> Criterion:
     """Refuse a torch loss that does not fit the dataset's task before anything trains. A loss of the user's own
     (any callable ``loss(outputs, targets) -> tensor``, or a module nnml does not know) is used as it is;

@@ -117,12 +117,40 @@ def directions(task: str) -> dict[str, str]:
     return {"loss": "min", "mse": "min", "mae": "min", "r2": "max"}
 
 
-def metric_names(task: str) -> list[str]:
-    return ["loss", "acc", "f1"] if task == "classification" else ["loss", "mse", "mae", "r2"]
-
-
 def monitor_default(task: str) -> tuple[str, str]:
     return ("val/acc", "max") if task == "classification" else ("val/loss", "min")
+
+
+# Better when larger, for metrics whose task did not record its directions (run folders from before it did).
+MAX_METRICS = ("acc", "f1", "r2")
+
+
+def direction(metric: str, known=None) -> str:
+    """``max`` or ``min`` for ``metric`` (``val/acc`` or ``acc``): what its task states (``known``: a task's
+    ``metric_directions()`` or metrics.json's ``directions``), else by its name (accuracy-like metrics up, losses
+    and errors down). The one place nnml decides which way is better."""
+    name = metric.split("/", 1)[-1]
+    d = (known or {}).get(name)
+    if d in ("max", "min"):
+        return d
+    return "max" if name.split("/")[-1] in MAX_METRICS else "min"
+
+
+def resolve_monitor(monitor: str, mode: str, directions: dict, default_monitor: str) -> tuple[str, str]:
+    """(metric, mode) that picks the best epoch: ``auto`` follows the task (its default monitor, in the direction
+    it states); an explicit metric must be one the task reports. The one place the monitor is resolved."""
+    from nnml.errors import NnmlError, did_you_mean
+
+    monitor, mode = str(monitor), str(mode)
+    if monitor == "auto":
+        monitor = default_monitor
+    available = [f"{s}/{n}" for s in ("val", "train") for n in directions]
+    if monitor not in available:
+        raise NnmlError(f"trainer.monitor={monitor} is not a metric of this task{did_you_mean(monitor, available)}; "
+                        f"choose one of: {', '.join(available)}")
+    if mode == "auto":
+        mode = direction(monitor, directions)
+    return monitor, mode
 
 
 class MeanMetrics:

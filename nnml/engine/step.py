@@ -129,3 +129,35 @@ class StepContext:
     def all_reduce(self, metrics) -> None:
         if self._t.dist is not None:
             self._t.dist.reduce_metric_state(metrics)
+
+
+def step_scalars(loss_value: float, logged, slot, grad_norm) -> dict:
+    """What a logging step reports: the loss, the task's own step values, the gradient norm and learning rate."""
+    scalars = {"train/loss": loss_value}
+    if logged:
+        scalars.update({f"train/step_{k}": float(v) for k, v in logged.items() if k != "loss"})
+    if slot is not None:
+        scalars["grad_norm"] = float(grad_norm) if grad_norm is not None else slot.grad_norm()
+        scalars["lr"] = slot.lr
+    return scalars
+
+
+def learning_rates(slots: dict, main) -> dict:
+    """The epoch's ``lr`` (the main slot's), and ``lr/<slot>`` for each slot of a task with several."""
+    if not slots:
+        return {}
+    out = {"lr": main.lr}
+    if len(slots) > 1:
+        out.update({f"lr/{name}": slot.lr for name, slot in slots.items()})
+    return out
+
+
+def step_epoch_schedulers(slots: dict, monitored: float | None) -> None:
+    """After an epoch: every slot's per-epoch scheduler (ReduceLROnPlateau with the monitored metric's value)."""
+    for slot in slots.values():
+        if slot.scheduler is not None and slot.interval == "epoch":
+            if isinstance(slot.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                if monitored is not None:
+                    slot.scheduler.step(monitored)
+            else:
+                slot.scheduler.step()

@@ -2,7 +2,7 @@
 
 Flow: Hydra composes the config and creates the run folder once, in the process the user started. If the config
 asks for more than one process and this process is not already a torchrun rank, :func:`run_train` saves the
-composed config to ``.hydra/launch.yaml`` and starts ``python -m torch.distributed.run ... -m nnml.run.launch RUN_DIR``;
+composed config to ``.hydra/launch.yaml`` and starts ``python -m torch.distributed.run ... -m nnml.cli.rank RUN_DIR``;
 every rank loads that same config and writes into that same folder (rank 0: TensorBoard, checkpoints,
 metrics.json, ``<task>.log``; rank k: ``<task>_rank<k>.log`` only). ``torchrun ... -m nnml train ...`` started by hand
 works too: each rank is then a Hydra job, and ranks other than 0 move into rank 0's folder.
@@ -79,16 +79,21 @@ def slurm_rendezvous(env) -> dict | None:
             "job_id": f"slurm-{job}"}
 
 
-def launch(cfg, run_dir: Path, choices: dict, override_keys) -> dict:
-    """Start the ranks of this node through torchrun, wait for them, and return rank 0's metrics."""
-    run_dir = Path(run_dir)
+def launch(cfg, ctx) -> dict:
+    """Start the ranks of this node through torchrun, wait for them, and return rank 0's metrics. The ranks read
+    the composed config and what the command said (the run context, its trust included) from
+    ``.hydra/launch.yaml``, which this process wrote for them."""
+    run_dir = Path(ctx.run_dir)
     hydra_dir = run_dir / ".hydra"
     hydra_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(OmegaConf.create({"config": OmegaConf.to_container(cfg, resolve=True), "choices": dict(choices),
-                                     "override_keys": list(override_keys)}), hydra_dir / LAUNCH_FILE)
-    cmd = [sys.executable, "-m", "torch.distributed.run", *torchrun_args(cfg, run_dir), "-m", "nnml.run.launch",
-           str(run_dir)]
-    env = dict(os.environ, NNML_LAUNCHED="1")
+    record = {"config": OmegaConf.to_container(cfg, resolve=True), "choices": dict(ctx.choices),
+              "overrides": list(ctx.overrides), "swept": list(ctx.swept), "typed": dict(ctx.typed),
+              "parallel_jobs": ctx.parallel_jobs, "argv": list(ctx.argv), "cwd": str(ctx.cwd), "console": ctx.console,
+              "trust": {"prefixes": list(ctx.trust.prefixes), "targets": sorted(ctx.trust.targets)}}
+    OmegaConf.save(OmegaConf.create(record), hydra_dir / LAUNCH_FILE)
+    cmd = [sys.executable, "-m", "torch.distributed.run", *torchrun_args(cfg, run_dir), "-m", "nnml.cli.rank",
+           str(run_dir), "--launched"]
+    env = dict(os.environ)
     nproc, _ = world_of(cfg)
     threads = cfg.trainer.get("num_threads")
     if threads in (None, "auto", 0) and "OMP_NUM_THREADS" not in env:
@@ -108,8 +113,8 @@ class LaunchFailed(NnmlError):
     """A rank failed; it already wrote error.txt."""
 
 
-def run_train(cfg, run_dir, *, choices=None, override_keys=(), **kwargs) -> dict:
-    """Train ``cfg`` into ``run_dir``: as one process, as this torchrun rank, or by launching the ranks."""
+def run_train(cfg, ctx, **kwargs) -> dict:
+    """Train ``cfg`` into ``ctx.run_dir``: as one process, as this torchrun rank, or by launching the ranks."""
     from nnml.engine.distributed import in_torchrun
     from nnml.run.train import train
 
@@ -119,13 +124,13 @@ def run_train(cfg, run_dir, *, choices=None, override_keys=(), **kwargs) -> dict
 
         dist = Dist.from_env(cfg.trainer.device, str(cfg.trainer.get("dist_backend", "auto")))
         try:
-            run_dir = adopt_rank0_dir(dist, Path(run_dir), "train")
-            return train(cfg, run_dir, choices=choices, override_keys=override_keys, dist=dist, **kwargs)
+            ctx.run_dir = adopt_rank0_dir(dist, Path(ctx.run_dir), "train")
+            return train(cfg, ctx, dist=dist, **kwargs)
         finally:
             dist.destroy()
     if nproc * nnodes > 1:
-        return launch(cfg, Path(run_dir), choices or {}, override_keys)
-    return train(cfg, run_dir, choices=choices, override_keys=override_keys, **kwargs)
+        return launch(cfg, ctx)
+    return train(cfg, ctx, **kwargs)
 
 
 def adopt_rank0_dir(dist, run_dir: Path, log_name: str) -> Path:
@@ -154,31 +159,3 @@ def rank_log(run_dir: Path, log_name: str, rank: int) -> None:
     handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-
-
-def worker_main(argv=None) -> None:
-    """``python -m nnml.run.launch RUN_DIR``: one rank of a run that :func:`launch` started."""
-    from nnml.engine.distributed import env_rank
-
-    argv = sys.argv[1:] if argv is None else argv
-    run_dir = Path(argv[0])
-    saved = OmegaConf.load(run_dir / ".hydra" / LAUNCH_FILE)
-    cfg = saved.config
-    rank = env_rank()
-    rank_log(run_dir, "train", rank)
-    try:
-        run_train(cfg, run_dir, choices=OmegaConf.to_container(saved.choices),
-                  override_keys=list(saved.override_keys), quiet=rank != 0)
-    except NnmlError as e:
-        log.error(str(e))
-        if rank == 0:
-            (run_dir / "error.txt").write_text(str(e) + "\n")
-        if os.environ.get("NNML_DEBUG"):
-            raise
-        if not os.environ.get("NNML_LAUNCHED"):  # launched by nnml train: that process reports error.txt
-            print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(e.exit_code) from None
-
-
-if __name__ == "__main__":
-    worker_main()

@@ -1,6 +1,8 @@
 """One training run, top to bottom: validate the config, build the data and the task (its modules, losses and
 optimizer slots), fit, test the best weights, write the run's files. Called by ``nnml train`` (through Hydra), by
-``nnml tune`` for each trial and by tests; it knows nothing of the command line.
+``nnml tune`` for each trial, by the Python API and by tests. It knows nothing of the command line: what the
+command said (its overrides as typed, what a sweep varies, how many jobs share the cores, which targets are trusted)
+arrives in a :class:`RunContext`.
 """
 
 from __future__ import annotations
@@ -8,14 +10,17 @@ from __future__ import annotations
 import importlib
 import random
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from nnml.config.rundir import resolve_resume
-from nnml.config.targets import check_targets
+from nnml.config.notation import number_like
+from nnml.config.resume import resolve_resume
+from nnml.config.seeds import data_seed
+from nnml.config.targets import Trust
 from nnml.config.validate import validate
 from nnml.engine import cpuload
 from nnml.engine.checkpoint import load_checkpoint
@@ -32,8 +37,31 @@ from nnml.engine.device import (
 from nnml.engine.loop import LoopConfig, Trainer
 from nnml.errors import NnmlError
 from nnml.run.build import Builder, build_data, build_loggers, build_task, resolve_monitor
+from nnml.tasks.capabilities import extra_metrics_of, final_artifacts_of, objective_of
 from nnml.tracking.runfiles import clean_number, write_json_atomic
 from nnml.version import __version__
+
+
+@dataclass
+class RunContext:
+    """What the command that starts a run knows and the run needs: where it goes, which targets its config may
+    name, and how the user typed it."""
+
+    run_dir: Path
+    trust: Trust
+    choices: dict = field(default_factory=dict)  # group -> option as chosen
+    overrides: list = field(default_factory=list)  # this job's overrides as typed (a segment's record)
+    swept: list = field(default_factory=list)  # the keys the sweep or study varies, in the order typed
+    typed: dict = field(default_factory=dict)  # key -> value as the user typed it (1e10, not 10000000000.0)
+    parallel_jobs: int = 1  # jobs of a sweep sharing this machine's cores
+    argv: list = field(default_factory=list)  # the command as typed (["nnml", "train", ...]), for provenance.json
+    cwd: str = ""  # the folder it was typed in ("": this process's)
+    console: str = "full"  # full: header, epoch lines, results; short: all of it to train.log only (a sweep's job)
+    stop_check: object = None  # () -> signal number or 0: a stop asked by a sweep whose job runs in another process
+
+    @property
+    def override_keys(self) -> list[str]:
+        return [str(o).split("=", 1)[0] for o in self.overrides]
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -45,37 +73,36 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         torch.backends.cudnn.benchmark = False
 
 
-def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, override_keys=(),
-          callbacks=(), console=None, quiet: bool = False, dist=None) -> dict:
-    """Run one training job into ``run_dir`` and return its final metrics (also written to metrics.json).
+def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet: bool = False, dist=None) -> dict:
+    """Run one training job into ``ctx.run_dir`` and return its final metrics (also written to metrics.json).
 
     ``dist`` (:class:`nnml.engine.distributed.Dist`): this process is one DDP rank; rank 0 alone writes files."""
     t_start = time.perf_counter()
-    age = cpuload.window_age()
-    if age is None or age > 30:  # the CLI marked the process's start; a later job in this process starts anew
-        cpuload.mark()
-    run_dir = Path(run_dir)
-    choices = dict(choices or {})
+    window = cpuload.CpuWindow()  # trainer.num_threads=auto measures the cores others use from here to the first step
+    run_dir = Path(ctx.run_dir)
+    choices = dict(ctx.choices)
     validate(cfg)
-    allowed = list(cfg.get("allowed_targets") or [])
-    check_targets(cfg, allowed)
+    trust = ctx.trust
+    trust.check(cfg)
     tr = cfg.trainer
 
     threads = configure_threads(tr.get("num_threads"))
     device = dist.device if dist else resolve_device(tr.device)
     main = dist is None or dist.is_main
     quiet = quiet or not main
+    # Written before anything can fail, so that a failed run says where it came from too; rank 0 only under DDP.
+    record = _provenance(cfg, ctx, run_dir, device, threads) if main else None
     setup_cuda_speedups(device)
     autocast = autocast_context(device, str(tr.precision))
     seed_everything(int(cfg.seed), bool(tr.get("deterministic", False)))
     if tr.get("detect_anomaly"):
         torch.autograd.set_detect_anomaly(True)
 
-    data = build_data(cfg.dataset, seed=int(cfg.seed), allowed=allowed)
-    task = build_task(cfg, data, allowed)
+    data = build_data(cfg.dataset, seed=data_seed(cfg), trust=trust)
+    task = build_task(cfg, data, trust)
     monitor, mode = resolve_monitor(tr, task)
-    builder = Builder(cfg, data, device, seed=int(cfg.seed), allowed=allowed, run_dir=run_dir, monitor_mode=mode)
-    builder.choices = choices
+    builder = Builder(cfg, data, device, seed=int(cfg.seed), trust=trust, run_dir=run_dir, monitor_mode=mode,
+                      choices=choices)
     batches = task.batches("train", builder)
     builder.steps_per_epoch = batches.batches_per_epoch(dist.world_size if dist else 1)
     # Same seed -> same initial weights in every job of a sweep, whatever the data code consumed.
@@ -83,8 +110,9 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
     task.setup(builder)
     bs = int(cfg.dataset.get("batch_size", 1) or 1)
     sample = sample_batch(data, bs, device)
-    threads, threads_why = choose_threads(tr.get("num_threads"), task.modules, sample, bs)
-    governor = governor_for(tr.get("num_threads"), threads) if device.type == "cpu" else None
+    threads, threads_why = choose_threads(tr.get("num_threads"), task.modules, sample, bs, window=window,
+                                          parallel_jobs=ctx.parallel_jobs)
+    governor = governor_for(tr.get("num_threads"), threads, ctx.parallel_jobs) if device.type == "cpu" else None
     layers = _layers(task.modules.get(task.primary), sample) if not quiet else []
     num_params = sum(p.numel() for m in task.modules.values() for p in m.parameters())
     if dist and dist.rank:
@@ -95,22 +123,25 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
     importlib.import_module("torch._dynamo")
 
     forward, eval_forward = _wrapped_modules(task, tr, dist)
-    loggers = build_loggers(cfg.get("logger"), run_dir, allowed) if main else []
-    from nnml.tracking.console import ConsoleCallback, print_summary
+    loggers = build_loggers(cfg.get("logger"), run_dir, trust) if main else []
+    from nnml.tracking.console import ConsoleCallback
 
-    console_cb = ConsoleCallback(console, quiet=quiet)
+    console_cb = ConsoleCallback(console, quiet=quiet, echo=ctx.console != "short")
     config_plain = OmegaConf.to_container(cfg, resolve=True)
     trainer = Trainer(task, batches, eval_sources, LoopConfig.from_trainer(tr, monitor, mode), device=device,
                       autocast=autocast, checkpoint_dir=run_dir / "checkpoints",
                       callbacks=[console_cb, *loggers, *callbacks], config=config_plain, run_dir=run_dir,
-                      forward_modules=forward, eval_modules=eval_forward, dist=dist, thread_governor=governor)
-    trainer.start_segment(t_start, overrides=_command_overrides())
-    last_path, best_path = resolve_resume(cfg.get("resume"), run_dir)
+                      forward_modules=forward, eval_modules=eval_forward, dist=dist, thread_governor=governor,
+                      nan_hint=_lr_hint(ctx.typed.get("optimizer.lr")), stop_check=ctx.stop_check)
+    trainer.start_segment(t_start, overrides=ctx.overrides)
+    last_path, best_path = resolve_resume(cfg.get("resume"))
     if last_path is not None:
         ckpt = load_checkpoint(last_path)
         best = load_checkpoint(best_path) if best_path else None
         trainer.restore(ckpt, best, last_path)
         trainer.state.segments = _finished_segments(run_dir, trainer.state)
+    if record is not None:
+        record.update(threads=threads, from_epoch=trainer.state.epoch)
     primary = task.modules.get(task.primary)
     main_slot = task.slots.get(task.primary) or next(iter(task.slots.values()), None)
     trainer.state.info = {
@@ -119,7 +150,7 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
         "model": choices.get("model", type(primary).__name__), "num_params": num_params,
         "modules": {name: sum(p.numel() for p in m.parameters()) for name, m in task.modules.items()},
         "optimizer": choices.get("optimizer", type(main_slot.optimizer).__name__ if main_slot else "none"),
-        "loss": task.objective() or choices.get("loss", ""), "task_name": choices.get("task", type(task).__name__),
+        "loss": objective_of(task) or choices.get("loss", ""), "task_name": choices.get("task", type(task).__name__),
         "device": str(device), "precision": str(tr.precision), "threads": threads,
         "threads_why": threads_why, "layers": layers, "model_ref": primary,
         "config_yaml": OmegaConf.to_yaml(cfg), "resumed_from": str(last_path) if last_path else "",
@@ -154,7 +185,7 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
             "task": choices.get("task", type(task).__name__),
             "directions": task.metric_directions(),
             "nnml_version": __version__,
-            **task.extra_metrics(),
+            **extra_metrics_of(task),
             "segments": segments,
         })
         metrics = {k: clean_number(v) for k, v in metrics.items()}
@@ -162,18 +193,28 @@ def train(cfg: DictConfig, run_dir: str | Path, *, choices: dict | None = None, 
             write_json_atomic(run_dir / "metrics.json", metrics)
         trainer.callbacks.on_test_end(state, metrics)
         if main and trainer.callbacks.wants_artifacts:
-            artifacts = task.final_artifacts(trainer.ctx)
+            artifacts = final_artifacts_of(task, trainer.ctx)
             if artifacts:
                 trainer.callbacks.on_artifacts(state, artifacts)
-        _log_hparams(loggers, cfg, choices, override_keys, metrics)
+        _log_hparams(loggers, config_plain, choices, ctx.override_keys, metrics, ctx.swept)
     except torch.OutOfMemoryError:
         ds = cfg.dataset
         raise out_of_memory(device, int(ds.batch_size), ds.get("eval_batch_size"), str(tr.precision)) from None
     finally:
         trainer.callbacks.close()
-    if not quiet:
-        print_summary(console_cb.console, metrics, str(run_dir))
     return metrics
+
+
+def _provenance(cfg, ctx: RunContext, run_dir: Path, device, threads: int):
+    """Start this segment's record in provenance.json (nnml/run/provenance.py): the command and folder it was typed
+    in, the code and machine, the device, the threads so far and the seeds."""
+    from nnml.run import provenance
+
+    seeds = {"seed": int(cfg.seed), "data_seed": data_seed(cfg)}
+    record = provenance.collect(argv=ctx.argv, cwd=ctx.cwd or Path.cwd(), config=cfg, threads=threads, seeds=seeds,
+                                device=str(device))
+    record["from_epoch"] = None if cfg.get("resume") else 0  # a resume's is known once its checkpoint is read
+    return provenance.RunRecord(run_dir, record, resumed=bool(cfg.get("resume")))
 
 
 def _finished_segments(run_dir: Path, state) -> list[dict]:
@@ -198,14 +239,13 @@ def _finished_segments(run_dir: Path, state) -> list[dict]:
     return list(state.segments)
 
 
-def _command_overrides() -> list[str]:
-    """The overrides this command was given (a segment's record), when Hydra started it."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
+def _lr_hint(typed_lr: str | None):
+    """The NaN message's advice: a tenth of the learning rate, in the notation the user typed (1e10 -> 1e9)."""
 
-        return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-    except Exception:
-        return []
+    def hint(lr: float) -> str:
+        return f"optimizer.lr={number_like(lr / 10, typed_lr)}"
+
+    return hint
 
 
 def _layers(model, sample) -> list[dict]:
@@ -233,7 +273,7 @@ def _wrapped_modules(task, tr, dist) -> tuple[dict, dict | None]:
     return forward, ({} if dist else None)
 
 
-def _log_hparams(loggers, cfg, choices, override_keys, metrics) -> None:
+def _log_hparams(loggers, config_plain, choices, override_keys, metrics, swept) -> None:
     from nnml.tracking.tensorboard import TensorBoardLogger, hparams_of
 
     tbs = [lg for lg in loggers if isinstance(lg, TensorBoardLogger)]
@@ -241,6 +281,6 @@ def _log_hparams(loggers, cfg, choices, override_keys, metrics) -> None:
         return
     # The metrics of the HParams tab; log_final keeps the finite numbers among them.
     final = {k: v for k, v in metrics.items() if k == "best_epoch" or k.split("/")[0] in ("train", "val", "test")}
-    hp = hparams_of(cfg, choices, override_keys)
+    hp = hparams_of(config_plain, choices, override_keys, swept)
     for tb in tbs:
-        tb.log_final(hp, final, {})
+        tb.log_final(hp, final, {}, swept)

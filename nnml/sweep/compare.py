@@ -13,10 +13,9 @@ from nnml.sweep import runs as R
 FORMATS = ("csv", "json", "markdown", "table")
 
 
-def compare(paths, metrics=None, sort: str = "auto", fmt: str = "table", plot: Path | None = None,
-            console=None, show_all: bool = False) -> list[dict]:
-    if fmt not in FORMATS:
-        raise bad_choice("--format", fmt, FORMATS)
+def compare(paths, metrics=None, sort: str = "auto", show_all: bool = False) -> dict:
+    """The runs under ``paths`` ranked by the first metric: ``{rows, runs, hparams, metrics}``. Without
+    ``show_all`` failed and unfinished runs are kept apart (their rows follow, status not ok)."""
     if sort not in ("auto", "asc", "desc"):
         raise bad_choice("--sort", sort, ("asc", "auto", "desc"))
     runs = R.load_runs(list(paths) or [Path("outputs")])
@@ -30,28 +29,19 @@ def compare(paths, metrics=None, sort: str = "auto", fmt: str = "table", plot: P
             raise bad_choice("--metric", m, known)
     hparams = R.differing_keys(runs)
     table_rows = R.rows(R.rank(runs, metrics[0], sort), hparams, metrics)
-    if not show_all:  # failed and unfinished runs apart: a table of results, then a line for each of them
-        finished = [r for r in table_rows if r["status"] in ("ok", "pruned")]
-        if fmt != "table":
-            table_rows = [{**r, "rank": i} for i, r in enumerate(finished, 1)]
-    if fmt == "table":
-        console = console or R.table_console()
-        done = sum(r["status"] in ("ok", "pruned") for r in table_rows)
-        title = f"{done} {'run' if done == 1 else 'runs'}, by {metrics[0]}{R.tie_note(metrics[0]) if sort == 'auto' else ''}"
-        R.print_rows(console, table_rows, title, [], show_all=show_all)
-        if not show_all:
-            table_rows = [{**r, "rank": i} for i, r in enumerate(finished, 1)]
-    else:
-        text = {"csv": R.to_csv, "markdown": R.to_markdown, "json": R.to_json}[fmt](table_rows)
-        print(text, end="")
-    if plot:
-        by_name = {r.name: r for r in runs}
-        plot_curves([by_name[row["run"]] for row in table_rows], hparams, metrics[0], Path(plot))
-        if fmt == "table":
-            from nnml.tracking.console import short_path
+    return {"rows": table_rows, "runs": runs, "hparams": hparams, "metrics": metrics}
 
-            console.print(f"learning curves: {short_path(plot)}", soft_wrap=True, highlight=False)
-    return table_rows
+
+def finished_rows(table_rows: list[dict]) -> list[dict]:
+    """The runs that finished, ranked 1..n (what csv, markdown and json show unless --all)."""
+    done = [r for r in table_rows if r["status"] in ("ok", "pruned")]
+    return [{**r, "rank": i} for i, r in enumerate(done, 1)]
+
+
+def formatted(table_rows: list[dict], fmt: str) -> str:
+    if fmt not in FORMATS or fmt == "table":
+        raise bad_choice("--format", fmt, FORMATS)
+    return {"csv": R.to_csv, "markdown": R.to_markdown, "json": R.to_json}[fmt](table_rows)
 
 
 def read_curves(run_dir: Path, tags) -> dict:
@@ -77,6 +67,40 @@ def read_curves(run_dir: Path, tags) -> dict:
         xs = [epoch_at.get(s, i + 1) for i, s in enumerate(steps)]
         out[tag] = (xs, [pts[s] for s in steps])
     return out
+
+
+# Scalars the loop logs per step, not per epoch (their own points fall between epoch ends).
+STEP_TAGS = ("train/step_loss", "train/grad_norm")
+
+
+def epoch_history(run_dir: Path) -> list[dict]:
+    """One dict per epoch from a run's event files, shaped like its metrics.csv rows: ``epoch``, ``step`` and
+    every scalar logged at the epoch ends (``train/*``, ``val/*``, ``lr``: the TensorBoard logger files ``lr``
+    under ``train/lr``). [] when the run has no event files."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    have = set(acc.Tags().get("scalars", []))
+    if "train/loss" not in have:
+        return []
+    series = {}
+    for tag in have:
+        pts = {}
+        for e in acc.Scalars(tag):  # a resumed run may repeat steps: the last write wins
+            pts[e.step] = e.value
+        series[tag] = pts
+    ends = sorted(series["train/loss"])
+    epochs = ({s: int(series["epoch"][s]) for s in ends if s in series["epoch"]} if "epoch" in series
+              else {s: i + 1 for i, s in enumerate(ends)})
+    rows = {s: {"epoch": epochs.get(s, i + 1), "step": s} for i, s in enumerate(ends)}
+    for tag, pts in sorted(series.items()):
+        if tag in STEP_TAGS or tag == "epoch" or tag.startswith("hparam/") or not set(pts) <= set(rows):
+            continue
+        name = "lr" if tag == "train/lr" else tag
+        for step, value in pts.items():
+            rows[step][name] = value
+    return [rows[s] for s in ends]
 
 
 def label(run: R.Run, hparams, groups) -> str:

@@ -1,20 +1,15 @@
 """The MNIST-1D paper's table beside nnml's numbers, after ``nnml train -m experiment=mnist1d_table``.
 
-A Hydra callback (``hydra.callbacks.paper_table`` in that preset): beside the sweep summary it reads each job's
-``metrics.json`` and the family it trained (``+mnist1d_family=...``), prints model family, the paper's test accuracy
-(Greydanus and Kobak, ICML 2024, Table/README of their repository: logistic 32%, MLP 68%, CNN 94%, GRU 91%), the
-measured one and their difference, and writes the same as ``paper_table.md`` in the sweep folder.
-:func:`paper_table` does it for any finished sweep folder.
+After the sweep (the Hydra callback ``hydra.callbacks.paper_table`` of that preset, :mod:`nnml.cli.sweeps`) it reads
+each job's ``metrics.json`` and the family it trained (``+mnist1d_family=...``): model family, the paper's test
+accuracy (Greydanus and Kobak, ICML 2024, Table/README of their repository: logistic 32%, MLP 68%, CNN 94%, GRU 91%),
+the measured one and their difference, written as ``paper_table.md`` in the sweep folder. :func:`paper_table` does it
+for any finished sweep folder.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-
-try:  # Hydra's callback base class
-    from hydra.experimental.callback import Callback as _HydraCallback
-except ImportError:  # pragma: no cover
-    _HydraCallback = object
 
 # Test accuracy (%) reported by the paper for the default MNIST-1D (and with shuffled positions).
 PAPER = {"logistic": 32.0, "mlp": 68.0, "cnn": 94.0, "gru": 91.0}
@@ -77,15 +72,13 @@ def to_markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def paper_table(sweep_dir, console=None) -> list[dict]:
-    """Print and save (``paper_table.md``) the paper-vs-nnml table of a finished mnist1d_table sweep."""
+def paper_table(sweep_dir):
+    """(rows, a rich table of them or None) of a finished mnist1d_table sweep, saved as ``paper_table.md``."""
     from rich.table import Table
-
-    from nnml.sweep.runs import table_console
 
     rows = table_rows(sweep_dir)
     if not rows:
-        return rows
+        return rows, None
     (Path(sweep_dir) / "paper_table.md").write_text(to_markdown(rows))
     table = Table(title="MNIST-1D: the paper's test accuracy beside nnml's")
     for col in ("family", "model", "paper %", "nnml %", "difference", "within 3 points", "epochs"):
@@ -94,19 +87,4 @@ def paper_table(sweep_dir, console=None) -> list[dict]:
         diff = "-" if r["difference"] is None else f"{r['difference']:+.1f}"
         table.add_row(r["family"], r["model"], _fmt(r["paper_test_acc"]), _fmt(r["nnml_test_acc"]), diff,
                       _fmt(r["within_3_points"]), _fmt(r["epochs"]))
-    (console or table_console()).print(table)
-    return rows
-
-
-class PaperTable(_HydraCallback):
-    """Hydra callback: the paper table at the end of the sweep (parent process). Hydra calls end callbacks in
-    reverse order, so it prints just before the sweep summary."""
-
-    def on_multirun_end(self, config, **kwargs) -> None:
-        sweep_dir = Path(str(config.hydra.sweep.dir))
-        try:
-            paper_table(sweep_dir)
-        except Exception as e:  # never hide the jobs' own results
-            from nnml.cli.entry import report_error
-
-            report_error(f"could not write the MNIST-1D paper table in {sweep_dir}: {type(e).__name__}: {e}")
+    return rows, table

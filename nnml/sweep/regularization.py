@@ -65,10 +65,10 @@ def _first_layer(run_dir: pathlib.Path):
     """The first weight matrix of the run's best checkpoint (flattened), or None."""
     import torch
 
-    from nnml.run.restore import checkpoint_path
+    from nnml.config.runfolder import RunFolder
 
     try:
-        ckpt = torch.load(checkpoint_path(run_dir, "best"), map_location="cpu", weights_only=True)
+        ckpt = torch.load(RunFolder(run_dir).checkpoint("best"), map_location="cpu", weights_only=True)
     except Exception:
         return None
     state = ckpt.get("model") or (ckpt.get("modules") or {}).get("model") or {}
@@ -192,26 +192,3 @@ def histogram_figure(jobs, methods):
     fig.suptitle("What L1 and L2 do to the weights: L2/AdamW shrink all of them, L1 sets many to exactly 0")
     fig.tight_layout()
     return fig
-
-
-try:  # Hydra's callback base class
-    from hydra.experimental.callback import Callback as _HydraCallback
-except ImportError:  # pragma: no cover
-    _HydraCallback = object
-
-
-class GapTable(_HydraCallback):
-    """Hydra callback of ``experiment=regularization``: beside the sweep summary, this lab's table (the train/val
-    gap of every method and how much of the baseline's it closed), with its figures in ``SWEEP/gap/``."""
-
-    def on_multirun_end(self, config, **kwargs) -> None:
-        sweep_dir = pathlib.Path(str(config.hydra.sweep.dir))
-        try:
-            from nnml.sweep.runs import table_console
-
-            _numbers, table = run({"sweep": str(sweep_dir)}, sweep_dir / "gap")
-            table_console().print(table)
-        except Exception as e:  # never hide the jobs' own results
-            from nnml.cli.entry import report_error
-
-            report_error(f"could not write the regularization gap table in {sweep_dir}: {type(e).__name__}: {e}")

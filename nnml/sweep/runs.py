@@ -17,7 +17,6 @@ from pathlib import Path
 
 from nnml.errors import NnmlError
 
-MAX_METRICS = ("acc", "f1", "r2")  # every other metric is better when smaller (loss, mse, mae)
 SKIP_DIRS = {".hydra", "checkpoints", "__pycache__"}
 # Keys that say where or how a run ran, not what it learned: never a hyperparameter column.
 NOT_HPARAMS = {"resume", "task_name", "trainer.device", "trainer.num_threads", "allowed_targets"}
@@ -37,13 +36,15 @@ class Run:
 
 def metric_mode(name: str, runs: list | None = None) -> str:
     """``max`` or ``min``: what the runs' tasks recorded for this metric (metrics.json ``directions``), else by its
-    name (accuracy-like metrics up, losses and errors down) for runs from before directions were recorded."""
+    name, for runs from before directions were recorded (:func:`nnml.engine.metrics.direction`)."""
+    from nnml.engine.metrics import direction
+
     base = name.split("/", 1)[-1]
     for r in runs or ():
         d = (r.metrics.get("directions") or {}).get(base) if isinstance(r.metrics, dict) else None
         if d in ("max", "min"):
             return d
-    return "max" if name.split("/")[-1] in MAX_METRICS else "min"
+    return direction(name)
 
 
 def is_run_dir(path: Path) -> bool:
@@ -93,12 +94,19 @@ def _scalar(v):
 
 
 def _load_yaml(path: Path):
-    from omegaconf import OmegaConf
+    # RunFolder's safe reader: a folder's YAML is data from anywhere, and OmegaConf.load expanded an alias bomb in
+    # hydra.yaml into millions of nodes (minutes and gigabytes) before anything could refuse it.
+    from nnml.config.runfolder import safe_yaml
 
     try:
-        return OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-    except Exception:  # a half-written or foreign file: the run shows without it
+        return safe_yaml(path)
+    except NnmlError:  # a half-written or foreign file: the run shows without it
         return None
+
+
+def _dict(value) -> dict:
+    """``value`` when it is a mapping, else {}: any file of a folder may hold any shape."""
+    return value if isinstance(value, dict) else {}
 
 
 def load_run(path: Path, root: Path | None = None) -> Run:
@@ -112,23 +120,27 @@ def load_run(path: Path, root: Path | None = None) -> Run:
     run.config = flatten(cfg) if isinstance(cfg, dict) else {}
     hydra_cfg = _load_yaml(path / ".hydra" / "hydra.yaml") if (path / ".hydra" / "hydra.yaml").is_file() else None
     if isinstance(hydra_cfg, dict):
-        h = hydra_cfg.get("hydra", {}) or {}
-        choices = (h.get("runtime", {}) or {}).get("choices", {}) or {}
+        h = _dict(hydra_cfg.get("hydra"))
+        choices = _dict(_dict(h.get("runtime")).get("choices"))
         run.choices = {k: str(v) for k, v in choices.items() if not str(k).startswith("hydra/") and v is not None}
-        run.overrides = list((h.get("overrides", {}) or {}).get("task", []) or [])
+        overrides = _dict(h.get("overrides")).get("task")
+        run.overrides = [str(o) for o in overrides] if isinstance(overrides, list) else []
     elif (path / ".hydra" / "overrides.yaml").is_file():
-        run.overrides = list(_load_yaml(path / ".hydra" / "overrides.yaml") or [])
+        overrides = _load_yaml(path / ".hydra" / "overrides.yaml")
+        run.overrides = [str(o) for o in overrides] if isinstance(overrides, list) else []
     if (path / "metrics.json").is_file():
         try:
-            run.metrics = json.loads((path / "metrics.json").read_text())
+            metrics = json.loads((path / "metrics.json").read_text())
+        except (OSError, ValueError):
+            metrics = None
+        if isinstance(metrics, dict):
+            run.metrics = metrics
             run.status = "ok"
             if str(run.metrics.get("stop_reason", "")).startswith("pruned"):
                 run.status = "pruned"
-        except (OSError, ValueError):
-            run.metrics = {}
     if (path / "error.txt").is_file():
         run.status = "failed"
-        run.error = (path / "error.txt").read_text().strip().splitlines()[0:1]
+        run.error = (path / "error.txt").read_text(errors="replace").strip().splitlines()[0:1]
         run.error = run.error[0] if run.error else "failed"
     return run
 
@@ -182,7 +194,7 @@ _MISSING = "-"
 
 def default_metrics(runs: list[Run]) -> list[str]:
     """The runs' monitored metric (as the trainer chose it) and its test counterpart."""
-    monitors = [r.metrics.get("monitor") for r in runs if r.metrics.get("monitor")]
+    monitors = [r.metrics.get("monitor") for r in runs if isinstance(r.metrics.get("monitor"), str)]
     monitor = max(set(monitors), key=monitors.count) if monitors else "val/loss"
     out = [monitor]
     test = "test/" + monitor.split("/", 1)[-1]
@@ -348,37 +360,3 @@ def rich_table(table_rows: list[dict], title: str = "", show_run: bool = True, w
             cells.append(text)
         table.add_row(*cells)
     return table
-
-
-def table_console():
-    """A console for wide tables: a terminal's own width; logs and pipes (80 columns by default) get 200."""
-    from rich.console import Console
-
-    c = Console()
-    return c if c.is_terminal else Console(width=200)
-
-
-def print_rows(console, table_rows: list[dict], title: str, hparams: list[str], show_all: bool = False,
-               all_hint: str = "--all shows them") -> None:
-    """Table of the runs that finished (the run column only when no hyperparameter tells them apart), then one
-    line per failed or unfinished run; ``show_all`` puts those in the table too."""
-    from rich.markup import escape
-
-    shown = table_rows if show_all else [r for r in table_rows if r.get("status") in ("ok", "pruned")]
-    left_out = len(table_rows) - len(shown)
-    if shown:
-        shown = [{**r, "rank": i} for i, r in enumerate(shown, 1)]
-        console.print(rich_table(shown, title, show_run=not hparams, width=console.width))
-    elif title:
-        console.print(title, highlight=False, markup=False)
-    if left_out:
-        console.print(f"{left_out} failed or unfinished {'run' if left_out == 1 else 'runs'} kept out of the table "
-                      f"({all_hint}):", highlight=False, markup=False)
-    for row in table_rows:
-        if row.get("error") or (not show_all and row.get("status") not in ("ok", "pruned")):
-            if not row.get("error"):
-                console.print(f"[red]{escape(str(row.get('status')))}[/red] {escape(str(row['run']))}",
-                              soft_wrap=True, highlight=False)
-                continue
-            console.print(f"[red]failed[/red] {escape(str(row['run']))}: {escape(str(row['error']))}",
-                          soft_wrap=True, highlight=False)

@@ -13,7 +13,6 @@ trial) and Optuna's history and importance figures.
 from __future__ import annotations
 
 import math
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -22,7 +21,6 @@ from pathlib import Path
 from nnml.engine.callbacks import Callback, StopTraining
 from nnml.errors import NnmlError, bad_choice
 from nnml.sweep import search_space as S
-from nnml.sweep.runs import metric_mode
 
 SAMPLERS = ("grid", "random", "tpe")
 PRUNERS = ("median", "none")
@@ -42,6 +40,8 @@ class TuneOptions:
     out_dir: Path = Path("outputs/tune")
     seed: int | None = None
     overrides: list = field(default_factory=list)
+    argv: list = field(default_factory=list)  # the command as typed, and the folder it was typed in: each trial's
+    cwd: str = ""  # provenance.json
 
 
 class OptunaPruning(Callback):
@@ -62,50 +62,6 @@ class OptunaPruning(Callback):
 
 
 # ---------------------------------------------------------------- configs
-
-def compose(overrides: list[str]):
-    """(config, group choices) composed like ``nnml train`` would, without a run folder."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.errors import ConfigCompositionException, HydraException
-    from omegaconf import OmegaConf, open_dict
-    from omegaconf.errors import OmegaConfBaseException
-
-    import nnml.config.resolvers  # noqa: F401
-    from nnml.cli.checks.precheck import explain_composition
-    from nnml.config import config_dir
-
-    try:
-        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-            cfg = hydra_compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
-    except ConfigCompositionException as e:
-        raise explain_composition(str(e), list(overrides)) from None
-    except (HydraException, OmegaConfBaseException) as e:
-        raise NnmlError(str(e).strip().splitlines()[0]) from None
-    choices = {k: str(v) for k, v in OmegaConf.to_container(cfg.hydra.runtime.choices).items()
-               if not k.startswith("hydra/") and v is not None}
-    with open_dict(cfg):
-        del cfg["hydra"]  # resolving it would create run folders; a trial's folder is chosen here
-    return cfg, choices
-
-
-def precheck_overrides(overrides: list[str]) -> None:
-    """The training overrides checked as ``nnml train`` checks its own (nnml.cli.checks.precheck): a misspelled key,
-    group option or bad value is one line with a close match and exit 2, before the study exists."""
-    from hydra import initialize_config_dir
-
-    import nnml.config.resolvers  # noqa: F401
-    from nnml.cli.checks.precheck import compose_or_explain, parse_overrides
-    from nnml.config import config_dir
-    from nnml.config.targets import check_targets
-    from nnml.config.validate import validate
-
-    parse_overrides(list(overrides))
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose_or_explain(list(overrides))
-        validate(cfg)
-        check_targets(cfg, list(cfg.get("allowed_targets") or []))
-
 
 def check_keys(base, choices: dict, space: dict) -> None:
     from omegaconf import OmegaConf
@@ -162,94 +118,46 @@ def write_trial_files(trial_dir: Path, cfg, choices: dict, overrides: list[str])
 
 # ---------------------------------------------------------------- one trial
 
-class TrialProgress(Callback):
-    """A trial's epochs while it runs (``nnml tune`` prints one line per trial only when it ends): on a terminal
-    one line rewritten in place, in a log about five lines per trial."""
-
-    def __init__(self, number: int, metric: str):
-        import sys
-
-        self.number, self.metric = number, metric
-        self.live = sys.stderr.isatty()
-        self.t0 = time.perf_counter()
-
-    def on_epoch_end(self, state, metrics) -> None:
-        import sys
-
-        every = max(1, -(-state.max_epochs // 5))
-        value = metrics.get(self.metric)
-        shown = f"{self.metric} {value:.4f}" if isinstance(value, float) else ""
-        line = (f"  trial {self.number:>3}  epoch {state.epoch}/{state.max_epochs}  {shown}  "
-                f"({time.perf_counter() - self.t0:.1f} s)")
-        if self.live:
-            end = "\n" if state.epoch >= state.max_epochs else ""
-            sys.stderr.write("\r" + line.ljust(70) + end)
-            sys.stderr.flush()
-        elif state.epoch % every == 0 or state.epoch >= state.max_epochs:
-            print(line, file=sys.stderr, flush=True)
-
-    def on_fit_end(self, state) -> None:
-        import sys
-
-        if self.live:
-            sys.stderr.write("\r" + " " * 70 + "\r")
-            sys.stderr.flush()
-
-
 def run_trial(spec: dict, study=None) -> dict:
     """Train one trial into its folder; returns {status: complete|pruned|fail, value, error, epochs}.
 
-    ``study`` is the live study in a one-job search; parallel workers load it from storage."""
-    import json
-
-    from nnml.config.notation import SWEEP_ENV
-
-    # The study's keys lead the HParams columns, as a sweep's do (nnml/tracking/tensorboard.py). Restored after the
-    # trial: a one-job search runs trials in the caller's process, whose later runs must not inherit them.
-    env = {SWEEP_ENV: json.dumps({k: {} for k in spec["keys"]})}
-    if spec.get("parallel_jobs"):
-        env["NNML_PARALLEL_JOBS"] = str(spec["parallel_jobs"])
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        return _run_trial(spec, study)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def _run_trial(spec: dict, study) -> dict:
+    ``study`` is the live study in a one-job search; parallel workers load it from storage. The trial's config
+    was composed and written by this command a moment ago (not read from a folder of unknown origin): it keeps
+    the trust of the study's own config, passed in ``spec``."""
     import optuna
     from omegaconf import OmegaConf
 
-    from nnml.cli.entry import _write_error
-    from nnml.run.train import train
+    from nnml.config.runfolder import RunFolder
+    from nnml.config.targets import Trust
+    from nnml.run.train import RunContext, train
+    from nnml.tracking.progress import TrialProgress
 
     if study is None:
         study = optuna.load_study(study_name=spec["study_name"], storage=spec["storage"],
                                   pruner=make_pruner(spec["pruner"], spec["startup_trials"]))
     trial = optuna.trial.Trial(study, spec["trial_id"])
-    trial_dir = Path(spec["trial_dir"])
-    cfg = OmegaConf.load(trial_dir / ".hydra" / "config.yaml")
+    run = RunFolder(spec["trial_dir"])
+    cfg = OmegaConf.load(run.config_file)
     pruning = OptunaPruning(trial, spec["metric"]) if spec["pruner"] != "none" else None
-    (trial_dir / "error.txt").unlink(missing_ok=True)
+    run.clear_error()
+    # The study's keys lead the HParams columns, as a sweep's do (nnml/tracking/tensorboard.py).
+    ctx = RunContext(run_dir=run.path, trust=Trust(spec["trust"]["prefixes"], spec["trust"]["targets"]),
+                     choices=spec["choices"], overrides=list(spec["overrides"]), swept=list(spec["keys"]),
+                     parallel_jobs=int(spec.get("parallel_jobs") or 1), argv=list(spec.get("argv") or []),
+                     cwd=str(spec.get("cwd") or ""))
     try:
         progress = TrialProgress(trial.number, spec["metric"])
-        metrics = train(cfg, trial_dir, choices=spec["choices"], override_keys=spec["keys"],
-                        callbacks=[c for c in (pruning, progress) if c], quiet=True)
+        metrics = train(cfg, ctx, callbacks=[c for c in (pruning, progress) if c], quiet=True)
     except Exception as e:  # a crashing trial is one failed point, not the end of the search
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        _write_error(trial_dir, f"{type(e).__name__}: {first}")
+        run.write_error(f"{type(e).__name__}: {first}")
         return {"status": "fail", "value": None, "error": f"{type(e).__name__}: {first}"}
     value = metrics.get(spec["metric"])
     if pruning is not None and pruning.pruned_at is not None:
         return {"status": "pruned", "value": value, "epochs": metrics.get("epochs"), "error": ""}
     if value is None or not math.isfinite(value):
         msg = f"{spec['metric']} is {value} (metrics: {', '.join(k for k in metrics if '/' in k)})"
-        _write_error(trial_dir, msg)
+        run.write_error(msg)
         return {"status": "fail", "value": None, "error": msg}
     return {"status": "complete", "value": float(value), "epochs": metrics.get("epochs"), "error": ""}
 
@@ -283,12 +191,20 @@ def make_pruner(name: str, startup_trials: int):
     raise bad_choice("--pruner", name, PRUNERS)
 
 
-_DIRECTIONS: dict = {}
+class TuneReport:
+    """What a study tells as it goes (``nnml tune`` prints it; every method may be left as it is)."""
+
+    def line(self, text: str) -> None:
+        """A plain line: the study's header, a note."""
+
+    def trial(self, number: int, params: dict, result: dict, seconds: float) -> None:
+        """A trial ended: ``result`` holds status (complete, pruned, fail), value, epochs, error, metric."""
 
 
-def choose_metric(base, given: str | None) -> str:
-    """``--metric``, or the trainer's monitored metric (trainer.monitor, else val/acc / val/loss by the dataset's
-    task); refused with a close match unless it is a validation metric of the dataset's task."""
+def choose_metric(base, given: str | None, trust) -> tuple[str, dict]:
+    """(metric, the task's directions): ``--metric``, or the trainer's monitored metric (trainer.monitor, else the
+    task's default); refused with a close match unless it is a validation metric of the dataset's task."""
+    from nnml.config.seeds import data_seed
     from nnml.errors import did_you_mean
     from nnml.run.build import build_data, build_task
 
@@ -297,31 +213,21 @@ def choose_metric(base, given: str | None) -> str:
     if metric is not None and metric.split("/")[0] != "val":
         raise NnmlError(f"--metric {metric}: tune on a validation metric (val/acc, val/loss, val/f1, val/r2, ...); "
                         f"test/ metrics are for the final report")
-    allowed = list(base.get("allowed_targets") or [])
-    data = build_data(base.dataset, seed=int(base.seed), allowed=allowed)
-    task_obj = build_task(base, data, allowed)
+    data = build_data(base.dataset, seed=data_seed(base), trust=trust)
+    task_obj = build_task(base, data, trust)
     task = getattr(data, "task", type(task_obj).__name__)
-    _DIRECTIONS.clear()
-    _DIRECTIONS.update(task_obj.metric_directions())  # the task's own word on what "better" means
+    directions = dict(task_obj.metric_directions())  # the task's own word on what "better" means
     if metric is None:
-        return task_obj.default_monitor
-    valid = [f"val/{n}" for n in task_obj.metric_directions()]
+        return task_obj.default_monitor, directions
+    valid = [f"val/{n}" for n in directions]
     if metric not in valid:
         flag = "--metric" if given else "trainer.monitor"
         raise NnmlError(f"{flag} {metric} is not a validation metric of this {task} task"
                         f"{did_you_mean(metric, valid)}; choose one of: {', '.join(valid)}")
-    return metric
+    return metric, directions
 
 
-def tune(opts: TuneOptions, console=None) -> dict:
-    import optuna
-
-    from nnml.sweep.runs import table_console
-    from nnml.tracking.console import short_path
-
-    console = console or table_console()
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+def check_options(opts: TuneOptions) -> None:
     if opts.trials < 1:
         raise NnmlError(f"--trials {opts.trials}: give at least 1")
     if opts.jobs < 1:
@@ -333,19 +239,38 @@ def tune(opts: TuneOptions, console=None) -> dict:
     if opts.direction not in (None, "maximize", "minimize"):
         raise bad_choice("--direction", opts.direction, ("maximize", "minimize"))
 
-    search_name, space_ovs, train_ovs = S.split_overrides(list(opts.overrides))
-    space = S.validate(S.apply_overrides(S.load(search_name), space_ovs))
-    precheck_overrides(train_ovs)
-    base, choices = compose(train_ovs)
-    check_keys(base, choices, space)
-    metric = choose_metric(base, opts.metric)  # before the saved settings: a bad name is named as such
-    direction = opts.direction or ("maximize" if _DIRECTIONS.get(metric.split("/", 1)[-1], metric_mode(metric))
-                                   == "max" else "minimize")
+
+def tune(opts: TuneOptions, search_name: str, space: dict, train_ovs: list[str], base, compose_trial, trust,
+         report: TuneReport | None = None) -> dict:
+    """Run (or continue) the study: ``base`` is the composed config of ``train_ovs`` (checked by the command),
+    ``compose_trial(overrides)`` composes one trial's ``(config, choices)``, ``trust`` is the base config's own.
+    The study folder is locked while this runs: one ``nnml tune`` per study at a time."""
+    import optuna
+
+    from nnml.config.runfolder import RunFolder
+    from nnml.engine.metrics import direction as metric_direction
+
+    report = report or TuneReport()
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    metric, directions = choose_metric(base, opts.metric, trust)  # before the saved settings: a bad name is named
+    direction = opts.direction or ("maximize" if metric_direction(metric, directions) == "max" else "minimize")
     seed = int(base.seed) if opts.seed is None else opts.seed
 
     name = opts.study_name or Path(search_name).stem
     study_dir = Path(opts.out_dir) / name
     study_dir.mkdir(parents=True, exist_ok=True)
+    lock = RunFolder(study_dir).lock()  # two tune processes on one study would corrupt it
+    try:
+        return _study(opts, name, study_dir, space, train_ovs, metric, direction, seed, compose_trial, trust,
+                      report)
+    finally:
+        lock.release()
+
+
+def _study(opts, name, study_dir, space, train_ovs, metric, direction, seed, compose_trial, trust, report) -> dict:
+    import optuna
+
     storage = opts.storage or f"sqlite:///{(study_dir / 'study.db').resolve()}"
     settings = {"overrides": list(train_ovs), "space": space, "metric": metric}
     try:
@@ -372,31 +297,29 @@ def tune(opts: TuneOptions, console=None) -> dict:
     interrupted = _recover_interrupted(study, space, study_dir)
     target = opts.trials
     if opts.sampler == "grid" and target > S.grid_size(space):
-        console.print(f"grid of {S.grid_size(space)} points: running {S.grid_size(space)} trials, not {target}")
+        report.line(f"grid of {S.grid_size(space)} points: running {S.grid_size(space)} trials, not {target}")
         target = S.grid_size(space)
     done = _finished(study, interrupted)
     todo = max(0, target - len(done))
-    console.print(f"[bold]nnml tune[/bold]  study {name} in {short_path(study_dir)}: {len(done)} trials finished, "
-                  f"{todo} to run ({opts.sampler} sampler, {opts.pruner} pruner, {direction} {metric}, "
-                  f"{opts.jobs} at once)", soft_wrap=True, highlight=False)
+    report.line(f"nnml tune  study {name} in {study_dir}: {len(done)} trials finished, {todo} to run "
+                f"({opts.sampler} sampler, {opts.pruner} pruner, {direction} {metric}, {opts.jobs} at once)")
 
     common = {"study_name": name, "storage": storage, "metric": metric, "pruner": opts.pruner,
               "startup_trials": opts.startup_trials, "keys": list(space),
-              "parallel_jobs": opts.jobs if opts.jobs > 1 else None}
+              "parallel_jobs": opts.jobs if opts.jobs > 1 else None, "argv": list(opts.argv), "cwd": opts.cwd,
+              "trust": {"prefixes": list(trust.prefixes), "targets": sorted(trust.targets)}}
 
     def ask():
         trial = study.ask()
         params = {k: S.suggest(trial, k, spec) for k, spec in space.items()}
         sampled = [S.to_override(k, v) for k, v in params.items()]
-        cfg, ch = compose([*train_ovs, *sampled])
+        cfg, ch = compose_trial([*train_ovs, *sampled])
         trial_dir = study_dir / f"trial_{trial.number:04d}"
         write_trial_files(trial_dir, cfg, ch, [*train_ovs, *sampled])
-        return trial, dict(common, trial_id=trial._trial_id, trial_dir=str(trial_dir), choices=ch), params
+        return trial, dict(common, trial_id=trial._trial_id, trial_dir=str(trial_dir), choices=ch,
+                           overrides=[*train_ovs, *sampled]), params
 
     def tell(trial, params, result, t0):
-        import optuna
-        from rich.markup import escape as rich_escape
-
         state = {"complete": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED,
                  "fail": optuna.trial.TrialState.FAIL}[result["status"]]
         try:
@@ -406,15 +329,7 @@ def tune(opts: TuneOptions, console=None) -> dict:
             # study.optimize(); the trial's state is stored before that (optuna's tell saves it in a finally).
             if "Study.stop" not in str(e):
                 raise
-        shown = "  ".join(f"{k}={_short(v)}" for k, v in params.items())
-        if result["status"] == "complete":
-            what = f"{metric} {result['value']:.4f}"
-        elif result["status"] == "pruned":
-            what = f"[yellow]pruned[/yellow] after {result.get('epochs')} epochs"
-        else:
-            what = f"[red]failed[/red]: {rich_escape(result['error'])}"
-        console.print(f"trial {trial.number:>3}  {shown}  {what}  ({time.perf_counter() - t0:.1f} s)",
-                      soft_wrap=True, highlight=False)
+        report.trial(trial.number, params, {**result, "metric": metric}, time.perf_counter() - t0)
 
     if todo and opts.jobs == 1:
         for _ in range(todo):
@@ -424,7 +339,7 @@ def tune(opts: TuneOptions, console=None) -> dict:
     elif todo:
         _run_parallel(opts.jobs, todo, ask, tell)
 
-    return finish(study, study_dir, metric, console)
+    return finish(study, study_dir, metric, report)
 
 
 def _run_parallel(jobs: int, todo: int, ask, tell) -> None:
@@ -482,29 +397,27 @@ def _short(v) -> str:
 
 # ---------------------------------------------------------------- the end
 
-def finish(study, study_dir: Path, metric: str, console) -> dict:
+def finish(study, study_dir: Path, metric: str, report: TuneReport) -> dict:
+    """The study's result: counts, the best trial and ``best.yaml``, the leaderboard's metrics, the figures."""
     import optuna
 
     from nnml.sweep.summary import summarize
-    from nnml.tracking.console import short_path
 
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     counts = {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,)))
               for s in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
                         optuna.trial.TrialState.FAIL)}
-    summarize(study_dir, console=console, metrics=[metric, "test/" + metric.split("/", 1)[1]], show_run=True,
-              title=f"Study {study_dir.name}: {counts['complete']} complete, {counts['pruned']} pruned, "
-                    f"{counts['fail']} failed; best {metric} first")
-    result = {"study_dir": str(study_dir), "best_trial": None, "best_value": None, **counts}
+    metrics = [metric, "test/" + metric.split("/", 1)[1]]
+    summary = summarize(study_dir, metrics=metrics)
+    result = {"study_dir": str(study_dir), "best_trial": None, "best_value": None, "metric": metric,
+              "metrics": metrics, "summary": summary, **counts}
     if complete:
         best = _best(study, complete, study_dir, metric)
         best_dir = study_dir / f"trial_{best.number:04d}"
         path = write_best(study_dir, best_dir, best.number, metric, best.value)
-        result.update(best_trial=best.number, best_value=best.value, best_config=str(path))
-        console.print(f"best: trial {best.number}, {metric} {best.value:.4f}, "
-                      + ", ".join(f"{k}={_short(v)}" for k, v in best.params.items()), soft_wrap=True, highlight=False)
-        console.print(f"retrain it: nnml train -cd {short_path(study_dir)} -cn best", soft_wrap=True, highlight=False)
-    result["figures"] = _figures(study, study_dir, console)
+        result.update(best_trial=best.number, best_value=best.value, best_config=str(path),
+                      best_params={k: _short(v) for k, v in best.params.items()})
+    result["figures"] = _figures(study, study_dir, report)
     return result
 
 
@@ -525,7 +438,7 @@ def _best(study, complete: list, study_dir: Path, metric: str):
     return min(ties, key=lambda t: (val_loss(t) if metric != "val/loss" else 0, t.number))
 
 
-def _figures(study, study_dir: Path, console) -> list[str]:
+def _figures(study, study_dir: Path, report: TuneReport) -> list[str]:
     """Optuna's optimization history and parameter importances as PNGs; importance needs >= 2 complete trials
     that differ, and is skipped with a note otherwise."""
     import matplotlib
@@ -550,6 +463,5 @@ def _figures(study, study_dir: Path, console) -> list[str]:
                 plt.close(fig)
             out.append(str(path))
         except Exception as e:  # too few or identical trials: the study is still fine
-            console.print(f"no {name} figure: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}",
-                          soft_wrap=True, highlight=False)
+            report.line(f"no {name} figure: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}")
     return out

@@ -1,1 +1,2 @@
-"""Kinds of learning: one module per task (supervised, segmentation, seq2seq, ...). See :mod:`nnml.tasks.base`."""
+"""Kinds of learning, one folder each (supervised, segmentation, text, generative, representation, recsys, distill),
+on the Task interface of :mod:`nnml.tasks.base` and the optional protocols of :mod:`nnml.tasks.capabilities`."""

@@ -15,7 +15,7 @@ Life of a task in ``nnml train`` (see ``nnml/run/train.py``)::
     source = task.batches("train", builder)  # and "val", "test"
     Trainer(task, ...).fit()                 # training_step per batch, evaluate("val") per epoch
     task.evaluate("test", ctx)               # on the best weights
-    task.final_artifacts(ctx)                # figures, images, text, embeddings for the trackers
+    task.final_artifacts(ctx)                # if it has them: figures, images, text, embeddings for the trackers
 
 Writing a task: subclass :class:`Task`, set ``modules`` and ``slots`` in :meth:`setup`, implement
 :meth:`training_step` and :meth:`validation_step` (or :meth:`evaluate` for evaluations that are not per batch),
@@ -75,17 +75,6 @@ class Task:
             return data.batches(split, builder)
         return builder.tensor_batches(split, data.split(split))
 
-    def example_inputs(self, data, split: str, n: int) -> tuple:
-        """The positional inputs of the primary module for the first ``n`` samples of ``split`` (what ``nnml
-        accelerate`` times, exports and counts FLOPs on). The default: the data's ``x``."""
-        x = data.split(split)[0]
-        return (x[:n],)
-
-    def objective(self) -> str | None:
-        """What training minimises, in a few words for the run header (after :meth:`setup`); None: the ``loss``
-        config names it."""
-        return None
-
     @property
     def primary(self) -> str:
         """The module whose parameter count and summary the header shows, and whose state is ``model`` in
@@ -116,14 +105,14 @@ class Task:
         (its ``loss`` entry, or the first, is what the loop checks for NaN and logs as ``train/step_loss``)."""
         raise NotImplementedError
 
-    def validation_step(self, batch, ctx, metrics) -> None:
-        """One evaluation batch (under ``torch.inference_mode`` and autocast): update ``metrics``."""
-        raise NotImplementedError
-
     def evaluate(self, split: str, ctx) -> dict[str, float]:
-        """Metrics of ``split`` (name -> float, no split prefix). The default runs :meth:`validation_step` over
-        ``ctx.batches(split)``; tasks whose evaluation is not per batch (a linear probe, ranking over all users,
-        a Frechet distance of samples) override it."""
+        """Metrics of ``split`` (name -> float, no split prefix). The default runs ``validation_step(batch, ctx,
+        metrics)`` (:class:`~nnml.tasks.capabilities.StepsValidation`: one batch under ``torch.inference_mode`` and
+        autocast) over ``ctx.batches(split)``; tasks whose evaluation is not per batch (a linear probe, ranking over
+        all users, a Frechet distance of samples) override it."""
+        if not hasattr(self, "validation_step"):
+            raise NotImplementedError(f"{type(self).__name__} needs validation_step(batch, ctx, metrics) or its own "
+                                      f"evaluate(split, ctx)")
         metrics = self.eval_metrics(split)
         with torch.inference_mode():
             for batch in ctx.batches(split):
@@ -132,32 +121,10 @@ class Task:
         ctx.all_reduce(metrics)
         return metrics.compute()
 
-    def extra_metrics(self) -> dict:
-        """Plain values to add to metrics.json after the test (a metric's signature, a path to a sample grid)."""
-        return {}
-
     def batch_size(self, batch) -> int:
         """Samples in a batch, for throughput."""
         first = next(iter(batch.values())) if isinstance(batch, Mapping) else batch[0]
         return int(first.shape[0])
-
-    # ------------------------------------------------------------------ artifacts
-    def epoch_artifacts(self, epoch: int, ctx) -> dict:
-        """Called after each epoch's validation: ``{"figures": {tag: Figure}, "images": {tag: CHW tensor},
-        "text": {tag: str}, "embeddings": {tag: (matrix, labels, label_images)}}`` for the trackers, or {}. Keep it
-        cheap or periodic (every N epochs, a key of the task)."""
-        return {}
-
-    def final_artifacts(self, ctx) -> dict:
-        """The same, once after the test evaluation on the best weights."""
-        return {}
-
-    # ------------------------------------------------------------------ using a trained run
-    def predict(self, inputs: list[str], options: dict) -> list[dict]:
-        """``nnml predict RUN_DIR INPUT...``: one row per input (a dict of plain values). ``options`` holds what the
-        user gave: ``out`` (a path), ``beam`` (int), ``top`` (int). Called on a restored run, modules in eval
-        mode. Raise :class:`nnml.errors.NnmlError` with one line for input the task cannot read."""
-        raise NotImplementedError
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:

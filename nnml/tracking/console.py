@@ -72,9 +72,13 @@ MAX_HEADER_LAYERS = 24  # a longer model gets one line pointing at nnml summary
 
 
 class ConsoleCallback(Callback):
-    def __init__(self, console: Console | None = None, quiet: bool = False):
+    """The run's header, epoch lines and results on the console and in the log (``train.log``). ``quiet``: neither
+    (a DDP rank other than 0); ``echo=False``: the log only (a sweep's job, whose command prints one line per job)."""
+
+    def __init__(self, console: Console | None = None, quiet: bool = False, echo: bool = True):
         self.console = console or make_console()
         self.quiet = quiet
+        self.echo = echo and not quiet
         self.progress = None
         self._task = None
         self._t0 = time.perf_counter()
@@ -82,8 +86,6 @@ class ConsoleCallback(Callback):
     def on_fit_start(self, state) -> None:
         info = state.info
         self._t0 = time.perf_counter()
-        if self.quiet:
-            return
         c = self.console
         sizes = info.get("sizes", {})
         threads = int(info.get("threads") or 1)
@@ -103,19 +105,21 @@ class ConsoleCallback(Callback):
             lines.append(f"  note    {line}")
         if info.get("resumed_from"):
             lines.append(f"  resumed from {info['resumed_from']} at epoch {state.epoch}, step {state.global_step}")
+        for line in lines:
+            log.info(line.strip())  # the log has the header even when the screen stays quiet (nnml.train)
+        layers = info.get("layers") or []
+        for r in layers if len(layers) <= MAX_HEADER_LAYERS else ():
+            log.info("layer %s %s -> %s, %s params, trainable %s", r["layer"], r["type"], r["output"],
+                     r["params"], r["trainable"])
+        if not self.echo:
+            return
         c.print("[bold]nnml train[/bold]  " + escape(lines[0]), soft_wrap=True, highlight=False)
         for line in lines[1:]:
             c.print(line, soft_wrap=True, highlight=False, markup=False)
-        for line in lines:
-            log.info(line.strip())
-        layers = info.get("layers") or []
         if 0 < len(layers) <= MAX_HEADER_LAYERS:
             from nnml.tracking.layers import layer_table
 
             c.print(layer_table(layers))
-            for r in layers:
-                log.info("layer %s %s -> %s, %s params, trainable %s", r["layer"], r["type"], r["output"],
-                         r["params"], r["trainable"])
         elif layers:
             c.print(f"  ({len(layers)} layers: nnml summary {short_path(info.get('run_dir', ''))} lists them)",
                     highlight=False, markup=False)
@@ -166,7 +170,7 @@ class ConsoleCallback(Callback):
         log.info("%s", line)
         if self.progress is not None:
             self.progress.console.print(line, highlight=False, soft_wrap=True, markup=False)
-        elif not self.quiet:
+        elif self.echo:
             self.console.print(line, highlight=False, soft_wrap=True, markup=False)
 
     def on_notice(self, state, message) -> None:
@@ -180,7 +184,14 @@ class ConsoleCallback(Callback):
     def on_fit_end(self, state) -> None:
         self.close()
         if state.stop_reason and state.stop_reason != "max_epochs" and not self.quiet:
-            self.console.print(f"stopped: {state.stop_reason}", markup=False)
+            log.info("stopped: %s", state.stop_reason)
+            if self.echo:
+                self.console.print(f"stopped: {state.stop_reason}", markup=False)
+
+    def on_test_end(self, state, metrics) -> None:
+        """The results table, the best epoch and where the run folder is."""
+        if not self.quiet:
+            print_summary(self.console, metrics, str(state.info.get("run_dir", "")), echo=self.echo)
 
 
 def summary_table(metrics: dict, title: str = "Results") -> Table:
@@ -211,19 +222,23 @@ def short_path(path) -> str:
         return str(path)
 
 
-def print_summary(console: Console, metrics: dict, run_dir: str) -> None:
+def print_summary(console: Console, metrics: dict, run_dir: str, echo: bool = True) -> None:
+    """The results table and the run's totals, to the log and (``echo``) the console."""
     table = summary_table(metrics)
-    text = Console(width=200, record=True, file=io.StringIO(), color_system=None)
+    # force_jupyter=False: in a notebook rich would display a console that writes to a string, too
+    text = Console(width=200, record=True, file=io.StringIO(), color_system=None, force_jupyter=False)
     text.print(table)
     for line in text.export_text().rstrip().splitlines():  # the log gets the same table as the terminal
         log.info("%s", line.rstrip())
-    console.print(table)
     segments = metrics.get("segments") or []
     within = f" in {len(segments)} segments" if len(segments) > 1 else ""  # a resumed run's total
     line = (f"best epoch {metrics.get('best_epoch')} of {metrics.get('epochs')}, "
             f"{metrics.get('wall_time_s', 0):.1f} s{within}, {metrics.get('train_samples_per_s', 0):,.0f} train samples/s "
             f"on {metrics.get('device')}")
     log.info("%s", line)
+    if not echo:
+        return
+    console.print(table)
     console.print(line)
     console.print(f"run folder: {short_path(run_dir)}", soft_wrap=True, highlight=False, markup=False)
     console.print(f"view it:    nnml board {short_path(run_dir)}", soft_wrap=True, highlight=False, markup=False)

@@ -115,26 +115,25 @@ class TensorBoardLogger(Callback):
         self.writer.flush()  # what TensorBoard shows never lags the checkpoint a resume starts from
         self._last_flush = time.monotonic()
 
-    def log_final(self, hparams: dict, metrics: dict, figures: dict) -> None:
+    def log_final(self, hparams: dict, metrics: dict, figures: dict, swept=()) -> None:
         final = {f"hparam/{k}": float(v) for k, v in metrics.items()
                  if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))}
-        self.add_hparams(hparams, final)
+        self.add_hparams(hparams, final, swept)
         if self.figures:
             for tag, fig in figures.items():
                 self.writer.add_figure(tag, fig, close=True)
         self.writer.flush()
 
-    def add_hparams(self, hparams: dict, metrics: dict) -> None:
+    def add_hparams(self, hparams: dict, metrics: dict, swept=()) -> None:
         """``SummaryWriter.add_hparams`` into this run's own event file, with the keys a sweep varies marked as
         differing: TensorBoard sorts the HParams columns by (not differs, name) and ticks the first few, so the
-        swept keys lead instead of dataset, dataset.batch_size, logger, ... in alphabetical order."""
+        swept keys lead instead of dataset, dataset.batch_size, logger, ... in alphabetical order. ``swept``: the
+        keys the sweep or study varies."""
         from tensorboard.plugins.hparams import plugin_data_pb2
         from torch.utils.tensorboard.summary import hparams as hparams_summary
 
-        from nnml.config.notation import swept_keys
-
         exp, ssi, sei = hparams_summary(hparams, metrics)
-        varied = set(swept_keys())
+        varied = set(swept)
         if varied:
             meta = exp.value[0].metadata.plugin_data
             data = plugin_data_pb2.HParamsPluginData.FromString(meta.content)
@@ -190,17 +189,23 @@ def save_image_png(img, path: Path) -> None:
     Image.fromarray((np.clip(arr, 0, 1) * 255).round().astype(np.uint8)).save(path)
 
 
-def hparams_of(cfg, choices: dict, override_keys=()) -> dict:
-    """The run's hyperparameters, flattened with scalar values, under keys that are the same for every run:
-    the group choices, a fixed set of commonly swept keys, and the keys this run overrode (a sweep overrides the
-    same keys in every job). A key a run's config lacks (momentum under Adam) is logged as "-"."""
-    from omegaconf import OmegaConf
+def _select(config: dict, key: str, default="-"):
+    node = config
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
 
-    from nnml.config.notation import swept_keys
 
+def hparams_of(config: dict, choices: dict, override_keys=(), swept=()) -> dict:
+    """The run's hyperparameters (``config``: the resolved config as plain data), flattened with scalar values,
+    under keys that are the same for every run: the group choices, a fixed set of commonly swept keys, and the keys
+    this run overrode (a sweep overrides the same keys in every job), the keys the sweep varies (``swept``) first. A
+    key a run's config lacks (momentum under Adam) is logged as "-"."""
     common = ["seed", "optimizer.lr", "optimizer.weight_decay", "dataset.batch_size", "trainer.max_epochs",
               "trainer.precision", "model.hidden", "model.activation", "model.dropout"]
-    varied = [k for k in swept_keys() if not k.startswith("hydra")]
+    varied = [k for k in swept if not k.startswith("hydra")]
     keys = list(dict.fromkeys(common + [k.lstrip("+~") for k in override_keys if not k.startswith("hydra")]))
     out: dict = {}
     for key in varied:  # first: the HParams dashboard shows its first columns
@@ -211,9 +216,7 @@ def hparams_of(cfg, choices: dict, override_keys=()) -> dict:
     for key in [*varied, *keys]:
         if key in out:
             continue
-        value = OmegaConf.select(cfg, key, default="-")
-        if OmegaConf.is_config(value):
-            value = str(OmegaConf.to_container(value))
+        value = _select(config, key)
         if isinstance(value, (list, tuple, dict)) or value is None:
             value = str(value)
         out[key] = value

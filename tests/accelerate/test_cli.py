@@ -72,6 +72,6 @@ def test_distilled_student_and_the_student_alone(cnn_run):
 
     from nnml.cli import app
 
-    r = CliRunner().invoke(app, ["train", *student, f"task.teacher={teacher}", "seed=1",
+    r = CliRunner().invoke(app, ["train", *student, f"task.teacher={teacher}", "data_seed=1",
                                  f"hydra.run.dir={root / 'refused'}"])
-    assert r.exit_code == 2 and "was trained on other data (seed: 42 vs 1)" in r.stderr
+    assert r.exit_code == 2 and "was trained on other data (data seed: 42 vs 1)" in r.stderr

@@ -57,7 +57,10 @@ def test_rich_table_prints_notes_below(mlp, digits_data, tmp_path, capsys):
     from rich.console import Console
 
     console = Console(width=200, force_terminal=False)
-    report.print_table(r, console)
+    table, notes = report.rich_table(r)
+    console.print(table)
+    for line in notes:
+        console.print(line)
     out = capsys.readouterr().out
     assert "int8_static: the model has no convolution layers" in out and "b4 ms (p95)" in out
     assert torch.get_num_threads() == 1

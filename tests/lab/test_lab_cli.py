@@ -7,9 +7,8 @@ import re
 import pytest
 from omegaconf import OmegaConf
 
-from nnml.config.labs import check_override_keys, lab_summary
+from nnml.cli.labs import LABS, check_override_keys, lab_summary
 from nnml.errors import NnmlError
-from nnml.lab import LABS
 from nnml.lab.trajectories import _contour_figure
 from tests.conftest import run_cli
 
@@ -100,7 +99,7 @@ def test_bad_values_are_one_line_naming_key_and_value(tmp_path, args, message):
 
 
 def test_bad_value_in_process_raises_nnml_error(tmp_path):
-    from nnml.lab import run_lab
+    from nnml.cli.labs import run_lab
 
     with pytest.raises(NnmlError, match="points=1 is not valid for lab activations; expected an integer >= 2"):
         run_lab("activations", {"points": 1}, tmp_path)

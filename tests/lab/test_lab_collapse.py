@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
+from nnml.cli.labs import run_lab
 from nnml.errors import NnmlError
-from nnml.lab import run_lab
 from nnml.lab.collapse import merge
 
 

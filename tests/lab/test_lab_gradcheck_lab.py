@@ -2,8 +2,8 @@
 
 import pytest
 
+from nnml.cli.labs import run_lab
 from nnml.errors import NnmlError
-from nnml.lab import run_lab
 
 
 @pytest.mark.parametrize("cfg", [{}, {"activation": "prelu", "criterion": "mse"}, {"activation": "gelu", "hidden": [5]}])

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
+from nnml.cli.labs import run_lab
 from nnml.errors import NnmlError
-from nnml.lab import run_lab
 from nnml.lab.functions2d import FUNCTIONS
 
 # FIELD_NOTES "Lecture facts" and closed forms

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
+from nnml.cli.labs import run_lab
 from nnml.errors import NnmlError
-from nnml.lab import run_lab
 
 
 def _errors(numbers):

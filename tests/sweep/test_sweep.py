@@ -96,17 +96,13 @@ def test_seven_jobs_log_same_hparam_and_metric_keys(seven_sweep):
     assert plugin_data_pb2.HParamsPluginData.FromString(content).experiment.hparam_infos[0].name == "optimizer"
 
 
-def test_job_names_keep_only_the_varied_values_as_typed(monkeypatch):
-    import json as _json
+def test_job_names_keep_only_the_varied_values_as_typed():
+    from nnml.config.resolvers import safe_name
 
-    from nnml.config.resolvers import SWEEP_ENV, safe_name
-
-    monkeypatch.setenv(SWEEP_ENV, _json.dumps({"optimizer.lr": {"10000000000.0": "1e10", "0.001": "1e-3"},
-                                               "model.hidden": {}}))
-    assert safe_name("experiment=x,model.hidden=[64,64],optimizer.lr=10000000000.0") == \
+    varies = {"optimizer.lr": {"10000000000.0": "1e10", "0.001": "1e-3"}, "model.hidden": {}}
+    assert safe_name("experiment=x,model.hidden=[64,64],optimizer.lr=10000000000.0", varies) == \
         "model.hidden=[64,64],optimizer.lr=1e10"
-    assert safe_name("+note=a/b,optimizer.lr=0.001") == "optimizer.lr=1e-3"
-    monkeypatch.delenv(SWEEP_ENV)
+    assert safe_name("+note=a/b,optimizer.lr=0.001", varies) == "optimizer.lr=1e-3"
     assert safe_name("+note=a/b,optimizer=sgd") == "+note=a_b,optimizer=sgd"
 
 

@@ -5,6 +5,7 @@ The overrides are composed with Hydra's compose API (no run folder, no logging s
 (:mod:`nnml.config.validate`, allowed targets). Hydra's own messages for a misspelled option, key or group are
 several lines long and offer no close match; here they become one line with a did-you-mean. A sweep (``-m``) is
 checked value by value: every value of every swept key is composed once, with the other keys at their first value.
+A model or loss of the user's own goes through one batch of the real data first (:mod:`nnml.cli.checks.probe`).
 Invocations with other Hydra flags (``--cfg``, ``--help``, ``--info``, ``-cd``, ...) are left to Hydra as they are.
 """
 
@@ -12,8 +13,11 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from nnml.config.overrides import ABSENT as _ABSENT
+from nnml.config.overrides import apply_key_overrides, flat_keys, override_value, parse_overrides  # noqa: F401
 from nnml.errors import NnmlError, bad_choice, did_you_mean
 
 MULTIRUN_FLAGS = ("-m", "--multirun")
@@ -30,8 +34,6 @@ HYDRA_FLAGS = {"-h", "--help", "--hydra-help", "--version", "-c", "--cfg", "--re
 HYDRA_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-path", "-cp", "--config-name",
                      "-cn", "--config-dir", "-cd", "--experimental-rerun"}
 
-# What compose_or_explain composes: the primary config and the user's config folders (-cn, -cd), per precheck.
-_CTX: dict = {"name": "train", "base": []}
 
 
 def split_hydra_flags(args: list[str]) -> tuple[list[str], list[str]]:
@@ -78,7 +80,7 @@ def _known_keys() -> list[str]:
     from nnml.config.compose import compose_train
 
     try:
-        return _flat_keys(OmegaConf.to_container(compose_train([]), resolve=False))
+        return flat_keys(OmegaConf.to_container(compose_train([]), resolve=False))
     except Exception:
         return []
 
@@ -107,86 +109,218 @@ def _read_flags(flags: list[str]) -> dict | None:
     return out
 
 
-def precheck_train(args: list[str]) -> list[str]:
-    """Raise :class:`NnmlError` for the first bad argument of ``nnml train``. Returns overrides to add to the
-    command: the values of group options the user typed that an experiment preset would otherwise replace."""
+@dataclass
+class TrainPlan:
+    """What ``nnml train`` will do once its command line passed every check."""
+
+    kind: str  # run, sweep, resume, or hydra (--cfg, --help, --info: Hydra answers, nothing runs)
+    extra: list = field(default_factory=list)  # overrides to add (what the user typed over a preset)
+    notes: list = field(default_factory=list)  # lines for stderr
+    folder: str = ""  # the run or sweep folder to claim
+    folder_given: bool = False  # the user named it (hydra.run.dir=...)
+    folder_key: str = "hydra.run.dir"
+    folder_overrides: list = field(default_factory=list)  # resume: Hydra's run dir is the run's own
+    argv: list = field(default_factory=list)  # the command line to run (``--continue`` expanded)
+    typed: list = field(default_factory=list)  # ... and as typed (the CLI fills it in)
+    hydra_flags: list = field(default_factory=list)  # Hydra's flags to use (-cd DIR becomes --config-path and
+    #                                                    hydra.searchpath: the user's options win)
+    varies: dict = field(default_factory=dict)  # a sweep's keys -> {value as Hydra writes it: as typed}
+    params: dict = field(default_factory=dict)  # a sweep preset's sweeper params
+    naming: dict = field(default_factory=dict)  # hydra.job.config.override_dirname: how job folders are named
+    continues: dict = field(default_factory=dict)  # a sweep folder that holds jobs: their states (sweep/jobs.py)
+
+
+def precheck_train(args: list[str]) -> TrainPlan:
+    """Raise :class:`NnmlError` for the first bad argument of ``nnml train``; return what the command will do."""
     flags, overrides = split_hydra_flags(args)
     for flag in flags:
         _check_flag(flag)
     opts = _read_flags(flags)
     if opts is None:
         parse_overrides(overrides)  # --help, --cfg, --info: Hydra answers them, but a bad override is still one line
-        return []
+        return TrainPlan("hydra", argv=list(args), hydra_flags=list(flags))
     multirun = opts["multirun"]
-    from nnml.config.catalog import set_user_dirs
-
-    base = []
-    set_user_dirs([])
     if opts["config_dir"]:
         folder = Path(opts["config_dir"]).expanduser()
         if not folder.is_dir():
             raise NnmlError(f"-cd {opts['config_dir']}: no such folder; -cd names a folder of your own configs "
                             f"(group folders with option files, e.g. DIR/optimizer/mine.yaml)")
-        set_user_dirs([folder])
-        # The folder holding the primary config (-cn NAME, e.g. tune's best.yaml, or the packaged train.yaml) is
-        # the one Hydra is initialized on; the other goes on the search path for group options.
-        from nnml.config import config_dir as shipped_dir
+    from nnml.config.compose import Composer
 
-        own = (folder / f"{opts['config_name'] or 'train'}.yaml").is_file()
-        other = shipped_dir() if own else str(folder.resolve())
-        base = [f"hydra.searchpath=[file://{other}]"]
-    _CTX.update(name=opts["config_name"] or "train", base=base)
+    composer = Composer(opts["config_name"] or "train", opts["config_dir"])
+    path_flags, path_overrides = composer.hydra_args()
+    user_dirs = [composer.user_dir] if composer.user_dir else []
     parsed = parse_overrides(overrides)
     resume = next((str(o.value()) for o in parsed if o.key_or_group == "resume" and o.value() is not None), None)
     if resume is not None and multirun:
         raise NnmlError(f"resume={resume} continues one run and cannot be combined with -m; drop -m")
-    saved = _saved_overrides(resume) if resume else []
+    run = _resume_folder(resume) if resume else None
+    saved = _saved_overrides(run) if run else []
     jobs = _job_variants(parsed) if multirun else [overrides]
 
-    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
 
-    import nnml.config.resolvers  # noqa: F401  (as the real run does)
+    from nnml.cli.checks.probe import probe
     from nnml.cli.checks.semantic import check_config
-    from nnml.config import config_dir
-    from nnml.config.targets import check_targets
+    from nnml.config.targets import Trust
     from nnml.config.validate import validate
 
-    extra: list[str] = []
-    own = opts["config_dir"] and (Path(opts["config_dir"]).expanduser() / f"{_CTX['name']}.yaml").is_file()
-    primary = str(Path(opts["config_dir"]).expanduser().resolve()) if own else config_dir()
-    with initialize_config_dir(config_dir=primary, version_base="1.3"):
+    plan = TrainPlan("sweep" if multirun else "resume" if resume else "run", argv=list(args),
+                     hydra_flags=[*_without_config_dir(flags), *path_flags])
+    probed_data: dict = {}  # the data a one-batch probe built, shared by a sweep's jobs
+    with composer:
         for n, job in enumerate(jobs[:MAX_COMPOSES]):
-            _check_optional_groups(job, multirun)
-            cfg, choices = compose_with_choices(saved + job)
-            if resume:
-                from omegaconf import OmegaConf
+            _check_optional_groups(job, multirun, user_dirs)
+            cfg, choices, hydra_cfg = compose_with_choices(composer, saved + job)
+            trust = Trust.own(cfg)
+            if run is not None:
+                from nnml.config.resume import resolve_resume, resumed_config
 
-                from nnml.config.rundir import resolve_resume, resumed_config
-
-                cfg = resumed_config(OmegaConf.create({"resume": resume}), job)
-                resolve_resume(resume)
+                cfg, trust, _ = resumed_config(cfg, job, allow=trust.prefixes)
+                _check_checkpoints(*resolve_resume(resume))
             validate(cfg)
-            if resume:  # read back from a run folder: only what that run recorded (a new run's are the user's own)
-                check_targets(cfg, list(cfg.get("allowed_targets") or []))
             typed_loss = next((str(o.value()) for o in parsed if o.key_or_group == "loss" and not o.is_add()
                                and isinstance(o.value(), str)), None)
-            check_config(cfg, loss_name=str(choices.get("loss") or ""), choices=choices, typed_loss=typed_loss)
-            if n == 0 and not resume and not multirun:  # a sweep's values are not one config to compare
-                extra = typed_choices_over_preset(overrides, parsed)
-    if resume:
-        _refuse_rerun_of_finished(resume, parsed)  # after its config passed every check above
-    else:
-        _check_output_dir(parsed, multirun)
-    return extra
+            check_config(cfg, loss_name=str(choices.get("loss") or ""), choices=choices, typed_loss=typed_loss,
+                         trust=trust)
+            if run is None:  # a resumed run already trained with its code
+                probe(cfg, trust, probed_data)
+            if n == 0:
+                plan.params = dict(hydra_cfg.sweeper.get("params") or {}) if multirun else {}
+                plan.naming = OmegaConf.to_container(hydra_cfg.job.config.override_dirname, resolve=True)
+                plan.folder_key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+                plan.folder = str(hydra_cfg.sweep.dir if multirun else hydra_cfg.run.dir)
+                if not resume and not multirun:  # a sweep's values are not one config to compare
+                    plan.extra, plan.notes = typed_choices_over_preset(composer, overrides, parsed, user_dirs)
+        if not plan.folder:  # a sweep only its sweeper can split (glob, intervals): its folder from the rest
+            fixed = [text for text, o in zip(overrides, parsed) if not o.is_sweep_override()]
+            _, _, hydra_cfg = compose_with_choices(composer, fixed)
+            plan.folder_key, plan.folder = "hydra.sweep.dir", str(hydra_cfg.sweep.dir)
+    plan.extra = [*path_overrides, *plan.extra]
+    if run is not None:
+        _refuse_rerun_of_finished(run, resume, parsed)  # after its config passed every check above
+        if run.is_locked():
+            raise NnmlError(run.locked_message())
+        # The run's own group choices first, so that keys of its options (dataset.noise of moons) compose; Hydra
+        # writes no new .hydra over the saved config (the job reads that config itself).
+        plan.folder, plan.folder_given = str(run.path.resolve()), True
+        plan.folder_overrides = [*saved, f"hydra.run.dir='{_escaped(run.path.resolve())}'", "hydra.output_subdir=null"]
+        plan.extra = [o for o in plan.extra if o not in saved]
+        return plan
+    given = next((str(o.value()) for o in parsed if o.key_or_group == plan.folder_key), None)
+    if given is not None:
+        plan.folder, plan.folder_given = given, True
+    _check_output_dir(plan)
+    if multirun:
+        from nnml.config.notation import varied_values
+
+        plan.varies = varied_values(overrides, plan.params)
+        if plan.folder_given and Path(plan.folder).is_dir():
+            check_continuation(plan, composer, overrides)
+    return plan
+
+
+def check_continuation(plan: TrainPlan, composer, overrides: list[str]) -> None:
+    """A sweep into a folder that holds an earlier run of it continues that sweep (nnml/sweep/jobs.py): it must vary
+    the same keys (they name the job folders), and every job that finished or was interrupted must compose to the
+    config it was trained with; a job folder another process writes is refused. Fills ``plan.continues`` with
+    the state of each job."""
+    from nnml.config.resolvers import read_manifest
+    from nnml.config.runfolder import RunFolder
+    from nnml.sweep import jobs as J
+
+    sweep = Path(plan.folder)
+    earlier = read_manifest(sweep)
+    if not earlier and not any(RunFolder(p).is_run() for p in sweep.iterdir() if p.is_dir()):
+        return
+    old_keys, new_keys = list(earlier.get("varies") or {}), list(plan.varies)
+    if earlier and set(old_keys) != set(new_keys):
+        raise NnmlError(f"{plan.folder_key}={plan.folder} holds a sweep over {', '.join(old_keys) or 'nothing'}; "
+                        f"this command sweeps {', '.join(new_keys) or 'nothing'}. A continued sweep varies the same "
+                        f"keys (they name its job folders); choose a new {plan.folder_key}")
+    try:
+        grid = J.expand(plan.params, overrides)
+    except Exception:
+        return  # a sweep only another sweeper expands: each job checks its own folder when it starts
+    varies = J.merged_varies(earlier.get("varies") or {}, plan.varies)
+    naming = plan.naming or {}
+    states = {}
+    with composer:
+        for job in grid:
+            name = J.folder_name(job, varies, naming.get("exclude_keys") or (), naming.get("item_sep", ","),
+                                 naming.get("kv_sep", "="))
+            run = RunFolder(sweep / name)
+            state = J.job_state(run)
+            states[name] = state
+            if state == J.NEW:
+                continue
+            if run.is_locked():
+                raise NnmlError(run.locked_message())
+            if state in (J.DONE, J.INTERRUPTED) and run.is_run():
+                cfg, _, _ = compose_with_choices(composer, job)
+                changes = J.changed_keys(run, cfg)
+                if changes:
+                    raise NnmlError(J.changed_message(run, plan.folder_key, changes))
+    plan.continues = states
+
+
+def _without_config_dir(flags: list[str]) -> list[str]:
+    """``flags`` without ``-cd DIR`` (the plan names the folder its own way: see Composer.hydra_args)."""
+    out, skip = [], False
+    for flag in flags:
+        if skip:
+            skip = False
+            continue
+        name = flag.split("=", 1)[0]
+        if name in CONFIG_DIR_FLAGS:
+            skip = "=" not in flag
+            continue
+        out.append(flag)
+    return out
+
+
+def _escaped(path) -> str:
+    return str(path).replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _check_checkpoints(*paths) -> None:
+    """A resume's checkpoints must be sound and hold only tensors and plain data before the job takes the folder's
+    lock and records its config there: a refused resume writes nothing into the folder (a hostile pickle found
+    only by the job's own load came after both). Mapped, not read: the job loads them in full."""
+    from nnml.engine.checkpoint import load_checkpoint
+
+    for path in paths:
+        if path is not None:
+            load_checkpoint(path, mmap=True)
+
+
+def _resume_folder(resume: str):
+    from nnml.config.resume import run_folder_of
+
+    return run_folder_of(resume)
 
 
 OPTIONAL_GROUPS = ("experiment",)  # `optional` in train.yaml's defaults: Hydra skips a missing option silently
 
 
-def _is_sweep_preset(group: str, option: str) -> bool:
+def _option_not_found(group: str, option: str, choices, user_dirs) -> NnmlError:
+    """``group=option`` that no config folder holds: the close match, or, when the folder nnml runs from has
+    ``conf/group/option.yaml`` and no ``-cd`` named it, the flag that would find it."""
+    from nnml.config.catalog import local_option
+
+    local = None if user_dirs else local_option(group, option)
+    if local is not None:
+        folder = local.parent.parent
+        return NnmlError(f"{group}={option} is in {folder.name}/{group}/{option}.yaml, your own config folder, which "
+                         f"nnml reads only when you name it: add -cd {folder.name} (nnml train -cd {folder.name} "
+                         f"{group}={option})")
+    return bad_choice(group, option, choices)
+
+
+def _is_sweep_preset(group: str, option: str, user_dirs=()) -> bool:
     from nnml.config.catalog import option_files
 
-    path = option_files(group).get(option)
+    path = option_files(group, user_dirs).get(option)
     return path is not None and "sweeper:" in path.read_text()
 
 
@@ -196,34 +330,35 @@ def _default_choice(group: str) -> str:
     return DEFAULT_OPTIONS.get(group, "")
 
 
-def typed_choices_over_preset(overrides: list[str], parsed) -> list[str]:
+def typed_choices_over_preset(composer, overrides: list[str], parsed, user_dirs=()) -> tuple[list[str], list[str]]:
     """What the user typed wins over an experiment preset: for each group option typed beside ``experiment=``
     (``trainer=fast experiment=moons_tanh``), the keys that option sets itself and the preset would replace
-    (trainer.max_epochs 3 -> 40) are given back their option's value as explicit overrides; a note says so."""
+    (trainer.max_epochs 3 -> 40) are given back their option's value as explicit overrides. Returns (those
+    overrides, a note saying so)."""
     from omegaconf import OmegaConf
 
     from nnml.config.catalog import all_groups
 
     exp = [o for o in parsed if o.key_or_group.lstrip("+") in OPTIONAL_GROUPS and not o.is_sweep_override()]
     if not exp:
-        return []
-    gs = set(all_groups())
+        return [], []
+    gs = set(all_groups(user_dirs))
     typed_keys = {o.key_or_group.lstrip("+~") for o in parsed}
     typed_groups = [o for o in parsed if o.key_or_group in gs and o.key_or_group not in OPTIONAL_GROUPS
                     and not o.is_sweep_override() and o.value() is not None]
     if not typed_groups:
-        return []
+        return [], []
     # Only group choices are composed without the preset: a key override may exist only under the preset's
     # options (experiment=digits_cnn model.channels=[8,16]), and typed keys are the user's anyway.
     pairs = [(t, o) for t, o in zip(overrides, parsed) if o not in exp and o.key_or_group in gs]
     without = [t for t, _ in pairs]
-    mine = OmegaConf.to_container(compose_or_explain(without), resolve=False)
-    final = OmegaConf.to_container(compose_or_explain(overrides), resolve=False)
+    mine = OmegaConf.to_container(compose_or_explain(composer, without), resolve=False)
+    final = OmegaConf.to_container(compose_or_explain(composer, overrides), resolve=False)
     extra, notes = [], []
     for o in typed_groups:
         group = o.key_or_group
         default = [t for t, p in pairs if p is not o]
-        base = OmegaConf.to_container(compose_or_explain(default), resolve=False)
+        base = OmegaConf.to_container(compose_or_explain(composer, default), resolve=False)
         a, b, c = (dict(_flat_items(d.get(group), group)) for d in (mine, base, final))
         for key, value in a.items():
             if key in typed_keys or key.rsplit(".", 1)[-1].startswith("_"):
@@ -232,11 +367,9 @@ def typed_choices_over_preset(overrides: list[str], parsed) -> list[str]:
                 extra.append(f"{key}={override_value(value)}")
                 notes.append(f"{key}={override_value(value)} (the preset sets {override_value(c.get(key))})")
     if notes:
-        import sys
-
         name = exp[0].key_or_group.lstrip("+")
-        print(f"note: kept what you typed over {name}={exp[0].value()}: {', '.join(notes)}", file=sys.stderr)
-    return extra
+        notes = [f"kept what you typed over {name}={exp[0].value()}: {', '.join(notes)}"]
+    return extra, notes
 
 
 def _flat_items(node, prefix: str):
@@ -247,24 +380,7 @@ def _flat_items(node, prefix: str):
         yield prefix, node
 
 
-def override_value(v) -> str:
-    """``v`` written in Hydra's override grammar."""
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ",".join(override_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ",".join(f"{k}:{override_value(x)}" for k, x in v.items()) + "}"
-    text = str(v)
-    return text if text.replace("_", "").replace(".", "").replace("/", "").isalnum() else "'" + text.replace(
-        "'", "\\'") + "'"
-
-
-def _check_optional_groups(job: list[str], multirun: bool) -> None:
+def _check_optional_groups(job: list[str], multirun: bool, user_dirs=()) -> None:
     """A mistyped ``experiment=`` would otherwise train the default config without a word."""
     from nnml.config.catalog import options
 
@@ -272,35 +388,12 @@ def _check_optional_groups(job: list[str], multirun: bool) -> None:
         key, _, value = arg.partition("=")
         key = key.lstrip("+~")
         if key in OPTIONAL_GROUPS and value and value != "null" and not value.startswith(("glob(", "choice(")):
-            valid = options(key)
+            valid = options(key, user_dirs=user_dirs)
             if value not in valid:
-                raise bad_choice(key, value, valid)
-            if not multirun and _is_sweep_preset(key, value):
+                raise _option_not_found(key, value, valid, user_dirs)
+            if not multirun and _is_sweep_preset(key, value, user_dirs):
                 raise NnmlError(f"{key}={value} is a sweep preset: run it with -m (nnml train -m {key}={value}); "
                                 f"without -m it would train only its first job")
-
-
-def parse_overrides(overrides: list[str]) -> list:
-    """Hydra's parse of each override, with a one-line message naming the one that does not parse."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import OverrideParseException
-
-    parser = OverridesParser.create()
-    out = []
-    for text in overrides:
-        try:
-            out.extend(parser.parse_overrides([text]))
-        except OverrideParseException as e:
-            if "=" not in text:
-                from nnml.config.catalog import groups
-
-                listing = f"nnml list {text} shows its options" if text in groups() else "nnml list shows the groups"
-                raise NnmlError(f"'{text}' is not an override; write key=value (e.g. trainer.max_epochs=3) or "
-                                f"group=option (e.g. optimizer=sgd); {listing}") from None
-            reason = str(e).strip().splitlines()[0]
-            raise NnmlError(f"'{text}' is not a valid override ({reason}); quote values with spaces or brackets, "
-                            f"e.g. 'model.hidden=[64,64]'") from None
-    return out
 
 
 def _job_variants(parsed) -> list[list[str]]:
@@ -321,42 +414,30 @@ def _job_variants(parsed) -> list[list[str]]:
 
 # Overrides that change where or how fast a run goes, not what it learns: they do not ask a finished run for more.
 def _how_keys() -> tuple[str, ...]:
-    from nnml.config.rundir import SEGMENT_KEYS
+    from nnml.config.resume import SEGMENT_KEYS
 
-    return ("resume", *SEGMENT_KEYS, "hydra.run.dir", "hydra.output_subdir")
+    return ("resume", "allowed_targets", *SEGMENT_KEYS, "hydra.run.dir", "hydra.output_subdir")
 
 
-def _refuse_rerun_of_finished(resume: str, parsed) -> None:
+def _refuse_rerun_of_finished(run, resume: str, parsed) -> None:
     """``nnml train resume=RUN`` on a run that finished would only rewrite its result (stop reason, wall time):
     refused, with the way to train it further. With other overrides (more epochs, patience) it goes on."""
-    import json
-
-    from nnml.config.rundir import run_dir_of
-
-    try:
-        run_dir = run_dir_of(resume)
-    except NnmlError:
+    m = run.metrics()
+    if m is None or any(o.key_or_group.lstrip("+~") not in _how_keys() for o in parsed):
         return
-    metrics = Path(run_dir) / "metrics.json"
-    if not metrics.is_file() or any(o.key_or_group.lstrip("+~") not in _how_keys() for o in parsed):
-        return
-    try:
-        m = json.loads(metrics.read_text())
-    except ValueError:
-        return
-    # A finished run is "nothing to do" only when its checkpoints are sound: a torn or foreign one is reported.
-    from nnml.config.rundir import resolve_resume
-    from nnml.engine.checkpoint import load_checkpoint
+    # A finished run is "nothing to do" only when its checkpoints are sound: the loop above checked them
+    # (_check_checkpoints), so a torn or foreign one was reported already.
+    # metrics.json is data from a folder: any value may have any type, and the message must not fail on it.
+    monitor = m.get("monitor") if isinstance(m.get("monitor"), str) else "val/loss"
+    value = m.get(monitor)
+    result = f"{monitor} {value:.4g}, " if isinstance(value, (int, float)) else ""
+    epochs = m.get("epochs") if isinstance(m.get("epochs"), int) else None
+    import shlex
 
-    last, best = resolve_resume(resume)
-    load_checkpoint(last)
-    if best is not None:
-        load_checkpoint(best)
-    monitor = m.get("monitor") or "val/loss"
-    result = f"{monitor} {m[monitor]:.4g}, " if isinstance(m.get(monitor), (int, float)) else ""
-    raise NothingToDo(f"{resume} already trained {m.get('epochs', '?')} epochs ({result}stopped by "
+    raise NothingToDo(f"{resume} already trained {epochs if epochs is not None else '?'} epochs ({result}stopped by "
                       f"{m.get('stop_reason', '?')}); its result is kept as it is. To train it further give more "
-                      f"epochs: nnml train resume={resume} trainer.max_epochs={int(m.get('epochs') or 0) + 10}")
+                      f"epochs: nnml train resume={shlex.quote(str(resume))} "
+                      f"trainer.max_epochs={(epochs or 0) + 10}")
 
 
 class NothingToDo(NnmlError):
@@ -365,43 +446,40 @@ class NothingToDo(NnmlError):
     exit_code = 0
 
 
-def _saved_overrides(resume: str) -> list[str]:
-    from nnml.config.rundir import run_dir_of, saved_group_choices
+def _saved_overrides(run) -> list[str]:
+    from nnml.config.resume import saved_group_choices
 
-    try:
-        return saved_group_choices(run_dir_of(resume))
-    except NnmlError:
-        return []  # resumed_config below names what is wrong with resume=
+    return saved_group_choices(run)
 
 
-def compose_with_choices(overrides: list[str]):
-    """(config without its ``hydra`` node, group choices) for ``overrides``; errors as in compose_or_explain."""
+def compose_with_choices(composer, overrides: list[str]):
+    """(config without its ``hydra`` node, group choices, the ``hydra`` node) for ``overrides``; errors as in
+    compose_or_explain."""
     from omegaconf import open_dict
 
-    cfg = compose_or_explain(overrides, return_hydra_config=True)
+    cfg = compose_or_explain(composer, overrides, return_hydra_config=True)
     choices = {k: v for k, v in cfg.hydra.runtime.choices.items() if not str(k).startswith("hydra/")}
+    hydra_cfg = cfg.hydra
     with open_dict(cfg):
         del cfg["hydra"]
-    return cfg, choices
+    return cfg, choices, hydra_cfg
 
 
-def compose_or_explain(overrides: list[str], return_hydra_config: bool = False):
-    """``compose("train", overrides)`` inside an initialized Hydra (with the user's -cd folder and -cn config
-    of this command); composition errors become one line."""
-    from hydra import compose
+def compose_or_explain(composer, overrides: list[str], return_hydra_config: bool = False):
+    """``composer.compose(overrides)`` (the user's -cd folder and -cn config of this command); composition errors
+    become one line."""
     from hydra.errors import ConfigCompositionException, HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        return compose(config_name=_CTX["name"], overrides=[*_CTX["base"], *overrides],
-                       return_hydra_config=return_hydra_config)
+        return composer.compose(overrides, return_hydra_config=return_hydra_config)
     except ConfigCompositionException as e:
-        raise explain_composition(str(e), overrides) from None
+        raise explain_composition(composer, str(e), overrides) from None
     except (HydraException, OmegaConfBaseException) as e:
         raise NnmlError(_one_line(str(e))) from None
 
 
-def explain_composition(msg: str, overrides: list[str]) -> NnmlError:
+def explain_composition(composer, msg: str, overrides: list[str]) -> NnmlError:
     """One line with a close match for Hydra's 'Could not find' / 'Could not override' / 'Could not append'."""
     m = re.search(r"Could not find '([^']+)/([^'/]+)'", msg)
     if m:
@@ -409,11 +487,11 @@ def explain_composition(msg: str, overrides: list[str]) -> NnmlError:
         listed = msg.split("Available options", 1)[-1].split("Config search path", 1)[0]
         choices = re.findall(r"^\t(\S+)\s*$", listed, re.M)
         if choices:
-            return bad_choice(group, option, choices)
+            return _option_not_found(group, option, choices, [composer.user_dir] if composer.user_dir else [])
         return NnmlError(f"{group}={option} is not valid: {group} has no option {option}; nnml list {group} shows them")
     m = re.search(r"Could not override '([^']+)'", msg)
     if m:
-        return _unknown_key(m.group(1), overrides)
+        return _unknown_key(composer, m.group(1), overrides)
     m = re.search(r"An item is already at '([^']+)'", msg)
     if m:
         key = m.group(1)
@@ -421,24 +499,23 @@ def explain_composition(msg: str, overrides: list[str]) -> NnmlError:
     return NnmlError(_one_line(msg))
 
 
-def _unknown_key(key: str, overrides: list[str]) -> NnmlError:
+def _unknown_key(composer, key: str, overrides: list[str]) -> NnmlError:
     """A key (or group) the composed config does not have: the closest key and the keys that are there."""
-    from hydra import compose
     from omegaconf import OmegaConf
 
     from nnml.config.catalog import NOT_TRAIN_GROUPS, all_groups, option_keys, options
 
-    gs = all_groups()
+    user_dirs = [composer.user_dir] if composer.user_dir else []
+    gs = all_groups(user_dirs)
     value = next((o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == key and "=" in o), "")
     if key in NOT_TRAIN_GROUPS:
         return NnmlError(f"{key}={value}: {key} is not a group of nnml train; it holds {NOT_TRAIN_GROUPS[key]}")
     group_choices = [o for o in overrides if o.split("=", 1)[0] in gs]
     try:
-        cfg = OmegaConf.to_container(compose(config_name=_CTX["name"], overrides=[*_CTX["base"], *group_choices]),
-                                     resolve=False)
+        cfg = OmegaConf.to_container(composer.compose(group_choices), resolve=False)
     except Exception:
         cfg = {}
-    keys = sorted(set(_flat_keys(cfg)) | set(gs))
+    keys = sorted(set(flat_keys(cfg)) | set(gs))
     # a key typed without its group (lr=0.1): the key whose last part it is, else the closest spelling
     tails = [k for k in keys if "." not in key and k.rsplit(".", 1)[-1] == key]
     hint = f" (did you mean '{tails[0]}'?)" if len(tails) == 1 else did_you_mean(key, keys)
@@ -460,25 +537,28 @@ def _unknown_key(key: str, overrides: list[str]) -> NnmlError:
                      f"write +{key}=...)")
 
 
-def _flat_keys(node, prefix: str = "") -> list[str]:
-    out = []
-    if isinstance(node, dict):
-        for k, v in node.items():
-            name = f"{prefix}.{k}" if prefix else str(k)
-            out.append(name)
-            out.extend(_flat_keys(v, name))
-    return out
+def _check_output_dir(plan: TrainPlan) -> None:
+    """The run (or sweep) folder must be creatable, and a folder the user names must not hold a run: a finished run
+    is continued with ``resume=`` (it is never overwritten), a running one is left alone. A sweep folder that a
+    sweep is writing now is refused too."""
+    from nnml.config.runfolder import RunFolder
 
-
-def _check_output_dir(parsed, multirun: bool) -> None:
-    """The run (or sweep) folder must be creatable: refuse a parent that is a file or not writable."""
-    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-    given = next((str(o.value()) for o in parsed if o.key_or_group == key), None)
-    target = Path(given) if given else Path("outputs")
+    key, given = plan.folder_key, plan.folder
+    target = Path(given)
+    where = f"{key}={given}" if plan.folder_given else f"the output folder {target.absolute()}"
+    if plan.folder_given and target.exists():
+        if not target.is_dir():
+            raise NnmlError(f"{where} is a file, not a folder; choose another folder with {key}=...")
+        folder = RunFolder(target)
+        if folder.is_locked():
+            raise NnmlError(folder.locked_message())
+        if plan.kind == "run" and (folder.is_run() or folder.metrics_file.is_file()):
+            state = "a finished run" if folder.metrics() is not None else "a run"
+            raise NnmlError(f"{where} holds {state}, which a new run would overwrite; continue it with "
+                            f"nnml train resume={given} (more epochs: trainer.max_epochs=N), or choose a new folder")
     p = target.absolute()
     while not p.exists() and p != p.parent:
         p = p.parent
-    where = f"{key}={given}" if given else f"the output folder {target.absolute()}"
     if not p.is_dir():
         raise NnmlError(f"{where} cannot be created: {p} is a file, not a folder; choose another folder with "
                         f"{key}=...")
@@ -495,24 +575,3 @@ def _one_line(msg: str) -> str:
         if line.strip():
             lines.append(line.strip())
     return " ".join(lines) or "the overrides could not be composed"
-
-
-def apply_key_overrides(cfg, overrides: list[str], source: str):
-    """Apply ``key=value`` overrides (Hydra's grammar: lists, numbers, null) to a config read from ``source``;
-    a key the config lacks is refused with a close match unless written ``+key=value``."""
-    from omegaconf import OmegaConf
-
-    keys = _flat_keys(OmegaConf.to_container(cfg, resolve=False))
-    for ov in parse_overrides(list(overrides)):
-        key = ov.key_or_group
-        if OmegaConf.is_dict(OmegaConf.select(cfg, key, default=None)) and not OmegaConf.is_dict(ov.value()):
-            raise NnmlError(f"{key}={ov.value()}: {key} is a whole config group of {source}, which is evaluated with "
-                            f"the options it was trained with; override its keys ({key}.<key>=...) instead")
-        if OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT and not ov.is_add():
-            raise NnmlError(f"{key}={ov.value()}: {source} has no key {key}{did_you_mean(key, keys)} (to add a new "
-                            f"key on purpose write +{key}=...)")
-        OmegaConf.update(cfg, key, ov.value(), merge=True, force_add=ov.is_add())
-    return cfg
-
-
-_ABSENT = object()

@@ -19,14 +19,19 @@ CONSUMED = {"dataset": ("batch_size", "eval_batch_size", "loader", "num_workers"
             "scheduler": ("interval",)}
 
 
-def check_config(cfg, loss_name: str = "", choices: dict | None = None, typed_loss: str | None = None) -> None:
-    """All checks of this module, in the order a person would want to hear about them."""
+def check_config(cfg, loss_name: str = "", choices: dict | None = None, typed_loss: str | None = None,
+                 trust=None) -> None:
+    """All checks of this module, in the order a person would want to hear about them. ``trust``: which targets
+    the config may name (a new run's own config by default)."""
+    from nnml.config.targets import Trust
+
+    trust = trust or Trust.own(cfg)
     if choices:
         check_task_fit(choices)
-        check_loss_used(cfg, typed_loss, str(choices.get("task") or "auto"))
-    check_components(cfg)
+        check_loss_used(cfg, typed_loss, str(choices.get("task") or "auto"), trust)
+    check_components(cfg, trust)
     check_device(cfg)
-    check_data_fit(cfg, loss_name)
+    check_data_fit(cfg, loss_name, trust)
 
 
 def check_device(cfg) -> None:
@@ -75,16 +80,17 @@ def _specializes(made_for: str, task: str) -> bool:
     from omegaconf import OmegaConf
 
     from nnml.config import config_dir
-    from nnml.config.targets import import_object
+    from nnml.config.targets import Trust, import_object
 
-    try:
-        classes = [import_object(str(OmegaConf.load(f"{config_dir()}/task/{t}.yaml")._target_)) for t in (made_for, task)]
+    try:  # shipped task configs: their targets are registered parts
+        classes = [import_object(str(OmegaConf.load(f"{config_dir()}/task/{t}.yaml")._target_), Trust())
+                   for t in (made_for, task)]
     except Exception:
         return False
     return issubclass(classes[0], classes[1])
 
 
-def check_loss_used(cfg, typed_loss: str | None, task: str) -> None:
+def check_loss_used(cfg, typed_loss: str | None, task: str, trust) -> None:
     """``loss=mse`` typed for a task that minimises its own objective (``experiment=digits_vae``) would be ignored
     without a word: refused instead."""
     if typed_loss in (None, "auto", "none"):
@@ -92,7 +98,7 @@ def check_loss_used(cfg, typed_loss: str | None, task: str) -> None:
     from nnml.config.targets import import_object
 
     try:
-        cls = import_object(str(cfg.task._target_))
+        cls = import_object(str(cfg.task._target_), trust)
     except Exception:
         return  # the import's own check (check_components) says why
     if getattr(cls, "uses_loss_config", True):
@@ -104,7 +110,7 @@ def check_loss_used(cfg, typed_loss: str | None, task: str) -> None:
 # ---------------------------------------------------------------------------------------------- signatures
 
 
-def check_components(cfg) -> None:
+def check_components(cfg, trust) -> None:
     """Every node with a ``_target_`` (dataset, model, loss, optimizer, scheduler, loggers, nested ones): each of
     its keys must be a parameter of what it builds, unless that accepts ``**kwargs``."""
     from omegaconf import OmegaConf
@@ -112,22 +118,24 @@ def check_components(cfg) -> None:
     plain = OmegaConf.to_container(cfg, resolve=False)
     for key, node in plain.items():
         if key != "hydra" and isinstance(node, dict):
-            _visit(node, str(key), str(key))
+            _visit(node, str(key), str(key), trust)
 
 
-def _visit(node: dict, path: str, group: str) -> None:
+def _visit(node: dict, path: str, group: str, trust) -> None:
     if "_target_" in node:
-        _check_node(node, path, group)
+        _check_node(node, path, group, trust)
     for k, v in node.items():
         if isinstance(v, dict) and not str(k).startswith("_"):
-            _visit(v, f"{path}.{k}", group)
+            _visit(v, f"{path}.{k}", group, trust)
 
 
-def _locate(target: str, path: str):
+def _locate(target: str, path: str, trust):
     from nnml.config.targets import import_failure, import_object
 
     try:
-        return import_object(target)
+        return import_object(target, trust)
+    except NnmlError:
+        raise
     except Exception as e:  # ImportError, AttributeError, or what the module raised while importing
         raise import_failure(target, path, e) from None
 
@@ -151,26 +159,33 @@ def parameters(obj) -> list[str] | None:
     return names
 
 
-def _check_node(node: dict, path: str, group: str) -> None:
+def _check_node(node: dict, path: str, group: str, trust) -> None:
+    """Every key of ``node`` that its target does not take, all at once (one line)."""
     target = str(node["_target_"])
-    obj = _locate(target, path)
+    obj = _locate(target, path, trust)
     names = parameters(obj)
     if names is None:
         return
     consumed = CONSUMED.get(path, ()) if path == group else ()
-    for key, value in node.items():
-        key = str(key)
-        if key.startswith("_") or key in names or key in consumed:
-            continue
-        valid = [n for n in names if n not in ("params", "optimizer", "input_shape", "num_outputs", "seed",
-                                                "run_dir")] + list(consumed)
-        others = _options_with_key(group, key) if path == group else []
-        # A key left over from the option whose _target_ was replaced is the common case: say how to drop it.
-        hint = f"; drop it with ~{path}.{key}"
-        if others:
-            hint += f", or pick an option of {group} that takes {key}: {', '.join(others)} (e.g. {group}={others[0]})"
-        raise NnmlError(f"{path}.{key}={_show(value)}: {target} takes no argument '{key}'"
-                        f"{did_you_mean(key, valid)}; its keys are: {', '.join(valid) or '(none)'}{hint}")
+    unknown = [(str(k), v) for k, v in node.items()
+               if not str(k).startswith("_") and str(k) not in names and str(k) not in consumed]
+    if not unknown:
+        return
+    valid = [n for n in names if n not in ("params", "optimizer", "input_shape", "num_outputs", "seed", "run_dir",
+                                           "allow")] + list(consumed)
+    if len(unknown) > 1:
+        listed = ", ".join(f"'{k}'{did_you_mean(k, valid)}" for k, _ in unknown)
+        raise NnmlError(f"{path}: {target} takes none of the arguments {listed}; its keys are: "
+                        f"{', '.join(valid) or '(none)'}; drop them with "
+                        f"{' '.join(f'~{path}.{k}' for k, _ in unknown)}")
+    key, value = unknown[0]
+    others = _options_with_key(group, key) if path == group else []
+    # A key left over from the option whose _target_ was replaced is the common case: say how to drop it.
+    hint = f"; drop it with ~{path}.{key}"
+    if others:
+        hint += f", or pick an option of {group} that takes {key}: {', '.join(others)} (e.g. {group}={others[0]})"
+    raise NnmlError(f"{path}.{key}={_show(value)}: {target} takes no argument '{key}'"
+                    f"{did_you_mean(key, valid)}; its keys are: {', '.join(valid) or '(none)'}{hint}")
 
 
 def _show(value) -> str:
@@ -184,14 +199,15 @@ def _options_with_key(group: str, key: str) -> list[str]:
     import re
 
     from nnml.config.catalog import option_files
+    from nnml.config.targets import Trust
 
     found = []
     for path in option_files(group).values():
         m = re.search(r"^_target_:\s*(\S+)", path.read_text(), re.M)
         if not m or not m.group(1).startswith(("torch.", "nnml.")):
             continue
-        try:
-            names = parameters(_locate(m.group(1), group))
+        try:  # shipped options: registered parts
+            names = parameters(_locate(m.group(1), group, Trust()))
         except NnmlError:
             continue
         if names is not None and key in names:
@@ -205,7 +221,7 @@ def _options_with_key(group: str, key: str) -> list[str]:
 SUPERVISED = "nnml.tasks.supervised.task.SupervisedTask"
 
 
-def check_data_fit(cfg, loss_name: str = "") -> None:
+def check_data_fit(cfg, loss_name: str = "", trust=None) -> None:
     """Monitor and mode against the task's metrics (the task is built and shown the data's facts); for the
     supervised task also the loss and the model against the data. Skipped for datasets not in the table of facts
     and for tasks that cannot say their metrics before seeing real data (their run checks them)."""
@@ -214,15 +230,14 @@ def check_data_fit(cfg, loss_name: str = "") -> None:
         return
     from omegaconf import OmegaConf
 
-    from nnml.config.targets import user_prefixes
+    from nnml.config.targets import Trust
 
-    # A new run trusts the targets of its own config (nnml/config/targets.py); a resume's config was checked
-    # against what its run folder recorded before it got here.
-    allowed = list(cfg.get("allowed_targets") or [])
-    allowed += user_prefixes(cfg, allowed)
+    # A new run trusts the targets of its own config (nnml/config/targets.py); a resume's config was read back
+    # from its folder under the trust rule before it got here.
+    trust = trust or Trust.own(cfg)
     node = cfg.get("task")
     target = str(node.get("_target_")) if OmegaConf.is_dict(node) and "_target_" in node else SUPERVISED
-    directions, default_monitor = _task_metrics(node, target, facts, allowed)
+    directions, default_monitor = _task_metrics(node, target, facts, trust)
     if directions is None:
         return
     tr = cfg.trainer
@@ -241,19 +256,17 @@ def check_data_fit(cfg, loss_name: str = "") -> None:
                         f"metric), or add +trainer.force_mode=true if you mean it")
     if target != SUPERVISED:
         return  # other tasks build their own models and losses from the data
-    _check_loss(cfg.get("loss"), facts["task"], facts["num_outputs"], loss_name, allowed)
+    _check_loss(cfg.get("loss"), facts["task"], facts["num_outputs"], loss_name, trust)
     model = cfg.get("model")
     if OmegaConf.is_dict(model) and "_target_" in model:
-        _check_model(model, facts, allowed)
+        _check_model(model, facts, trust)
 
 
-def _task_metrics(node, target: str, facts: dict, allowed) -> tuple[dict | None, str]:
+def _task_metrics(node, target: str, facts: dict, trust) -> tuple[dict | None, str]:
     """(metric -> direction, default monitor) of the task, shown a stand-in of the data with its facts."""
     from types import SimpleNamespace
 
     from hydra.utils import instantiate
-
-    from nnml.config.targets import check_targets
 
     try:
         if target == SUPERVISED:
@@ -261,7 +274,7 @@ def _task_metrics(node, target: str, facts: dict, allowed) -> tuple[dict | None,
 
             task = SupervisedTask()
         else:
-            check_targets(node, allowed)
+            trust.check(node)
             task = instantiate(node)
         task.data = SimpleNamespace(name="", task=facts["task"], input_shape=tuple(facts["input_shape"]),
                                     num_outputs=int(facts["num_outputs"]), meta={})
@@ -274,7 +287,7 @@ def _task_metrics(node, target: str, facts: dict, allowed) -> tuple[dict | None,
         return None, ""
 
 
-def _check_loss(node, task: str, num_outputs: int, loss_name: str, allowed) -> None:
+def _check_loss(node, task: str, num_outputs: int, loss_name: str, trust) -> None:
     from omegaconf import OmegaConf
 
     if not OmegaConf.is_dict(node) or "_target_" not in node:
@@ -282,11 +295,11 @@ def _check_loss(node, task: str, num_outputs: int, loss_name: str, allowed) -> N
     from nnml.config.targets import instantiate
     from nnml.engine.losses import make_criterion
 
-    loss = instantiate(node, key="loss", allowed=allowed)
+    loss = instantiate(node, key="loss", trust=trust)
     make_criterion(loss, task, num_outputs, loss_name)
 
 
-def _check_model(node, facts: dict, allowed) -> None:
+def _check_model(node, facts: dict, trust) -> None:
     """Build the model on the CPU with the data's shapes, so that the model's own checks run; other failures are
     left to the run, which reports them with the real data. (PyTorch's meta device would allocate nothing, but
     its first convolution imports torch._refs and the meta kernels: 2-10 s, against milliseconds for building
@@ -294,9 +307,7 @@ def _check_model(node, facts: dict, allowed) -> None:
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
-    from nnml.config.targets import check_targets
-
-    check_targets(node, allowed)
+    trust.check(node)
     try:
         instantiate(node, input_shape=tuple(facts["input_shape"]), num_outputs=int(facts["num_outputs"]))
     except NnmlError:

@@ -56,46 +56,50 @@ class DistillTask(SupervisedTask):
         super().setup(builder)
         if self.kind != "classification":
             raise NnmlError(f"task=distill distils classifiers; dataset {self.data.name} is {self.kind}")
-        if getattr(builder, "evaluating", False):
+        if builder.evaluating:
             return  # nnml eval / accelerate of a student: the teacher is not needed
         self.teacher = self._restore_teacher(builder)
 
     def _restore_teacher(self, builder):
-        """The teacher's model from its run folder: its saved model config built by ``builder.model`` (the
-        student's data gives the sizes: it is the teacher's data, checked here) and its checkpoint's weights."""
+        """The teacher's model from its run folder, read back as data (nnml/config/runfolder.py: only nnml's and
+        torch's registered parts, or the user's own code named on this command line, never what the teacher's
+        folder itself lists): its model config built by ``builder.model`` (the student's data gives the sizes: it
+        is the teacher's data, checked here) and its checkpoint's weights."""
         from pathlib import Path
 
         from omegaconf import OmegaConf
 
+        from nnml.config.runfolder import RunFolder
         from nnml.engine.checkpoint import load_checkpoint, load_model_weights
 
-        run = Path(self.teacher_dir)
-        cfg_path = run / ".hydra" / "config.yaml"
-        if not cfg_path.is_file():
-            raise NnmlError(f"task.teacher={run} is not an nnml run folder (no .hydra/config.yaml); give the "
-                            f"teacher's folder under outputs/train/runs/")
-        ckpt_path = (run / "checkpoints" / f"{self.teacher_checkpoint}.pt"
+        run = RunFolder(self.teacher_dir, role="task.teacher").require("give the teacher's folder under "
+                                                                        "outputs/train/runs/")
+        ckpt_path = (run.checkpoints / f"{self.teacher_checkpoint}.pt"
                      if self.teacher_checkpoint in ("best", "last") else Path(self.teacher_checkpoint))
         if not ckpt_path.is_file():
-            raise NnmlError(f"task.teacher={run} has no checkpoint {ckpt_path.name}; train the teacher first "
+            raise NnmlError(f"task.teacher={run.path} has no checkpoint {ckpt_path.name}; train the teacher first "
                             f"(nnml train ...) or set task.teacher_checkpoint")
-        cfg = OmegaConf.load(cfg_path)
+        cfg, trust = run.load_config(allow=builder.trust.prefixes)
         mine = OmegaConf.to_container(builder.cfg.dataset, resolve=True)
         theirs = OmegaConf.to_container(cfg.dataset, resolve=True)
         diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k) and k not in (
             "batch_size", "eval_batch_size", "loader", "num_workers", "pin_memory"))
-        if diff or int(cfg.seed) != int(builder.seed):
+        from nnml.config.seeds import data_seed
+
+        split_seed = data_seed(builder.cfg)
+        if diff or data_seed(cfg) != split_seed:
             what = ", ".join([f"dataset.{k}: {theirs.get(k)} vs {mine.get(k)}" for k in diff]
-                             + ([f"seed: {cfg.seed} vs {builder.seed}"] if int(cfg.seed) != int(builder.seed) else []))
-            raise NnmlError(f"task.teacher={run} was trained on other data ({what}); the student must use the "
-                            f"teacher's dataset and seed, or its test split would overlap the teacher's training")
+                             + ([f"data seed: {data_seed(cfg)} vs {split_seed}"] if data_seed(cfg) != split_seed
+                                else []))
+            raise NnmlError(f"task.teacher={run.path} was trained on other data ({what}); the student must use the "
+                            f"teacher's dataset and data seed, or its test split would overlap the teacher's training")
         # Building the teacher draws random numbers (its initial weights); fork so the student's run matches a
         # run of the same student without a teacher, seed for seed.
         with torch.random.fork_rng(devices=[]):
-            teacher = builder.model(cfg.model, key="task.teacher's model")
+            teacher = builder.model(cfg.model, key="task.teacher's model", trust=trust)
         load_model_weights(teacher, load_checkpoint(ckpt_path), ckpt_path)
         teacher.eval().requires_grad_(False)
-        return teacher.to(builder.device)
+        return teacher
 
     def training_step(self, batch, ctx, metrics):
         if self.teacher is None:

@@ -16,6 +16,7 @@ measured it.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import time
@@ -135,28 +136,19 @@ def auto_feature_net(data, dataset_cfg: dict, seed: int, log=print) -> FeatureNe
     return FeatureNet(model, data.num_outputs, acc, str(path))
 
 
-TRUSTED = ("torch.", "nnml.")
-
-
-def run_feature_net(run_dir: str, data, dataset_cfg: dict) -> FeatureNet:
+def run_feature_net(run_dir: str, data, dataset_cfg: dict, allow=()) -> FeatureNet:
     """The best model of a finished classification run on the same dataset (same builder and keys), rebuilt from
-    the run's saved config and checkpoint. Read from disk, so its model target must be one of nnml's or torch's."""
-    import inspect
+    the run's saved config (read back as data: nnml/config/runfolder.py) and checkpoint."""
+    from nnml.config.runfolder import RunFolder
+    from nnml.config.targets import import_object, instantiate
+    from nnml.engine.checkpoint import load_checkpoint
 
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf
-
-    from nnml.config.targets import import_object
-
-    run = Path(run_dir).expanduser()
-    cfg_path, ckpt_path = run / ".hydra" / "config.yaml", run / "checkpoints" / "best.pt"
+    folder = RunFolder(run_dir, role="task.feature_net").require("give a classification run on the same dataset")
+    ckpt_path = folder.checkpoint("best")
     if not ckpt_path.is_file():
-        ckpt_path = run / "checkpoints" / "last.pt"
-    if not cfg_path.is_file() or not ckpt_path.is_file():
-        raise NnmlError(f"task.feature_net={run_dir} is not a finished nnml run (needs .hydra/config.yaml and "
-                        f"checkpoints/best.pt)")
-    cfg = OmegaConf.to_container(OmegaConf.load(cfg_path), resolve=False)
-    theirs = cfg.get("dataset") or {}
+        raise NnmlError(f"task.feature_net={run_dir} is not a finished nnml run (it has no checkpoints/best.pt)")
+    cfg, trust = folder.load_config(allow=allow)
+    theirs = dict(cfg.get("dataset") or {})
     for key in ("_target_", "standardize", "val_fraction", "test_fraction", "n_samples"):
         if theirs.get(key) != dataset_cfg.get(key):
             raise NnmlError(f"task.feature_net={run_dir} was trained with dataset.{key}={theirs.get(key)}, this run "
@@ -164,21 +156,31 @@ def run_feature_net(run_dir: str, data, dataset_cfg: dict) -> FeatureNet:
     task = (cfg.get("task") or {}).get("_target_", "nnml.tasks.supervised.task.SupervisedTask")
     if task != "nnml.tasks.supervised.task.SupervisedTask" or data.task != "classification":
         raise NnmlError(f"task.feature_net={run_dir} is a run of {task}; it must be a classification run (task=auto)")
-    node = dict(cfg["model"])
-    target = str(node.get("_target_", ""))
-    if not target.startswith(TRUSTED):
-        raise NnmlError(f"task.feature_net={run_dir}: model._target_={target} is not trusted (torch. or nnml. only)")
-    params = inspect.signature(import_object(target)).parameters
-    facts = {k: v for k, v in data.facts().items() if k in params and k not in node}
-    model = instantiate(node, **facts)
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    params = inspect.signature(import_object(str(cfg.model._target_), trust)).parameters
+    facts = {k: v for k, v in data.facts().items() if k in params and k not in cfg.model}
+    model = instantiate(cfg.model, key="task.feature_net's model", trust=trust, **facts)
+    ckpt = load_checkpoint(ckpt_path)
     modules = ckpt.get("modules") or {"model": ckpt["model"]}
     model.load_state_dict(modules.get("model") or next(iter(modules.values())))
     acc = accuracy(model, data.x_test, data.y_test)
-    return FeatureNet(model, data.num_outputs, acc, str(run))
+    return FeatureNet(model, data.num_outputs, acc, str(folder.path))
 
 
-def build_feature_net(spec: str, data, dataset_cfg: dict, seed: int, log=print) -> nn.Module:
+def check_run_feature_net(spec: str, allow=()) -> None:
+    """When ``spec`` is a run folder: its config passes the trust rule and its best checkpoint holds only tensors
+    and plain data (mapped, not read), or one line says why not. Cheap, so a training run checks it at set-up."""
+    from nnml.config.runfolder import RunFolder
+    from nnml.engine.checkpoint import load_checkpoint
+
+    if spec in ("auto", "identity") or not Path(spec).expanduser().is_dir():
+        return
+    folder = RunFolder(spec, role="task.feature_net").require("give a classification run on the same dataset")
+    folder.load_config(allow=allow)
+    if folder.checkpoint("best").is_file():
+        load_checkpoint(folder.checkpoint("best"), mmap=True)
+
+
+def build_feature_net(spec: str, data, dataset_cfg: dict, seed: int, log=print, allow=()) -> nn.Module:
     if data.task == "points2d" or spec == "identity":
         return Identity(int(torch.tensor(data.input_shape).prod()))
     if data.task != "classification":
@@ -189,4 +191,4 @@ def build_feature_net(spec: str, data, dataset_cfg: dict, seed: int, log=print) 
     if not Path(spec).expanduser().is_dir():
         raise NnmlError(f"task.feature_net={spec} is not valid; choose auto, identity or the folder of a "
                         f"classification run on the same dataset")
-    return run_feature_net(spec, data, dataset_cfg)
+    return run_feature_net(spec, data, dataset_cfg, allow)

@@ -115,7 +115,14 @@ class GANTask(Task):
         self.fixed_z, self.fixed_y = fixed_grid_inputs(self.seed, self.grid_samples, self.latent_dim,
                                                        self.num_classes, device)
         self._dataset_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
+        self._allow = list(builder.trust.prefixes)  # a feature_net run folder may name only what this command trusts
         self._features_net = None  # built on first use: nnml sample never needs it
+        if not builder.evaluating:
+            from nnml.tasks.generative.features import check_run_feature_net
+
+            # ... but a run folder named as the feature network is read now: a refused one (the trust rule, a
+            # hostile checkpoint) stops the run before training, not after its first epoch.
+            check_run_feature_net(self.feature_net_spec, self._allow)
         self._real_stats = {}
 
     @property
@@ -123,7 +130,7 @@ class GANTask(Task):
         """The feature network of the Frechet distance (``nnml.tasks.generative.features``), frozen, on the device."""
         if self._features_net is None:
             self._features_net = builder_feature_net(self.feature_net_spec, self.data, self._dataset_cfg,
-                                                     self.seed).to(self.device)
+                                                     self.seed, self._allow).to(self.device)
         return self._features_net
 
     # ------------------------------------------------------------------ metrics
@@ -285,9 +292,9 @@ class GANTask(Task):
             self.fixed_y = state["fixed_y"].to(self.fixed_y.device)
 
 
-def builder_feature_net(spec, data, dataset_cfg, seed):
+def builder_feature_net(spec, data, dataset_cfg, seed, allow=()):
     import logging
 
     from nnml.tasks.generative.features import build_feature_net
 
-    return build_feature_net(spec, data, dataset_cfg, seed, log=logging.getLogger("nnml").info)
+    return build_feature_net(spec, data, dataset_cfg, seed, log=logging.getLogger("nnml").info, allow=allow)

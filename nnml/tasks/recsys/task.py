@@ -102,7 +102,7 @@ class Recommendation(Task):
         trained by gradient, one whole-data step for those whose class says ``fits_whole_data`` (ALS, most
         popular). Called before :meth:`setup` (the loop sizes schedulers with it), so it reads the config."""
         self._check_data(builder.data)
-        if split != "train" or _fits_whole_data(builder.cfg.model):
+        if split != "train" or _fits_whole_data(builder.cfg.model, builder.trust):
             return OneStepPerEpoch()
         t = builder.data.train
         fields = {"users": t.users, "items": t.items}
@@ -245,10 +245,10 @@ class Recommendation(Task):
         return out
 
 
-def _fits_whole_data(node) -> bool:
+def _fits_whole_data(node, trust) -> bool:
     from nnml.config.targets import import_object
 
     try:
-        return bool(getattr(import_object(str(node._target_)), "fits_whole_data", False))
+        return bool(getattr(import_object(str(node._target_), trust), "fits_whole_data", False))
     except Exception:  # an unknown target fails later, with the builder's own message
         return False

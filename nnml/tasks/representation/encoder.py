@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from nnml.config.targets import check_targets, import_object, instantiate
+from nnml.config.targets import import_object, instantiate
 from nnml.errors import NnmlError, bad_choice
 
 #: tasks whose runs hold a reusable encoder (module "encoder" in their checkpoints)
@@ -75,46 +75,39 @@ def strip_head(model: nn.Module, input_shape, name: str = "model") -> Encoder:
 
 
 # ---------------------------------------------------------------------------------------------- reuse
-def _run_config(run_dir: Path, key: str):
+def _run_config(run_dir, key: str, allow=()):
+    """(config, trust, folder) of a pretraining run, read back as data (the trust rule: nnml/config/runfolder.py)."""
     from omegaconf import OmegaConf
 
-    if not run_dir.exists():
-        raise NnmlError(f"{key}={run_dir}: no such run folder; give a pretraining run's folder "
-                        f"(outputs/train/runs/<run>, trained with task=contrastive or task=autoencoder)")
-    path = run_dir / ".hydra" / "config.yaml"
-    if not path.is_file():
-        raise NnmlError(f"{key}={run_dir} is not an nnml run folder (no .hydra/config.yaml); give a pretraining "
-                        f"run's folder under outputs/train/runs/")
-    cfg = OmegaConf.load(path)
+    from nnml.config.runfolder import RunFolder
+
+    folder = RunFolder(run_dir, role=key).require(
+        "give a pretraining run's folder (outputs/train/runs/<run>, trained with task=contrastive or task=autoencoder)")
+    cfg, trust = folder.load_config(allow=allow)
     target = str(OmegaConf.select(cfg, "task._target_", default="") or "")
     if not target.startswith(PRETRAINING_TASKS):
         kind = target.rsplit(".", 1)[-1] or "supervised"
         raise NnmlError(f"{key}={run_dir} is a {kind} run, not a pretraining run; give a run trained with "
                         f"task=contrastive or task=autoencoder")
-    return cfg
+    return cfg, trust, folder
 
 
 def load_encoder(run_dir, key: str = "model.encoder", checkpoint: str = "best", weights: bool = True,
-                 allowed=()) -> tuple[Encoder, dict]:
+                 allow=()) -> tuple[Encoder, dict]:
     """The encoder of a pretraining run, rebuilt from its config and ``checkpoint`` (``best`` or ``last``), on the
     CPU, and what the run says about it (``input_shape``, ``dataset``, ``task``). ``weights=False``: the same
-    network at a fresh random initialisation (the from-scratch control)."""
+    network at a fresh random initialisation (the from-scratch control). ``allow``: module prefixes of the user's
+    own code named on this command line (the run folder's own list is not trusted)."""
     from nnml.engine.checkpoint import load_checkpoint
 
-    run_dir = Path(str(run_dir)).expanduser()
-    cfg = _run_config(run_dir, key)
-    trusted = list(cfg.get("allowed_targets") or []) + list(allowed)
-    try:  # before anything is imported: the run folder's config is data from disk
-        check_targets(cfg.model, trusted, at="model")
-    except NnmlError as e:
-        raise NnmlError(f"{key}={run_dir}: {e}") from None
-    ckpt_path = run_dir / "checkpoints" / f"{checkpoint}.pt"
+    cfg, trust, folder = _run_config(run_dir, key, allow)
+    ckpt_path = folder.checkpoints / f"{checkpoint}.pt"
     if not ckpt_path.is_file():
         raise NnmlError(f"{key}={run_dir} has no checkpoints/{checkpoint}.pt: the run did not finish its first "
                         f"epoch; train it again or give another run")
     ckpt = load_checkpoint(ckpt_path)
     facts = _encoder_facts(ckpt, ckpt_path)
-    model = instantiate(cfg.model, key=f"{key} (the run's model)", allowed=trusted, **_accepted(cfg.model, facts))
+    model = instantiate(cfg.model, key=f"{key} (the run's model)", trust=trust, **_accepted(cfg.model, facts, trust))
     encoder = strip_head(model, facts["input_shape"], name=f"the model of {run_dir}")
     if weights:
         state = _module_state(ckpt, "encoder", ckpt_path)
@@ -144,12 +137,12 @@ def _module_state(ckpt: dict, name: str, path: Path) -> dict:
     raise NnmlError(f"checkpoint {path} holds no '{name}' module; it was not written by a pretraining task")
 
 
-def _accepted(node, facts: dict) -> dict:
+def _accepted(node, facts: dict, trust) -> dict:
     """The facts the model's constructor takes, by name (as the builder passes them)."""
     import inspect
 
     try:
-        params = inspect.signature(import_object(str(node._target_))).parameters
+        params = inspect.signature(import_object(str(node._target_), trust)).parameters
     except Exception:
         return {}
     keep = {k: v for k, v in facts.items() if k in params and k not in node}
@@ -169,12 +162,14 @@ class PretrainedClassifier(nn.Module):
       embeddings, as the probe sees them);
     - ``head``: null for ``nn.Linear(embedding size, classes)``, or a module config whose ``in_features`` and
       ``out_features`` are filled in when left out (``{_target_: torch.nn.Linear}``), or ``hidden`` sizes of an
-      MLP head (``head_hidden: [128]``).
+      MLP head (``head_hidden: [128]``);
+    - ``allow`` (given by the builder): the module prefixes of the user's own code named on this command line, the
+      only code the encoder's run folder may name besides nnml's and torch's registered parts.
     """
 
     def __init__(self, input_shape, num_outputs: int, encoder: str | None = None, init: str = "pretrained",
                  freeze: bool = False, encoder_lr: float = 1.0, head=None, head_hidden=(), head_norm: bool = True,
-                 checkpoint: str = "best"):
+                 checkpoint: str = "best", allow=()):
         super().__init__()
         if init not in ("pretrained", "scratch"):
             raise bad_choice("model.init", init, ["pretrained", "scratch"])
@@ -183,7 +178,7 @@ class PretrainedClassifier(nn.Module):
                             "runs/<run> (a run of task=contrastive or task=autoencoder)")
         if float(encoder_lr) < 0:
             raise NnmlError(f"model.encoder_lr={encoder_lr} is not valid; choose a multiple of the learning rate >= 0")
-        enc, info = load_encoder(encoder, weights=init == "pretrained", checkpoint=checkpoint)
+        enc, info = load_encoder(encoder, weights=init == "pretrained", checkpoint=checkpoint, allow=allow)
         if tuple(input_shape) != info["input_shape"]:
             raise NnmlError(f"model.encoder={encoder} was pretrained on inputs of shape {info['input_shape']}; this "
                             f"dataset gives {tuple(input_shape)}: use the pretraining run's dataset")
@@ -249,7 +244,10 @@ def _build_head(head, hidden, in_dim: int, num_outputs: int, encoder) -> nn.Modu
         extra["in_features"] = in_dim
     if "out_features" not in node:
         extra["out_features"] = num_outputs
-    module = instantiate(node, key="model.head", **extra)
+    from nnml.config.targets import Trust
+
+    # The head is part of the model config, whose targets were checked at every depth when the model was built.
+    module = instantiate(node, key="model.head", trust=Trust.own(node), **extra)
     with torch.no_grad():
         try:
             out = module(torch.zeros(2, in_dim))

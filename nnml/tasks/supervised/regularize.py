@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from nnml.augment.base import Compose
-from nnml.config.targets import instantiate
+from nnml.config.targets import Trust, instantiate
 from nnml.errors import NnmlError
 
 
@@ -85,10 +85,10 @@ class Regularization:
 
     @classmethod
     def from_keys(cls, augment=None, mixup_alpha=None, l1=None, max_norm=None, l1_mode: str = "penalty",
-                  allowed: Iterable[str] = ()):
+                  trust=None):
         """A Regularization, or None when every key is off (the plain step then runs unchanged)."""
 
-        module = build_augment(augment, allowed)
+        module = build_augment(augment, trust)
         reg = cls(module, mixup_alpha, l1, max_norm, l1_mode)
         return reg if reg.active else None
 
@@ -147,9 +147,10 @@ class Regularization:
         return target
 
 
-def build_augment(specs, allowed: Iterable[str] = ()) -> nn.Module | None:
+def build_augment(specs, trust=None) -> nn.Module | None:
     """One module from ``task.augment``: a list (or a name -> config dict, applied in its order) of augmentation
-    configs with ``_target_`` (trusted targets only) or already built modules. None or empty: no augmentation."""
+    configs with ``_target_`` (under ``trust``: the run's :class:`~nnml.config.targets.Trust`) or already built
+    modules. None or empty: no augmentation."""
     if specs is None:
         return None
     if isinstance(specs, Mapping):
@@ -165,7 +166,7 @@ def build_augment(specs, allowed: Iterable[str] = ()) -> nn.Module | None:
         if not isinstance(spec, Mapping) or "_target_" not in spec:
             raise NnmlError(f"task.augment[{i}]={spec} is not valid; each entry needs a _target_, e.g. "
                             "nnml.augment.signal.GaussianNoise")
-        module = instantiate(spec, key=f"task.augment[{i}]", allowed=allowed)
+        module = instantiate(spec, key=f"task.augment[{i}]", trust=trust or Trust.own({"augment": list(specs)}))
         if not isinstance(module, nn.Module):
             raise NnmlError(f"task.augment[{i}]._target_={spec['_target_']} is not valid; it must build an "
                             "nn.Module whose forward(x) returns the augmented batch")

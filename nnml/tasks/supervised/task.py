@@ -1,5 +1,6 @@
 """Supervised learning on ``(x, y)``: classification (accuracy, macro F1, confusion matrix) or regression (MSE,
-MAE, R^2), chosen by the data (``task=auto``, the default). One model, one loss, one optimizer.
+MAE, R^2), chosen by the data (``task=auto``, the default). One model, one loss, one optimizer. ``nnml predict``
+reads new rows or images as the run's data were prepared (:mod:`nnml.tasks.supervised.predict`).
 
 This is also the worked example of a task: ``setup`` builds the model with the data's facts, the loss fitted to
 the data's kind and one optimizer slot; ``training_step`` returns the loss and the loop steps the optimizer.
@@ -7,7 +8,7 @@ the data's kind and one optimizer slot; ``training_step`` returns the loss and t
 
 from __future__ import annotations
 
-from nnml.engine.losses import AUTO_LOSSES, AutoLoss, make_criterion
+from nnml.engine.losses import AUTO_LOSSES, AutoLoss, callable_name, is_own_code, make_criterion
 from nnml.engine.metrics import MetricState, directions, monitor_default
 from nnml.errors import NnmlError
 from nnml.tasks.base import Task
@@ -47,11 +48,16 @@ class SupervisedTask(Task):
         that fits it)."""
         configured = builder.loss()
         self._auto_name = AUTO_LOSSES.get(self.kind, ("",))[0] if isinstance(configured, AutoLoss) else ""
+        # the header names a loss of the user's own by its dotted name (the loss group's option may still say auto)
+        self._own_name = callable_name(configured) if is_own_code(configured) else ""
         self.criterion = make_criterion(configured, self.kind, builder.data.num_outputs, builder.choices.get("loss", ""))
         # the torch loss itself when the wrapper would only pass the arguments on (one module call less per step)
         self._loss_fn = self.criterion.loss if getattr(self.criterion, "kind", "") == "plain" else self.criterion
 
     def objective(self) -> str | None:
+        own = getattr(self, "_own_name", "")
+        if own:
+            return own
         name = getattr(self, "_auto_name", "")  # loss=auto: the loss it became
         return f"auto ({name})" if name else None
 
@@ -66,7 +72,7 @@ class SupervisedTask(Task):
         self.slots = {"model": builder.optimizer(params)}
         from nnml.tasks.supervised.regularize import Regularization
 
-        self.regularization = Regularization.from_keys(**self.regularization_keys, allowed=builder.allowed)
+        self.regularization = Regularization.from_keys(**self.regularization_keys, trust=builder.trust)
         if self.regularization is not None:
             self.regularization.attach(model, self.slots["model"].optimizer)
 
@@ -91,6 +97,20 @@ class SupervisedTask(Task):
         out = ctx.forward()(xb)
         loss = self.criterion(out.float(), yb)
         metrics.update(out.float(), yb, loss)
+
+    @property
+    def file_inputs(self) -> str:
+        """What ``nnml predict --file F`` holds for this run: ``table`` (rows) or ``lines`` (image files)."""
+        from nnml.tasks.supervised.predict import reads_table_file
+
+        return "table" if reads_table_file(self.data) else "lines"
+
+    def predict(self, inputs: list[str], options: dict) -> list[dict]:
+        """``nnml predict``: the class with its probabilities (the ``--top`` K, default 3), or the value on the
+        target's scale, per row or image (nnml/tasks/supervised/predict.py says what each run reads)."""
+        from nnml.tasks.supervised.predict import predict
+
+        return predict(self, inputs, options)
 
     def final_artifacts(self, ctx) -> dict:
         """The test confusion matrix (an image and its counts as a table) and, for 2-D inputs, the decision

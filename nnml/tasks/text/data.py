@@ -37,9 +37,9 @@ class TextSplits(DataSplits):
     eval_batch_size: int | None = None
 
     def batches(self, split: str, builder):
-        if split == "train" and getattr(builder, "run_dir", None) and not getattr(builder, "evaluating", False):
+        if split == "train" and builder.run_dir is not None and not builder.evaluating:
             self.save_tokenizers(Path(builder.run_dir))
-        ds = builder.cfg.get("dataset", {}) if getattr(builder, "cfg", None) is not None else {}
+        ds = builder.cfg.get("dataset", {})
         bs = int(ds.get("batch_size") or self.batch_size)
         if split != "train":
             bs = int(ds.get("eval_batch_size") or self.eval_batch_size or max(bs, 256))

@@ -8,6 +8,7 @@ measures whether a tagger learned what a name looks like and where it goes, not 
 
 from __future__ import annotations
 
+import datetime
 import re
 from pathlib import Path
 
@@ -78,24 +79,24 @@ TEMPLATES = {
 }
 
 
-def _fill(fake, kind: str, lang: str, rng) -> str:
+def _fill(fake, kind: str, lang: str, rng, last_date=None) -> str:
     if kind == "PER":
         return fake.name() if rng.random() < 0.7 else f"{fake.first_name()} {fake.last_name()}"
     if kind == "LOC":
         return fake.city() if lang == "ru" or rng.random() < 0.7 else fake.country()
     if kind == "ORG":
         return fake.company()
-    d = fake.date_object()
+    d = fake.date_object(end_datetime=last_date)
     return f"{d.day} {fake.month_name()} {d.year}" if rng.random() < 0.6 else f"{fake.month_name()} {d.year}"
 
 
-def fill_template(template: str, fake, lang: str, rng) -> tuple[list[str], list[str]]:
+def fill_template(template: str, fake, lang: str, rng, last_date=None) -> tuple[list[str], list[str]]:
     """(tokens, IOB2 tags) of one template filled with fake entities."""
     tokens, tags = [], []
     for part in re.split(r"(\{[A-Z]+\})", template):
         if part.startswith("{") and part.endswith("}"):
             kind = part[1:-1]
-            words = split_words(_fill(fake, kind, lang, rng))
+            words = split_words(_fill(fake, kind, lang, rng, last_date))
             tokens += words
             tags += [f"B-{kind}"] + [f"I-{kind}"] * (len(words) - 1)
         else:
@@ -119,12 +120,19 @@ def template_split(seed: int, val_fraction: float, test_fraction: float) -> dict
     return out
 
 
-def faker_sentences(seed: int, sizes: dict[str, int], val_fraction: float = 0.2, test_fraction: float = 0.2):
-    """split -> list of (tokens, tags), every sentence from that split's templates."""
+def faker_sentences(seed: int, sizes: dict[str, int], val_fraction: float = 0.2, test_fraction: float = 0.2,
+                    last_date: str | None = None):
+    """split -> list of (tokens, tags), every sentence from that split's templates. Dates are drawn between 1970
+    and ``last_date`` (YYYY-MM-DD); None: the current time, as nnml 0.1.0 did, whose data therefore changed with the
+    clock (its runs' configs have no last_date, and are rebuilt as they were made)."""
     from faker import Faker
 
     temps = template_split(seed, val_fraction, test_fraction)
     fakes = {"en": Faker("en_US"), "ru": Faker("ru_RU")}
+    try:
+        end = datetime.datetime.fromisoformat(str(last_date)) if last_date is not None else None
+    except ValueError:
+        raise NnmlError(f"dataset.last_date={last_date} is not valid; give a day as YYYY-MM-DD") from None
     out = {}
     for k, split in enumerate(("train", "val", "test")):
         rng = np.random.default_rng(seed * 10 + k)
@@ -133,20 +141,29 @@ def faker_sentences(seed: int, sizes: dict[str, int], val_fraction: float = 0.2,
         sents = []
         for _ in range(sizes[split]):
             lang, t = temps[split][int(rng.integers(len(temps[split])))]
-            sents.append(fill_template(t, fakes[lang], lang, rng))
+            sents.append(fill_template(t, fakes[lang], lang, rng, end))
         out[split] = sents
     return out
 
 
 def build_tagging(name: str, sents: dict[str, list], *, min_freq: int, lowercase: bool, max_len: int,
                   max_word_len: int, tag_names: list[str] | None = None) -> TextSplits:
-    """TextSplits of tagged sentences: ``words`` ids, ``chars`` (N, L, C) ids, ``tags`` ids (-100 at padding)."""
+    """TextSplits of tagged sentences: ``words`` ids, ``chars`` (N, L, C) ids, ``tags`` ids (-100 at padding), with
+    tokenizers trained on the train split."""
     train = sents["train"]
     words = WordTokenizer.train_tokens([t for t, _ in train], min_freq=min_freq, lowercase=lowercase)
     chars = CharTokenizer.train(["".join(t) for t, _ in train], min_freq=1)
     if tag_names is None:
         kinds = sorted({tag[2:] for _, tags in train for tag in tags if tag != "O"})
         tag_names = ["O"] + [f"{p}-{k}" for k in kinds for p in ("B", "I")]
+    return encode_tagging(name, sents, words=words, chars=chars, tag_names=tag_names, max_len=max_len,
+                          max_word_len=max_word_len)
+
+
+def encode_tagging(name: str, sents: dict[str, list], *, words, chars, tag_names: list[str], max_len: int,
+                   max_word_len: int) -> TextSplits:
+    """TextSplits of tagged sentences encoded with the given tokenizers (a restored run's own, when its data can
+    not be built again word for word: see :func:`retokenized`)."""
     tag_id = {t: i for i, t in enumerate(tag_names)}
     fields, texts, refs = {}, {}, {}
     for split, ss in sents.items():
@@ -176,11 +193,28 @@ def build_tagging(name: str, sents: dict[str, list], *, min_freq: int, lowercase
     )
 
 
+def retokenized(data: TextSplits, stored: dict) -> TextSplits | None:
+    """``data`` encoded with a restored run's ``stored`` tokenizers (its tokenizer_words/chars.json) when they differ
+    from the ones trained on today's build; None when they are the same or missing. nnml 0.1.0's Faker NER data drew
+    its dates up to the current time, so its train split, and with it the vocabulary, changed from one run to the
+    next: the model's embedding rows follow the run's own vocabulary, not a new one."""
+    if not {"words", "chars"} <= set(stored):
+        return None
+    now = data.tokenizers
+    if all(stored[k].to_dict() == now[k].to_dict() for k in ("words", "chars")):
+        return None
+    sents = {split: list(zip(data.texts[split], data.references[split])) for split in data.texts}
+    return encode_tagging(data.name, sents, words=stored["words"], chars=stored["chars"],
+                          tag_names=list(data.class_names), max_len=int(data.meta.get("max_len", 64)),
+                          max_word_len=int(data.fields["train"]["chars"].shape[2]))
+
+
 def faker_ner(seed: int, n_train: int = 4000, n_val: int = 500, n_test: int = 1000, val_fraction: float = 0.2,
               test_fraction: float = 0.2, min_freq: int = 2, lowercase: bool = False, max_len: int = 64,
-              max_word_len: int = 16) -> TextSplits:
+              max_word_len: int = 16, last_date: str | None = None) -> TextSplits:
     """Faker-template NER with templates held out between splits (see the module docstring)."""
-    sents = faker_sentences(seed, {"train": n_train, "val": n_val, "test": n_test}, val_fraction, test_fraction)
+    sents = faker_sentences(seed, {"train": n_train, "val": n_val, "test": n_test}, val_fraction, test_fraction,
+                            last_date)
     tag_names = ["O"] + [f"{p}-{k}" for k in ENTITY_TYPES for p in ("B", "I")]
     return build_tagging("faker_ner", sents, min_freq=min_freq, lowercase=lowercase, max_len=max_len,
                          max_word_len=max_word_len,

@@ -1,5 +1,6 @@
 """Translation pairs: numbers written out in two languages (``num2words``), Django's single-line UI messages
-(read from the installed package), and a download-and-checksum loader for the Multi30k corpus.
+(read from the installed package), your own tab-separated file (``dataset=tsv_pairs``, Tatoeba's format) and a
+download-and-checksum loader for the Multi30k corpus.
 
 num2words splits:
 - ``random``: all numbers below ``max_number`` split at random (80/10/10); a tiny model saturates it.
@@ -124,6 +125,76 @@ def django_messages(seed: int, lang: str = "ru", val_fraction: float = 0.1, test
     """Real parallel text: Django's English UI messages and their human ``lang`` translations, split at random."""
     pairs = _random_split(django_message_pairs(lang), seed, val_fraction, test_fraction)
     return build_pairs(f"django_en_{lang}", pairs, src_tokenizer=src_tokenizer, tgt_tokenizer=tgt_tokenizer,
+                       min_freq=min_freq, vocab_size=vocab_size, lowercase=lowercase, max_len=max_len)
+
+
+# ------------------------------------------------------------------------------------------------ a TSV file
+def read_tsv_pairs(path, key: str = "dataset.path") -> list[tuple[str, str]]:
+    """(source, target) of each line of a Tatoeba-style file: ``source<TAB>target[<TAB>attribution]``, UTF-8, no
+    header, no quoting (a tab is always a separator). Blank lines are skipped; anything else that is not 2 or 3
+    fields, or an empty side, is one line naming the line number."""
+    from nnml.data.table_files import check_file
+
+    p = check_file(path, key)
+    pairs = []
+    try:
+        with open(p, encoding="utf-8-sig") as f:
+            for n, line in enumerate(f, 1):
+                line = line.rstrip("\r\n")
+                if not line.strip():
+                    continue
+                fields = line.split("\t")
+                if len(fields) not in (2, 3):
+                    raise NnmlError(f"{p} line {n}: {len(fields)} tab-separated fields; each line needs "
+                                    f"source<TAB>target, optionally <TAB>attribution")
+                src, tgt = " ".join(fields[0].split()), " ".join(fields[1].split())
+                if not src or not tgt:
+                    raise NnmlError(f"{p} line {n}: the {'source' if not src else 'target'} is empty; every line "
+                                    f"needs both sides of the pair")
+                pairs.append((src, tgt))
+    except UnicodeDecodeError as e:
+        raise NnmlError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start}); save the file as UTF-8") from None
+    if not pairs:
+        raise NnmlError(f"{p} is empty; it needs lines of source<TAB>target")
+    return pairs
+
+
+def _split_by_source(pairs: list[tuple[str, str]], seed: int, val_fraction: float, test_fraction: float) -> dict:
+    """A seeded random split of the distinct sources: every translation of one source lands in the same split,
+    so a test sentence was never seen in training with another translation."""
+    sources = sorted({s for s, _ in pairs})
+    parts = _random_split(sources, seed, val_fraction, test_fraction)
+    where = {s: name for name, ss in parts.items() for s in ss}
+    out: dict[str, list] = {"train": [], "val": [], "test": []}
+    for s, t in pairs:
+        out[where[s]].append((s, t))
+    return out
+
+
+def tsv_pairs(seed: int, path: str | None = None, test_path: str | None = None, reverse: bool = False,
+              n_pairs: int | None = None, val_fraction: float = 0.1, test_fraction: float = 0.1,
+              src_tokenizer: str = "word", tgt_tokenizer: str = "word", min_freq: int = 1, vocab_size: int = 8000,
+              lowercase: bool = False, max_len: int = 32) -> TextSplits:
+    """Translation pairs from a tab-separated file (Tatoeba's format, e.g. manythings.org's fra.txt); ``reverse``
+    translates target -> source; ``n_pairs`` keeps a seeded subset; ``test_path`` gives the test pairs."""
+    pairs = read_tsv_pairs(path)
+    if reverse:
+        pairs = [(t, s) for s, t in pairs]
+    if n_pairs and int(n_pairs) < len(pairs):
+        keep = np.sort(np.random.default_rng(seed).choice(len(pairs), int(n_pairs), replace=False))
+        pairs = [pairs[i] for i in keep]
+    if test_path:
+        test = read_tsv_pairs(test_path, "dataset.test_path")
+        test = [(t, s) for s, t in test] if reverse else test
+        split = _split_by_source(pairs, seed, val_fraction, 0.0)
+        split["test"] = test
+    else:
+        split = _split_by_source(pairs, seed, val_fraction, test_fraction)
+    for name in ("val", "test"):
+        if not split[name]:
+            raise NnmlError(f"dataset.path={path}: the {name} split is empty ({len(pairs)} pairs); add pairs or raise "
+                            f"dataset.{name}_fraction")
+    return build_pairs(Path(str(path)).stem, split, src_tokenizer=src_tokenizer, tgt_tokenizer=tgt_tokenizer,
                        min_freq=min_freq, vocab_size=vocab_size, lowercase=lowercase, max_len=max_len)
 
 

@@ -15,8 +15,10 @@ import torch
 
 from nnml.errors import NnmlError
 from nnml.tasks.base import Task
+from nnml.tasks.text.data import load_tokenizers
 from nnml.tasks.text.figures import confusion_figure, markdown_table
 from nnml.tasks.text.metrics import entity_scores, iob2_spans
+from nnml.tasks.text.ner import retokenized
 from nnml.tasks.text.predict import TokenizerHolder, check_inputs
 from nnml.tasks.text.tokenizers import UNK_ID, split_words
 
@@ -40,8 +42,12 @@ class TokenClassificationTask(TokenizerHolder, Task):
         if getattr(data, "task", None) != "tagging":
             raise NnmlError(f"task=token_classification needs tagged sentences; dataset={getattr(data, 'name', '?')}"
                             f" is {getattr(data, 'task', '?')} data (try dataset=faker_ner)")
+        if builder.evaluating and builder.run_dir is not None:
+            again = retokenized(data, load_tokenizers(builder.run_dir))
+            if again is not None:  # the run's data could not be built again word for word (ner.retokenized)
+                data = builder.data = again
         self.data = data
-        self.set_tokenizers(data.tokenizers, None if getattr(builder, "evaluating", False) else builder.run_dir)
+        self.set_tokenizers(data.tokenizers, None if builder.evaluating else builder.run_dir)
         self.tag_names = list(data.class_names)
         self.entity_types = sorted({t[2:] for t in self.tag_names if t != "O"})
         model = builder.model()

@@ -58,7 +58,7 @@ class Seq2SeqTask(TokenizerHolder, Task):
             raise NnmlError(f"task=seq2seq needs translation pairs; dataset={getattr(data, 'name', '?')} is "
                             f"{getattr(data, 'task', '?')} data (try dataset=numbers or dataset=django_messages)")
         self.data = data
-        self.set_tokenizers(data.tokenizers, None if getattr(builder, "evaluating", False) else builder.run_dir)
+        self.set_tokenizers(data.tokenizers, None if builder.evaluating else builder.run_dir)
         model = builder.model()
         for method in ("encode", "step"):
             if not hasattr(model, method):

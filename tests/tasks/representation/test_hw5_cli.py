@@ -65,13 +65,14 @@ def test_logged_probe_equals_sklearn_on_the_runs_encoder(pretrained):
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.preprocessing import StandardScaler
 
+    from nnml.config.runfolder import RunFolder
+    from nnml.config.seeds import data_seed
     from nnml.run.build import build_data
-    from nnml.run.restore import load_run_config
     from nnml.tasks.representation.encoder import load_encoder
     from nnml.tasks.representation.probe import embed
 
-    cfg = load_run_config(pretrained)
-    data = build_data(cfg.dataset, seed=int(cfg.seed))
+    cfg, trust = RunFolder(pretrained).load_config()
+    data = build_data(cfg.dataset, seed=data_seed(cfg), trust=trust)
     encoder, info = load_encoder(pretrained)
     assert info["out_dim"] == 48
     ztr, zte = embed(encoder, data.x_train).numpy(), embed(encoder, data.x_test).numpy()

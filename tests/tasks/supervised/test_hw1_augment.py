@@ -125,8 +125,10 @@ def test_build_augment_from_configs_checks_targets():
     named = build_augment({"noise": {"_target_": "nnml.augment.signal.GaussianNoise", "std": 0.2}, "off": None})
     assert isinstance(named, GaussianNoise) and named.std == 0.2
     assert build_augment(None) is None and build_augment([]) is None
+    from nnml.config.targets import Trust
+
     with pytest.raises(NnmlError, match="not an allowed target"):
-        build_augment([{"_target_": "os.system", "command": "true"}])
+        build_augment([{"_target_": "os.system", "command": "true"}], Trust())
     with pytest.raises(NnmlError, match="task.augment"):
         build_augment("shift")
     with pytest.raises(NnmlError, match="RandomShift.max_shift=-1"):

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from nnml.config.targets import Trust
 from tests.conftest import compose
 
 SMALL = {
@@ -23,10 +24,10 @@ def _setup(task, model):
 
     cfg = compose([f"task={task}", f"model={model}", *SMALL[task], "trainer.device=cpu"])
     if task not in _DATA:
-        _DATA[task] = build_data(cfg.dataset, seed=0)
+        _DATA[task] = build_data(cfg.dataset, seed=0, trust=Trust())
     data = _DATA[task]
-    t = build_task(cfg, data)
-    builder = Builder(cfg, data, "cpu", seed=0)
+    t = build_task(cfg, data, Trust())
+    builder = Builder(cfg, data, "cpu", seed=0, trust=Trust())
     t.setup(builder)
     return t, t.batches("train", builder)
 
@@ -60,6 +61,6 @@ def test_seq2seq_refuses_tagging_data():
     from nnml.run.build import Builder, build_data, build_task
 
     cfg = compose(["task=seq2seq", "model=gru_attention", *SMALL["token_classification"]])
-    data = _DATA.get("token_classification") or build_data(cfg.dataset, seed=0)
+    data = _DATA.get("token_classification") or build_data(cfg.dataset, seed=0, trust=Trust())
     with pytest.raises(NnmlError, match="task=seq2seq needs translation pairs"):
-        build_task(cfg, data).setup(Builder(cfg, data, "cpu", seed=0))
+        build_task(cfg, data, Trust()).setup(Builder(cfg, data, "cpu", seed=0, trust=Trust()))

@@ -1,0 +1,93 @@
+"""What a task may do besides the core the loop calls (:class:`nnml.tasks.base.Task`): each capability is a small
+protocol, found by the method's presence. The commands that use one ask ``isinstance(task, Predicts)`` (or the
+helpers below) instead of calling a default that raises.
+
+==========================  ==========================================  ======================================
+protocol                    method                                      used by
+==========================  ==========================================  ======================================
+:class:`StepsValidation`    ``validation_step(batch, ctx, metrics)``    ``Task.evaluate``'s per-batch default
+:class:`Predicts`           ``predict(inputs, options) -> rows``        ``nnml predict``
+:class:`NamesObjective`     ``objective() -> str | None``               the run header, ``nnml summary``
+:class:`EpochArtifacts`     ``epoch_artifacts(epoch, ctx) -> dict``     the trackers (TensorBoard, figures/)
+:class:`FinalArtifacts`     ``final_artifacts(ctx) -> dict``            the trackers, after the test
+:class:`HasExampleInputs`   ``example_inputs(data, split, n) -> tuple`` ``nnml accelerate`` (timing, export)
+:class:`AddsMetrics`        ``extra_metrics() -> dict``                 metrics.json
+==========================  ==========================================  ======================================
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class StepsValidation(Protocol):
+    def validation_step(self, batch, ctx, metrics) -> None:
+        """One evaluation batch (under ``torch.inference_mode`` and autocast): update ``metrics``."""
+
+
+@runtime_checkable
+class Predicts(Protocol):
+    def predict(self, inputs: list[str], options: dict) -> list[dict]:
+        """``nnml predict RUN_DIR INPUT...``: one row per input (a dict of plain values). ``options`` holds what the
+        user gave: ``out`` (a path), ``beam`` (int), ``top`` (int), ``file`` (a table, when the task's
+        ``file_inputs`` attribute is ``"table"``; tasks without it read ``--file`` as one input per line), ``records``
+        (rows as mappings, from the Python API) with their ``places``. Called on a restored run, modules in eval
+        mode. Raise :class:`nnml.errors.NnmlError` with one line for input the task cannot read."""
+
+
+@runtime_checkable
+class NamesObjective(Protocol):
+    def objective(self) -> str | None:
+        """What training minimises, in a few words for the run header (after ``setup``); None: the ``loss``
+        config names it."""
+
+
+@runtime_checkable
+class EpochArtifacts(Protocol):
+    def epoch_artifacts(self, epoch: int, ctx) -> dict:
+        """After each epoch's validation: ``{"figures": {tag: Figure}, "images": {tag: CHW tensor}, "text": {tag:
+        str}, "embeddings": {tag: (matrix, labels, label_images)}}`` for the trackers, or {}. Keep it cheap or
+        periodic (every N epochs, a key of the task)."""
+
+
+@runtime_checkable
+class FinalArtifacts(Protocol):
+    def final_artifacts(self, ctx) -> dict:
+        """The same as :class:`EpochArtifacts`, once after the test evaluation on the best weights."""
+
+
+@runtime_checkable
+class HasExampleInputs(Protocol):
+    def example_inputs(self, data, split: str, n: int) -> tuple:
+        """The positional inputs of the primary module for the first ``n`` samples of ``split`` (what ``nnml
+        accelerate`` times, exports and counts FLOPs on)."""
+
+
+@runtime_checkable
+class AddsMetrics(Protocol):
+    def extra_metrics(self) -> dict:
+        """Plain values to add to metrics.json after the test (a metric's signature, a path to a sample grid)."""
+
+
+def objective_of(task) -> str | None:
+    return task.objective() if isinstance(task, NamesObjective) else None
+
+
+def example_inputs_of(task, data, split: str, n: int) -> tuple:
+    """The task's own example inputs, or the data's ``x`` (what a model of ``(x, y)`` data takes)."""
+    if isinstance(task, HasExampleInputs):
+        return task.example_inputs(data, split, n)
+    return (data.split(split)[0][:n],)
+
+
+def extra_metrics_of(task) -> dict:
+    return task.extra_metrics() if isinstance(task, AddsMetrics) else {}
+
+
+def epoch_artifacts_of(task, epoch: int, ctx) -> dict:
+    return task.epoch_artifacts(epoch, ctx) if isinstance(task, EpochArtifacts) else {}
+
+
+def final_artifacts_of(task, ctx) -> dict:
+    return task.final_artifacts(ctx) if isinstance(task, FinalArtifacts) else {}

@@ -123,9 +123,10 @@ def run_nnml(name: str, threads: str, device: str = "cpu", extra=()) -> dict:
     ``train_time_s`` and ``train_samples``)."""
     import torch
 
+    from nnml.config.targets import Trust
     from nnml.engine.callbacks import Callback
     from nnml.engine.loop import Trainer
-    from nnml.run.train import train
+    from nnml.run.train import RunContext, train
 
     class Probe(Callback):
         def on_fit_start(self, state):
@@ -153,7 +154,7 @@ def run_nnml(name: str, threads: str, device: str = "cpu", extra=()) -> dict:
     Trainer._train_epoch = cpu_timed
     try:
         with tempfile.TemporaryDirectory(prefix="nnml-bench-") as d:
-            train(cfg, Path(d), callbacks=[probe], quiet=True)
+            train(cfg, RunContext(run_dir=Path(d), trust=Trust.own(cfg)), callbacks=[probe], quiet=True)
     finally:
         Trainer._train_epoch = epoch_method
     return {"steps": probe.steps, "samples": probe.samples, "train_time_s": probe.train_s,
@@ -169,16 +170,19 @@ def build_like_nnml(name: str, threads: str, device: str, run_dir: Path, extra=(
 
     import torch
 
+    from nnml.config.seeds import data_seed
+    from nnml.config.targets import Trust
     from nnml.run.build import Builder, build_data, build_task, resolve_monitor
     from nnml.run.train import seed_everything
 
     cfg = compose(name, threads, device, extra)
+    trust = Trust.own(cfg)
     seed_everything(SEED)
     dev = torch.device(device)
-    data = build_data(cfg.dataset, seed=SEED)
-    task = build_task(cfg, data)
+    data = build_data(cfg.dataset, seed=data_seed(cfg), trust=trust)
+    task = build_task(cfg, data, trust)
     _, mode = resolve_monitor(cfg.trainer, task)
-    builder = Builder(cfg, data, dev, seed=SEED, run_dir=run_dir, monitor_mode=mode)
+    builder = Builder(cfg, data, dev, seed=SEED, trust=trust, run_dir=run_dir, monitor_mode=mode)
     source = task.batches("train", builder)
     builder.steps_per_epoch = source.batches_per_epoch(1)
     torch.manual_seed(SEED)

@@ -65,19 +65,19 @@ class Bench:
 
 
 TASKS: dict[str, Bench] = {
-    "supervised_b128": Bench("digits MLP 64-256-256-10, Adam, batch 128, 60 epochs (75,420 rows)",
-                             ("dataset=digits", "model=mlp", "dataset.batch_size=128", "trainer.max_epochs=60"),
+    "supervised_b128": Bench("digits MLP 64-256-256-10, Adam, batch 128, 40 epochs (50,320 rows)",
+                             ("dataset=digits", "model=mlp", "dataset.batch_size=128", "trainer.max_epochs=40"),
                              "plain_supervised"),
-    "supervised_b1024": Bench("the same at batch 1024, 60 epochs (the same 75,420 rows)",
-                              ("dataset=digits", "model=mlp", "dataset.batch_size=1024", "trainer.max_epochs=60"),
+    "supervised_b1024": Bench("the same at batch 1024, 40 epochs (the same 50,320 rows)",
+                              ("dataset=digits", "model=mlp", "dataset.batch_size=1024", "trainer.max_epochs=40"),
                               "plain_supervised"),
-    "segmentation": Bench("experiment=shapes_unet (U-Net, CE+Dice, one-cycle), 1500 images, 1 epoch",
-                          ("experiment=shapes_unet", "dataset.n_images=1500", "trainer.max_epochs=1"),
+    "segmentation": Bench("experiment=shapes_unet (U-Net, CE+Dice, one-cycle), 800 images, 1 epoch",
+                          ("experiment=shapes_unet", "dataset.n_images=800", "trainer.max_epochs=1"),
                           "plain_segmentation"),
     "translation": Bench("experiment=translate_numbers (GRU + attention, clip 1.0), 1 epoch",
                          ("experiment=translate_numbers", "trainer.max_epochs=1"), "plain_translation"),
-    "token_classification": Bench("experiment=ner_faker (BiLSTM-CRF + char encoder, word dropout), 2000 sentences, "
-                                  "1 epoch", ("experiment=ner_faker", "dataset.n_train=2000", "trainer.max_epochs=1"),
+    "token_classification": Bench("experiment=ner_faker (BiLSTM-CRF + char encoder, word dropout), 1200 sentences, "
+                                  "1 epoch", ("experiment=ner_faker", "dataset.n_train=1200", "trainer.max_epochs=1"),
                                   "plain_tagging"),
     "text_classification": Bench("experiment=langid (1-D CNN over characters), 1 epoch",
                                  ("experiment=langid", "trainer.max_epochs=1"), "plain_text_classification"),

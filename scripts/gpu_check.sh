@@ -33,7 +33,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 "$PY" -c "import nnml, hydra, typer, rich, tensorboard, sklearn, matplotlib, pytest" || { echo "missing dependencies"; exit 3; }
 
 step "CUDA tests (pytest -m cuda)"
-timeout 150 "$PY" -m pytest -q -m cuda tests/test_cuda.py -p no:cacheprovider 2>&1 | tail -15 | tee "$OUT_DIR/pytest_cuda.txt"
+timeout 150 "$PY" -m pytest -q -m cuda tests/engine/test_cuda.py -p no:cacheprovider 2>&1 | tail -15 | tee "$OUT_DIR/pytest_cuda.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 step "train: mlp and cnn x precision 32/bf16/16, without and with compile"

@@ -47,14 +47,32 @@ def run_cli(args, cwd: Path, env=None, timeout: float = 300, input_text=None) ->
 
 
 @pytest.fixture(autouse=True)
-def _nnml_environment_restored():
-    """A test that runs nnml in this process may set NNML_* variables (a sweep's keys, parallel jobs); the
-    next test's subprocesses must not inherit them."""
-    before = {k: v for k, v in os.environ.items() if k.startswith("NNML_")}
+def one_torch_thread():
+    """Every test runs with one torch thread, put back afterwards: two test workers share two cores, and many tests
+    compare the numbers of two runs, which must not depend on how busy the other worker is. A test of the thread
+    choice itself (trainer.num_threads=auto) sets what it needs inside this."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
     yield
-    for k in [k for k in os.environ if k.startswith("NNML_") and k not in before]:
-        del os.environ[k]
-    os.environ.update(before)
+    torch.set_num_threads(before)
+
+
+def invoke(args, cwd: Path | None = None):
+    """``nnml ARGS`` in this process through Typer's CliRunner (no interpreter start-up), in ``cwd`` when given
+    (so outputs/ lands there); returns the CliRunner result (exit_code, stdout, stderr, output, exception)."""
+    from typer.testing import CliRunner
+
+    from nnml.cli import app
+
+    old = os.getcwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        return CliRunner().invoke(app, [str(a) for a in args])
+    finally:
+        os.chdir(old)
 
 
 def run_dirs(root: Path, task: str = "train") -> list[Path]:
@@ -74,14 +92,10 @@ def workdir(tmp_path, monkeypatch):
 
 @pytest.fixture
 def train_in_process(workdir):
-    """Call ``nnml train`` through Typer's CliRunner in this process; returns (result, run_dir or None)."""
-    from typer.testing import CliRunner
-
-    from nnml.cli import app
-
+    """``nnml train`` in this process (:func:`invoke`); returns (result, run_dir or None)."""
     def call(*overrides, tiny: bool = True):
         before = set(run_dirs(workdir))
-        result = CliRunner().invoke(app, ["train", *(TINY if tiny else []), *overrides])
+        result = invoke(["train", *(TINY if tiny else []), *overrides])
         new = sorted(set(run_dirs(workdir)) - before)
         return result, (new[-1] if new else None)
 

@@ -12,8 +12,10 @@ from nnml.cli import (
     board,
     compare,
     diff,
+    doctor,
     eval,
     lab,
+    lr_find,
     options,
     predict,
     recommend,
@@ -44,8 +46,8 @@ app = typer.Typer(
 )
 
 # In the order `nnml --help` lists them: training first, then reading runs, then the rest.
-for command in (train, eval, predict, summary, accelerate, sample, recommend, compare, diff, verify, sweep_plot, tune,
-                lab, options, board):
+for command in (train, lr_find, doctor, eval, predict, summary, accelerate, sample, recommend, compare, diff,
+                verify, sweep_plot, tune, lab, options, board):
     command.register(app)
 
 

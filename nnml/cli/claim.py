@@ -29,12 +29,17 @@ class Claimed:
     def remove_if_unused(self) -> None:
         """Remove the folder (and the parents made for it) when nothing of value was written into it: a refusal
         found inside the job, or a stop before training began."""
-        import shutil
 
         if not self.path.is_dir():
             return
         if any(p.name not in _STARTUP_FILES and p.suffix != ".log" for p in self.path.iterdir()):
             return
+        self.remove()
+
+    def remove(self) -> None:
+        """Remove the folder and the parents made for it, whatever it holds (``keep_run=false``)."""
+        import shutil
+
         self.release()
         shutil.rmtree(self.path, ignore_errors=True)
         for parent in self.created_dirs[1:]:

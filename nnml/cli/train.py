@@ -151,6 +151,11 @@ def run_train_command(words: list[str]) -> None:
             if stop.signum:
                 stopped_sweep(claimed.path, 128 + stop.signum, printed=True)
             finish_sweep(claimed.path, words)
+        if not p.keep_run and claimed is not None:
+            claimed.remove()
+            from nnml.tracking.console import short_path
+
+            note(f"removed {short_path(claimed.path)} (keep_run=false, as debug=fast sets: nothing of the run is kept)")
     finally:
         if stop is not None:
             stop.uninstall()

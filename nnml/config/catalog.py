@@ -156,5 +156,5 @@ def complete_override(incomplete: str, previous: list[str] = ()) -> list[str]:
                     if f"{group}.{k}".startswith(incomplete)]
         return []
     top = [f"{g}=" for g in gs if "/" not in g] + [f"{g}." for g in DEFAULT_OPTIONS] + \
-          ["seed=", "task_name=", "resume=", "experiment="]
+          ["seed=", "task_name=", "resume=", "experiment=", "debug="]
     return sorted({c for c in top if c.startswith(incomplete)})

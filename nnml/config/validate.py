@@ -75,6 +75,11 @@ def folder_name(v):
     return ok and len(s) <= 100, "a folder name inside outputs/ (no /, no .., at most 100 characters), e.g. train"
 
 
+def batch_limit(v):
+    ok = v is None or (_is_int(v) and v > 0) or (isinstance(v, float) and 0 < v <= 1)
+    return ok, "null (every batch), a number of batches >= 1, or a fraction in (0, 1] such as 0.25"
+
+
 def device(v):
     s = str(v)
     ok = s in ("auto", "cpu", "cuda", "mps") or (s.startswith("cuda:") and s[5:].isdigit())
@@ -95,6 +100,12 @@ SCHEMA = {
     "trainer.precision": one_of("32", "bf16", "16"),
     "trainer.grad_clip": optional_positive_number,
     "trainer.log_every_n_steps": positive_int,
+    "trainer.layer_stats": boolean,
+    "trainer.accumulate_grad_batches": positive_int,
+    "trainer.limit_train_batches": batch_limit,
+    "trainer.limit_val_batches": batch_limit,
+    "trainer.limit_test_batches": batch_limit,
+    "trainer.overfit_batches": non_negative_int,
     "trainer.val_every_n_epochs": positive_int,
     "trainer.monitor": string,
     "trainer.mode": one_of("auto", "min", "max"),
@@ -129,7 +140,8 @@ SCHEMA = {
 # Trainer keys that change what a run computes (its numbers), not only where or how fast it runs: a resumed run
 # keeps them (nnml/config/resume.py). devices and num_nodes change the global batch.
 RESULT_KEYS = ("trainer.precision", "trainer.grad_clip", "trainer.deterministic", "trainer.monitor", "trainer.mode",
-               "trainer.devices", "trainer.num_nodes", "trainer.accumulate_grad_batches")
+               "trainer.devices", "trainer.num_nodes", "trainer.accumulate_grad_batches", "trainer.limit_train_batches",
+               "trainer.limit_val_batches", "trainer.limit_test_batches", "trainer.overfit_batches")
 
 GROUPS = ("dataset", "model", "loss", "optimizer", "scheduler", "trainer", "logger")
 

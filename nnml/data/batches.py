@@ -188,3 +188,53 @@ def make_batches(*tensors, batch_size: int, shuffle: bool, seed: int, device, lo
         return LoaderBatches(tensors, batch_size=batch_size, shuffle=shuffle, seed=seed, device=device,
                              num_workers=num_workers, pin_memory=pin_memory)
     raise NnmlError(f"dataset.loader={loader} is not valid; choose one of: auto, dataloader, memory")
+
+
+def limited_count(available: int, limit) -> int:
+    """How many of ``available`` batches ``limit`` keeps: None all, an int that many, a float in (0, 1] that
+    fraction of them (at least one)."""
+    if limit is None:
+        return available
+    if isinstance(limit, float):
+        return min(available, max(1, int(available * limit)))
+    return min(available, int(limit))
+
+
+class LimitedBatches:
+    """The first batches of another batch source in each epoch (``trainer.limit_train_batches`` and friends,
+    ``debug=limit``, ``debug=fast``): ``limit`` as in :func:`limited_count`. ``fixed``: the same batches every epoch,
+    those of epoch 0 (``trainer.overfit_batches``, ``debug=overfit``: a small set to fit perfectly)."""
+
+    def __init__(self, source, limit, fixed: bool = False):
+        self.source, self.limit, self.fixed = source, limit, fixed
+
+    def batches_per_epoch(self, world: int = 1) -> int:
+        return limited_count(self.source.batches_per_epoch(world), self.limit)
+
+    @property
+    def num_samples(self) -> int:
+        full = self.source.batches_per_epoch(1)
+        return min(self.source.num_samples, math.ceil(self.source.num_samples * self.batches_per_epoch(1) / full))
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch(1)
+
+    def epoch(self, epoch: int, start_batch: int = 0, shard: tuple[int, int] = (0, 1)):
+        keep = self.batches_per_epoch(shard[1]) - start_batch
+        if keep <= 0:
+            return
+        for i, batch in enumerate(self.source.epoch(0 if self.fixed else epoch, start_batch=start_batch,
+                                                    shard=shard)):
+            yield batch
+            if i + 1 >= keep:
+                return
+
+
+def limit_batches(source, limit, fixed: bool = False):
+    """``source`` limited (see :class:`LimitedBatches`), or itself when nothing is limited. A source built later
+    (a callable: the test split is built when first asked) is limited once built."""
+    if limit is None and not fixed:
+        return source
+    if callable(source) and not hasattr(source, "epoch"):
+        return lambda: limit_batches(source(), limit, fixed)
+    return LimitedBatches(source, limit, fixed)

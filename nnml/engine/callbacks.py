@@ -10,11 +10,17 @@ class Callback:
     #: True for callbacks that draw what a task shows (figures, images, text, embeddings): the loop asks the task
     #: for artifacts only when some callback wants them, since drawing costs time
     wants_artifacts: bool = False
+    #: True for callbacks that must see every training step (a profiler): only then does the loop call
+    #: :meth:`on_train_step`, which would otherwise cost every step a call
+    wants_steps: bool = False
 
     def on_fit_start(self, state) -> None: ...
 
     def on_train_log(self, state, scalars: dict[str, float]) -> None:
         """Every ``trainer.log_every_n_steps`` steps: ``train/loss``, ``lr``, ``grad_norm`` of that step."""
+
+    def on_train_step(self, state) -> None:
+        """After every training step, for callbacks with ``wants_steps``."""
 
     def on_epoch_end(self, state, metrics: dict[str, float]) -> None:
         """After training (and validation, when it ran) of an epoch: ``train/*``, ``val/*``, ``lr``, ``epoch``."""
@@ -43,6 +49,10 @@ class CallbackList(Callback):
     @property
     def wants_artifacts(self) -> bool:
         return any(getattr(c, "wants_artifacts", False) for c in object.__getattribute__(self, "callbacks"))
+
+    @property
+    def wants_steps(self) -> bool:
+        return any(getattr(c, "wants_steps", False) for c in object.__getattribute__(self, "callbacks"))
 
     def __getattribute__(self, name):
         if name.startswith("on_") or name == "close":

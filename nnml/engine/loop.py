@@ -20,9 +20,10 @@ import torch
 from nnml.engine.callbacks import Callback, CallbackList, StopTraining
 from nnml.engine.checkpointer import Checkpointer, load_task_modules  # noqa: F401  (re-exported for the run)
 from nnml.engine.nonfinite import NonFiniteLoss, nonfinite
+from nnml.engine.probe import LayerProbe
 from nnml.engine.signals import Interrupted, SignalGuard
 from nnml.engine.state import LoopConfig, LoopState, Segment
-from nnml.engine.step import StepContext, learning_rates, step_epoch_schedulers, step_scalars
+from nnml.engine.step import Accumulation, StepContext, auto_slot, learning_rates, step_epoch_schedulers, step_scalars
 from nnml.errors import NnmlError
 
 __all__ = ["Interrupted", "LoopConfig", "LoopState", "NonFiniteLoss", "Trainer", "load_task_modules"]
@@ -57,6 +58,9 @@ class Trainer:
         self.state = LoopState(max_epochs=loop.max_epochs,
                                steps_per_epoch=train_batches.batches_per_epoch(dist.world_size if dist else 1))
         self.ctx = StepContext(self)
+        self.accumulation = Accumulation(loop.accumulate_grad_batches, self.state.steps_per_epoch,
+                                         self._train_forward.values() if dist else (), task)
+        self.probe = LayerProbe.of(task, loop.layer_stats, activations=not self._compiled)
         self._train_metrics = None
         self.segment = Segment(time.perf_counter())
 
@@ -135,11 +139,7 @@ class Trainer:
     # ----------------------------------------------------------------- training
     def fit(self) -> LoopState:
         st, task = self.state, self.task
-        if task.automatic_optimization and len(task.slots) != 1:
-            raise NnmlError(f"task {type(task).__name__} has automatic_optimization but {len(task.slots)} optimizer "
-                            f"slots; it needs exactly one (or set automatic_optimization = False and call "
-                            f"ctx.optimize itself)")
-        self._auto_slot = next(iter(task.slots.values()), None)
+        self._auto_slot = auto_slot(task)
         self.segment.begin(st)
         if st.epoch >= st.max_epochs and st.step_in_epoch == 0:
             # A resumed run that already has its epochs: nothing to train; the caller still tests the best weights.
@@ -148,7 +148,7 @@ class Trainer:
         self.callbacks.on_fit_start(st)
         guard = SignalGuard(self.stop_check)
         try:
-            with guard:
+            with guard, self.probe or contextlib.nullcontext():  # the probe's hooks go with the fit
                 while st.epoch < st.max_epochs and not self._run_epoch(guard):
                     pass
         except Interrupted as e:
@@ -195,10 +195,18 @@ class Trainer:
     def _step(self, batch, metrics):
         task, ctx = self.task, self.ctx
         ctx.last_grad_norm = None
-        out = task.training_step(batch, ctx, metrics)
-        if task.automatic_optimization:
-            ctx.last_grad_norm = self._auto_slot.step(out)
-            return out, None
+        try:
+            if task.automatic_optimization:
+                micro = self.accumulation.window(self.state.step_in_epoch)  # trainer.accumulate_grad_batches
+                with self.accumulation.sync(micro):
+                    out = task.training_step(batch, ctx, metrics)
+                    ctx.last_grad_norm = self._auto_slot.step(out, micro=micro)
+                return out, None
+            out = task.training_step(batch, ctx, metrics)
+        except RuntimeError as e:  # trainer.detect_anomaly=true names the backward op that made a NaN
+            if "returned nan values" not in str(e):
+                raise
+            raise self.nonfinite(f"step {self.state.global_step + 1}", str(e).splitlines()[0].rstrip(".")) from None
         loss = out.get("loss", next(iter(out.values()))) if isinstance(out, dict) else out
         return loss, out
 
@@ -213,31 +221,26 @@ class Trainer:
             m.train()
         self._forward, self.in_train_step = self._train_forward, True
         t0, samples, log_every = time.perf_counter(), 0, max(1, self.loop.log_every_n_steps)
+        per_step = self.callbacks.wants_steps
         for batch in self.train_batches.epoch(st.epoch, start_batch=st.step_in_epoch, shard=self._shard()):
-            n = self.task.batch_size(batch)
+            n, tc = self.task.batch_size(batch), time.perf_counter()
+            loss, logged = self._step(batch, metrics)
             if st.global_step == 0 and st.compile_time_s == 0 and self._compiled:
-                tc = time.perf_counter()
-                loss, logged = self._step(batch, metrics)
                 float(loss.detach())  # the first compiled step compiles; time it apart from throughput
                 st.compile_time_s = time.perf_counter() - tc
                 t0, samples = t0 + st.compile_time_s, samples - n  # ... and its samples apart too
-            else:
-                try:
-                    loss, logged = self._step(batch, metrics)
-                except RuntimeError as e:  # trainer.detect_anomaly=true names the backward op that made a NaN
-                    if "returned nan values" not in str(e):
-                        raise
-                    raise self.nonfinite(f"step {st.global_step + 1}", str(e).splitlines()[0].rstrip(".")) from None
             samples, st.global_step, st.step_in_epoch = samples + n, st.global_step + 1, st.step_in_epoch + 1
             if self._check_every_step and not math.isfinite(loss.item()):  # .item() is ~0.2 us on the CPU
                 raise self.nonfinite(f"step {st.global_step}")
-            if st.global_step % log_every == 0:
+            if per_step:  # a callback that sees every step (debug=profile's profiler)
+                self.callbacks.on_train_step(st)
+            if st.global_step % log_every == 0 or st.global_step == 1:  # step 1: the loss at init
                 loss_value = float(loss.detach())
                 if not math.isfinite(loss_value):
                     raise self.nonfinite(f"step {st.global_step} or shortly before")
                 self.callbacks.on_train_log(st, step_scalars(loss_value, logged, self.main_slot,
-                                                             self.ctx.last_grad_norm))
-            if guard.stopped():
+                                                             self.ctx.last_grad_norm, self.probe))
+            if guard.stopped() and self.accumulation.at_boundary(st.step_in_epoch):  # checkpoints lie between groups
                 st.train_time_s, st.train_samples = st.train_time_s + time.perf_counter() - t0, st.train_samples + samples
                 raise Interrupted(guard.signum, None)
         self.in_train_step = False

@@ -51,6 +51,8 @@ class LoopConfig:
     checkpoint_every_s: float = 60.0
     save_top_k: int = 0  # besides best.pt and last.pt: the k best epochs by the monitor, checkpoints/epoch-NNNN.pt
     keep_every_n_epochs: int = 0  # ... and every N-th epoch's, kept for good
+    accumulate_grad_batches: int = 1  # batches whose gradients add up to one optimizer step
+    layer_stats: bool = True  # per-layer gradient norms and activation statistics at logging steps
 
     @classmethod
     def from_trainer(cls, tr, monitor: str, mode: str) -> LoopConfig:
@@ -60,7 +62,9 @@ class LoopConfig:
                    patience=tr.get("patience"), checkpoint_every_n_epochs=int(tr.get("checkpoint_every_n_epochs", 0)),
                    checkpoint_every_s=float(tr.get("checkpoint_every_s", 60)),
                    save_top_k=int(tr.get("save_top_k", 0) or 0),
-                   keep_every_n_epochs=int(tr.get("keep_every_n_epochs", 0) or 0))
+                   keep_every_n_epochs=int(tr.get("keep_every_n_epochs", 0) or 0),
+                   accumulate_grad_batches=int(tr.get("accumulate_grad_batches", 1) or 1),
+                   layer_stats=bool(tr.get("layer_stats", True)))
 
 
 class Segment:

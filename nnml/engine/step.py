@@ -3,9 +3,12 @@ and the step context (``ctx.optimize``, ``ctx.autocast``, the device and the cou
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import torch
+
+from nnml.errors import NnmlError
 
 
 @dataclass
@@ -34,21 +37,34 @@ class OptimizerSlot:
                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
                 "scaler": self.scaler.state_dict() if self.scaler is not None else None}
 
-    def step(self, loss: torch.Tensor, retain_graph: bool = False):
+    def step(self, loss: torch.Tensor, retain_graph: bool = False, micro: tuple[int, int] | None = None):
         """zero_grad, backward (scaled under fp16), clip, optimizer step, per-step scheduler. Returns the gradient
-        norm when clipping computed it, else None."""
-        opt = self.optimizer
-        opt.zero_grad(set_to_none=True)
-        grad_norm = None
+        norm when clipping computed it, else None.
+
+        ``micro=(i, n)``: this loss is micro-batch ``i`` of ``n`` whose gradients add up to one optimizer step
+        (``trainer.accumulate_grad_batches``): the first zeroes the gradients, each adds the gradient of ``loss / n``
+        (so that ``n`` equal micro-batches give the gradient of their union's mean loss), and only the last clips,
+        steps the optimizer, the GradScaler and a per-step scheduler. The others return None."""
+        i, n = micro or (0, 1)
+        if i == 0:
+            self.optimizer.zero_grad(set_to_none=True)
+        if n > 1:
+            loss = loss / n
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward(retain_graph=retain_graph)
+        if i < n - 1:
+            return None
+        return self._apply()
+
+    def _apply(self):
+        """The optimizer step on the gradients backward left: unscale and clip, step, scaler update, scheduler."""
+        opt, grad_norm = self.optimizer, None
         if self.scaler is not None:
-            self.scaler.scale(loss).backward(retain_graph=retain_graph)
             if self.grad_clip:
                 self.scaler.unscale_(opt)
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
             self.scaler.step(opt)
             self.scaler.update()
         else:
-            loss.backward(retain_graph=retain_graph)
             if self.grad_clip:
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
             opt.step()
@@ -61,6 +77,58 @@ class OptimizerSlot:
         if not grads:
             return 0.0
         return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+
+
+class Accumulation:
+    """``trainer.accumulate_grad_batches=K``: K batches add their gradients up to one optimizer step.
+
+    Groups start at each epoch's first batch, so an epoch whose batch count K does not divide ends with a shorter
+    group, whose gradient is the mean over its own batches (the last batch of a large-batch epoch is short too).
+    A checkpoint lies only between groups (the loop defers Ctrl-C to the end of a group; epochs end groups), so a
+    resume never needs half a group's gradients. Under DDP the gradients are all-reduced once per group: the
+    group's other batches run forward and backward under ``no_sync``."""
+
+    def __init__(self, k: int = 1, steps_per_epoch: int = 1, ddp_modules=(), task=None):
+        self.k, self.steps_per_epoch = max(1, int(k)), max(1, int(steps_per_epoch))
+        self.ddp_modules = [m for m in ddp_modules if hasattr(m, "no_sync")]
+        if self.k > 1 and task is not None and not task.automatic_optimization:
+            raise NnmlError(f"trainer.accumulate_grad_batches={self.k} needs a task whose optimizer the loop steps; "
+                            f"{type(task).__name__} steps its own: use trainer.accumulate_grad_batches=1")
+
+    def window(self, step_in_epoch: int) -> tuple[int, int] | None:
+        """(position in its group, the group's size) of the epoch's batch ``step_in_epoch``; None without
+        accumulation."""
+        if self.k == 1:
+            return None
+        start = step_in_epoch - step_in_epoch % self.k
+        return step_in_epoch - start, min(self.k, self.steps_per_epoch - start)
+
+    def sync(self, window):
+        """The context a batch runs in: ``no_sync`` of every DDP module unless it ends its group."""
+        if window is None or window[0] == window[1] - 1 or not self.ddp_modules:
+            return contextlib.nullcontext()
+        stack = contextlib.ExitStack()
+        for m in self.ddp_modules:
+            stack.enter_context(m.no_sync())
+        return stack
+
+    def at_boundary(self, done_in_epoch: int) -> bool:
+        """True when the epoch's first ``done_in_epoch`` batches end a group (an optimizer step just happened)."""
+        return self.k == 1 or done_in_epoch % self.k == 0 or done_in_epoch >= self.steps_per_epoch
+
+
+def auto_slot(task):
+    """The slot the loop steps for a task with ``automatic_optimization`` (its only one), else None."""
+    if task.automatic_optimization and len(task.slots) != 1:
+        raise NnmlError(f"task {type(task).__name__} has automatic_optimization but {len(task.slots)} optimizer "
+                        f"slots; it needs exactly one (or set automatic_optimization = False and call "
+                        f"ctx.optimize itself)")
+    return next(iter(task.slots.values()), None)
+
+
+def optimizer_steps(batches_per_epoch: int, k: int) -> int:
+    """Optimizer steps per epoch of ``batches_per_epoch`` batches with ``k`` batches per step."""
+    return -(-int(batches_per_epoch) // max(1, int(k)))
 
 
 class StepContext:
@@ -131,14 +199,17 @@ class StepContext:
             self._t.dist.reduce_metric_state(metrics)
 
 
-def step_scalars(loss_value: float, logged, slot, grad_norm) -> dict:
-    """What a logging step reports: the loss, the task's own step values, the gradient norm and learning rate."""
+def step_scalars(loss_value: float, logged, slot, grad_norm, probe=None) -> dict:
+    """What a logging step reports: the loss, the task's own step values, the gradient norm and learning rate, and
+    with ``trainer.layer_stats`` the per-layer statistics (``layers/...``, :mod:`nnml.engine.probe`)."""
     scalars = {"train/loss": loss_value}
     if logged:
         scalars.update({f"train/step_{k}": float(v) for k, v in logged.items() if k != "loss"})
     if slot is not None:
         scalars["grad_norm"] = float(grad_norm) if grad_norm is not None else slot.grad_norm()
         scalars["lr"] = slot.lr
+    if probe is not None:
+        scalars.update(probe.read())
     return scalars
 
 

@@ -22,6 +22,7 @@ from nnml.config.resume import resolve_resume
 from nnml.config.seeds import data_seed
 from nnml.config.targets import Trust
 from nnml.config.validate import validate
+from nnml.data.batches import limit_batches
 from nnml.engine import cpuload
 from nnml.engine.checkpoint import load_checkpoint
 from nnml.engine.device import (
@@ -35,10 +36,13 @@ from nnml.engine.device import (
     setup_cuda_speedups,
 )
 from nnml.engine.loop import LoopConfig, Trainer
+from nnml.engine.step import optimizer_steps
 from nnml.errors import NnmlError
+from nnml.run.advice import advisor_for
 from nnml.run.build import Builder, build_data, build_loggers, build_task, resolve_monitor
-from nnml.tasks.capabilities import extra_metrics_of, final_artifacts_of, objective_of
+from nnml.tasks.capabilities import extra_metrics_of, final_artifacts_of, objective_of, without_regularization
 from nnml.tracking.runfiles import clean_number, write_json_atomic
+from nnml.tracking.signals import SignalsFile
 from nnml.version import __version__
 
 
@@ -103,11 +107,16 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
     monitor, mode = resolve_monitor(tr, task)
     builder = Builder(cfg, data, device, seed=int(cfg.seed), trust=trust, run_dir=run_dir, monitor_mode=mode,
                       choices=choices)
-    batches = task.batches("train", builder)
-    builder.steps_per_epoch = batches.batches_per_epoch(dist.world_size if dist else 1)
+    overfit = int(tr.get("overfit_batches") or 0)  # debug=overfit: the same few batches every epoch
+    batches = limit_batches(task.batches("train", builder), overfit or tr.get("limit_train_batches"), fixed=overfit > 0)
+    # Schedulers that step per optimizer step count those: K batches make one with trainer.accumulate_grad_batches=K
+    builder.steps_per_epoch = optimizer_steps(batches.batches_per_epoch(dist.world_size if dist else 1),
+                                              int(tr.get("accumulate_grad_batches") or 1))
     # Same seed -> same initial weights in every job of a sweep, whatever the data code consumed.
     torch.manual_seed(int(cfg.seed))
     task.setup(builder)
+    if overfit:
+        without_regularization(task)
     bs = int(cfg.dataset.get("batch_size", 1) or 1)
     sample = sample_batch(data, bs, device)
     threads, threads_why = choose_threads(tr.get("num_threads"), task.modules, sample, bs, window=window,
@@ -117,7 +126,8 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
     num_params = sum(p.numel() for m in task.modules.values() for p in m.parameters())
     if dist and dist.rank:
         torch.manual_seed(int(cfg.seed) + dist.rank)  # same initial weights, different dropout masks per rank
-    eval_sources = {"val": task.batches("val", builder), "test": lambda: task.batches("test", builder)}
+    eval_sources = {"val": limit_batches(task.batches("val", builder), tr.get("limit_val_batches")),
+                    "test": limit_batches(lambda: task.batches("test", builder), tr.get("limit_test_batches"))}
 
     # The first optimizer.step() imports torch._dynamo (~1 s); do it here so it is not counted as training time.
     importlib.import_module("torch._dynamo")
@@ -127,10 +137,12 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
     from nnml.tracking.console import ConsoleCallback
 
     console_cb = ConsoleCallback(console, quiet=quiet, echo=ctx.console != "short")
+    advisor = advisor_for(cfg, ctx, data, task, choices, console_cb)
+    watchers = [advisor, SignalsFile(run_dir)] if main else [advisor]
     config_plain = OmegaConf.to_container(cfg, resolve=True)
     trainer = Trainer(task, batches, eval_sources, LoopConfig.from_trainer(tr, monitor, mode), device=device,
                       autocast=autocast, checkpoint_dir=run_dir / "checkpoints",
-                      callbacks=[console_cb, *loggers, *callbacks], config=config_plain, run_dir=run_dir,
+                      callbacks=[console_cb, *watchers, *loggers, *callbacks], config=config_plain, run_dir=run_dir,
                       forward_modules=forward, eval_modules=eval_forward, dist=dist, thread_governor=governor,
                       nan_hint=_lr_hint(ctx.typed.get("optimizer.lr")), stop_check=ctx.stop_check)
     trainer.start_segment(t_start, overrides=ctx.overrides)
@@ -154,7 +166,7 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
         "device": str(device), "precision": str(tr.precision), "threads": threads,
         "threads_why": threads_why, "layers": layers, "model_ref": primary,
         "config_yaml": OmegaConf.to_yaml(cfg), "resumed_from": str(last_path) if last_path else "",
-        "monitor": monitor,
+        "monitor": monitor, "keep_run": bool(cfg.get("keep_run", True)),
     }
     try:
         state = trainer.fit()
@@ -188,6 +200,7 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
             **extra_metrics_of(task),
             "segments": segments,
         })
+        metrics["warnings"] = advisor.verdict(metrics, state.last_metrics, metrics["best_epoch"])
         metrics = {k: clean_number(v) for k, v in metrics.items()}
         if main:
             write_json_atomic(run_dir / "metrics.json", metrics)

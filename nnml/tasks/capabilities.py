@@ -12,6 +12,7 @@ protocol                    method                                      used by
 :class:`FinalArtifacts`     ``final_artifacts(ctx) -> dict``            the trackers, after the test
 :class:`HasExampleInputs`   ``example_inputs(data, split, n) -> tuple`` ``nnml accelerate`` (timing, export)
 :class:`AddsMetrics`        ``extra_metrics() -> dict``                 metrics.json
+:class:`Regularizes`        ``without_regularization() -> None``        ``trainer.overfit_batches`` (debug=overfit)
 ==========================  ==========================================  ======================================
 """
 
@@ -91,3 +92,26 @@ def epoch_artifacts_of(task, epoch: int, ctx) -> dict:
 
 def final_artifacts_of(task, ctx) -> dict:
     return task.final_artifacts(ctx) if isinstance(task, FinalArtifacts) else {}
+
+
+@runtime_checkable
+class Regularizes(Protocol):
+    def without_regularization(self) -> None:
+        """Turn off what the task's step adds to fight overfitting (augmentation, mixup, penalties), after
+        ``setup``: ``trainer.overfit_batches`` fits a few batches perfectly, which regularization prevents."""
+
+
+def without_regularization(task) -> None:
+    """A task ready to overfit a few batches: every dropout of its modules off (``p = 0``: dropout layers,
+    recurrent layers' dropout between layers, attention dropout) and its step's own regularizers off
+    (:class:`Regularizes`)."""
+    from torch import nn
+
+    for module in task.modules.values():
+        for m in module.modules():
+            if isinstance(m, nn.modules.dropout._DropoutNd):
+                m.p = 0.0
+            elif isinstance(m, (nn.RNNBase, nn.MultiheadAttention)):
+                m.dropout = 0.0
+    if isinstance(task, Regularizes):
+        task.without_regularization()

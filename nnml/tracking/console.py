@@ -176,6 +176,14 @@ class ConsoleCallback(Callback):
     def on_notice(self, state, message) -> None:
         self._line(f"note: {message}")
 
+    def warn(self, message: str) -> None:
+        """A warning about the run (:mod:`nnml.tracking.advice`): one line, in the log as a warning, on screen in
+        yellow above the progress bar."""
+        log.warning("warning: %s", message)
+        console = self.progress.console if self.progress is not None else None if self.quiet else self.console
+        if console is not None:
+            console.print(f"[bold yellow]warning:[/bold yellow] {escape(message)}", highlight=False, soft_wrap=True)
+
     def close(self) -> None:
         if self.progress is not None:
             self.progress.stop()
@@ -191,7 +199,8 @@ class ConsoleCallback(Callback):
     def on_test_end(self, state, metrics) -> None:
         """The results table, the best epoch and where the run folder is."""
         if not self.quiet:
-            print_summary(self.console, metrics, str(state.info.get("run_dir", "")), echo=self.echo)
+            print_summary(self.console, metrics, str(state.info.get("run_dir", "")), echo=self.echo,
+                          kept=state.info.get("keep_run", True))
 
 
 def summary_table(metrics: dict, title: str = "Results") -> Table:
@@ -222,8 +231,9 @@ def short_path(path) -> str:
         return str(path)
 
 
-def print_summary(console: Console, metrics: dict, run_dir: str, echo: bool = True) -> None:
-    """The results table and the run's totals, to the log and (``echo``) the console."""
+def print_summary(console: Console, metrics: dict, run_dir: str, echo: bool = True, kept: bool = True) -> None:
+    """The results table and the run's totals, to the log and (``echo``) the console; ``kept=False``: the command
+    removes the folder once the run is done (debug=fast)."""
     table = summary_table(metrics)
     # force_jupyter=False: in a notebook rich would display a console that writes to a string, too
     text = Console(width=200, record=True, file=io.StringIO(), color_system=None, force_jupyter=False)
@@ -240,6 +250,23 @@ def print_summary(console: Console, metrics: dict, run_dir: str, echo: bool = Tr
         return
     console.print(table)
     console.print(line)
-    console.print(f"run folder: {short_path(run_dir)}", soft_wrap=True, highlight=False, markup=False)
-    console.print(f"view it:    nnml board {short_path(run_dir)}", soft_wrap=True, highlight=False, markup=False)
+    if not kept:  # debug=fast: the command removes the folder once the run is done
+        console.print(f"run folder: {short_path(run_dir)} (removed after the run: debug=fast keeps nothing)",
+                      soft_wrap=True, highlight=False, markup=False)
+    else:
+        console.print(f"run folder: {short_path(run_dir)}", soft_wrap=True, highlight=False, markup=False)
+        console.print(f"view it:    nnml board {short_path(run_dir)}", soft_wrap=True, highlight=False, markup=False)
+    print_warnings(console, metrics.get("warnings") or [])
     sys.stdout.flush()
+
+
+def print_warnings(console: Console, warnings: list[str]) -> None:
+    """The run's warnings last, where a student looks (also in train.log and metrics.json's ``warnings``)."""
+    if not warnings:
+        return
+    head = f"{plural(len(warnings), 'warning')} about this run (also in metrics.json and train.log):"
+    log.warning("%s", head)
+    console.print(f"[bold yellow]{head}[/bold yellow]", highlight=False, soft_wrap=True)
+    for w in warnings:
+        log.warning("  ! %s", w)
+        console.print(f"[bold yellow]  ![/bold yellow] {escape(w)}", highlight=False, soft_wrap=True)

@@ -1,4 +1,5 @@
-"""TensorBoard logging: scalars per log step (``train/step_loss``, ``train/grad_norm``) and per epoch
+"""TensorBoard logging: scalars per log step (``train/step_loss``, ``train/grad_norm``, and the per-layer
+statistics ``train_layers/...`` with ``trainer.layer_stats``) and per epoch
 (``train/*``, ``val/*``, ``train/lr``, at the epoch's last global step), hparams with the final metrics, the config
 as text, a custom-scalars layout (the loss and the monitored metric of every run in one chart each), figures at the
 end, histograms only when asked for. No scalar restates the step (no ``epoch`` curve): every tag sits under
@@ -68,6 +69,8 @@ class TensorBoardLogger(Callback):
         values = {"train/step_loss": scalars["train/loss"]}
         if "grad_norm" in scalars:
             values["train/grad_norm"] = scalars["grad_norm"]
+        # trainer.layer_stats, under train_layers/: a section of its own, sorted after train/ and before val/
+        values.update({f"train_{k}": v for k, v in scalars.items() if k.startswith("layers/")})
         self.add_scalars(values, state.global_step)
 
     def on_epoch_end(self, state, metrics) -> None:

@@ -32,10 +32,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from typer.testing import CliRunner
 
-from nnml.cli import app
-from tests.conftest import run_cli, run_dirs
+from tests.conftest import invoke, run_cli, run_dirs
 
 # ~40 s: three tiny real runs, then ~500 refusals in this process.
 pytestmark = pytest.mark.slow
@@ -387,14 +385,6 @@ def snapshot(folder: Path) -> dict[str, str]:
     return out
 
 
-def invoke(args: list[str], cwd: Path):
-    """``nnml ARGS`` in this process, in ``cwd``."""
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        return CliRunner().invoke(app, args)
-    finally:
-        os.chdir(old)
 
 
 def one_line_refusal(result, *needles: str) -> str:

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import invoke
+
 OPTIMIZERS = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"}
 
 
@@ -28,11 +30,7 @@ def _truth(sweep: Path) -> dict:
 
 
 def _cli(args):
-    from typer.testing import CliRunner
-
-    from nnml.cli import app
-
-    result = CliRunner().invoke(app, ["compare", *args])
+    result = invoke(["compare", *args])
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -85,15 +83,11 @@ def test_compare_plot_and_curves(seven_sweep, tmp_path):
 
 
 def test_compare_errors(tmp_path):
-    from typer.testing import CliRunner
-
-    from nnml.cli import app
-
-    r = CliRunner().invoke(app, ["compare", str(tmp_path / "nothing")])
+    r = invoke(["compare", str(tmp_path / "nothing")])
     assert r.exit_code == 2 and "does not exist" in r.output
-    r = CliRunner().invoke(app, ["compare", str(tmp_path)])
+    r = invoke(["compare", str(tmp_path)])
     assert r.exit_code == 2 and "no runs under" in r.output
-    r = CliRunner().invoke(app, ["compare", str(tmp_path), "-f", "xml"])
+    r = invoke(["compare", str(tmp_path), "-f", "xml"])
     assert r.exit_code == 2 and "--format=xml is not valid" in r.output
 
 

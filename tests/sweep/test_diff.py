@@ -14,7 +14,7 @@ import yaml
 
 from nnml.errors import NnmlError
 from nnml.sweep import diff as D
-from tests.conftest import run_cli
+from tests.conftest import invoke, run_cli
 
 
 def make_run(folder: Path, config: dict, metrics: dict | None = None, choices: dict | None = None,
@@ -33,11 +33,7 @@ def make_run(folder: Path, config: dict, metrics: dict | None = None, choices: d
 
 def cli(args):
     """The nnml app in this process: (exit code, stdout, stderr)."""
-    from typer.testing import CliRunner
-
-    from nnml.cli import app
-
-    r = CliRunner().invoke(app, args)
+    r = invoke(args)
     return r.exit_code, r.stdout, r.stderr
 
 

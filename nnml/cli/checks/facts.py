@@ -3,7 +3,7 @@
 The checks before a run (:mod:`nnml.cli.checks.semantic`) need these facts to refuse a loss, a monitor or a model that
 does not fit the data before any run folder exists. Building the data there would cost seconds for MNIST (or a
 download); the facts of every shipped builder are fixed, so they are written down here, and
-``tests/test_bad_input.py`` builds each cheap dataset and checks that this table says what the builder returns.
+``tests/cli/test_bad_input.py`` builds each cheap dataset and checks that this table says what the builder returns.
 A dataset whose builder is not listed here (a user's own, another track's) is checked by the run itself.
 """
 

@@ -125,6 +125,7 @@ class TrainPlan:
     hydra_flags: list = field(default_factory=list)  # Hydra's flags to use (-cd DIR becomes --config-path and
     #                                                    hydra.searchpath: the user's options win)
     varies: dict = field(default_factory=dict)  # a sweep's keys -> {value as Hydra writes it: as typed}
+    keep_run: bool = True  # false (debug=fast): the command removes the run or sweep folder once it finished
     params: dict = field(default_factory=dict)  # a sweep preset's sweeper params
     naming: dict = field(default_factory=dict)  # hydra.job.config.override_dirname: how job folders are named
     continues: dict = field(default_factory=dict)  # a sweep folder that holds jobs: their states (sweep/jobs.py)
@@ -186,6 +187,7 @@ def precheck_train(args: list[str]) -> TrainPlan:
             if run is None:  # a resumed run already trained with its code
                 probe(cfg, trust, probed_data)
             if n == 0:
+                plan.keep_run = bool(cfg.get("keep_run", True)) or run is not None  # a resumed run is never removed
                 plan.params = dict(hydra_cfg.sweeper.get("params") or {}) if multirun else {}
                 plan.naming = OmegaConf.to_container(hydra_cfg.job.config.override_dirname, resolve=True)
                 plan.folder_key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
@@ -300,7 +302,8 @@ def _resume_folder(resume: str):
     return run_folder_of(resume)
 
 
-OPTIONAL_GROUPS = ("experiment",)  # `optional` in train.yaml's defaults: Hydra skips a missing option silently
+OPTIONAL_GROUPS = ("experiment", "debug")  # `optional` in train.yaml's defaults: Hydra skips a missing option silently
+PRESET_GROUPS = ("experiment",)  # what the user types beside one of these wins over it (debug presets win)
 
 
 def _option_not_found(group: str, option: str, choices, user_dirs) -> NnmlError:
@@ -339,7 +342,7 @@ def typed_choices_over_preset(composer, overrides: list[str], parsed, user_dirs=
 
     from nnml.config.catalog import all_groups
 
-    exp = [o for o in parsed if o.key_or_group.lstrip("+") in OPTIONAL_GROUPS and not o.is_sweep_override()]
+    exp = [o for o in parsed if o.key_or_group.lstrip("+") in PRESET_GROUPS and not o.is_sweep_override()]
     if not exp:
         return [], []
     gs = set(all_groups(user_dirs))
@@ -575,3 +578,20 @@ def _one_line(msg: str) -> str:
         if line.strip():
             lines.append(line.strip())
     return " ".join(lines) or "the overrides could not be composed"
+
+
+def compose_checked(overrides: list[str], command: str):
+    """(config, group choices) of ``nnml train OVERRIDES`` after every check ``nnml train`` runs, for commands that
+    build a run's parts without training it (``nnml lr-find``, ``nnml doctor OVERRIDES``): one run, no Hydra flags,
+    no sweep, no resume."""
+    flags, rest = split_hydra_flags(list(overrides))
+    if flags:
+        raise NnmlError(f"nnml {command} takes train overrides (key=value), not {' '.join(flags)}")
+    plan = precheck_train(rest)
+    if plan.kind != "run":
+        raise NnmlError(f"nnml {command} runs on one new configuration; it takes neither a sweep nor resume=")
+    from nnml.config.compose import Composer
+
+    with Composer() as composer:
+        cfg, choices, _ = compose_with_choices(composer, [*rest, *plan.extra])
+    return cfg, choices

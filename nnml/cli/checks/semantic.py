@@ -30,6 +30,7 @@ def check_config(cfg, loss_name: str = "", choices: dict | None = None, typed_lo
         check_task_fit(choices)
         check_loss_used(cfg, typed_loss, str(choices.get("task") or "auto"), trust)
     check_components(cfg, trust)
+    check_accumulation(cfg, trust)
     check_device(cfg)
     check_data_fit(cfg, loss_name, trust)
 
@@ -42,6 +43,18 @@ def check_device(cfg) -> None:
     if int(tr.get("devices", 1) or 1) * int(tr.get("num_nodes", 1) or 1) > 1:
         return  # each rank resolves its own device
     autocast_context(resolve_device(str(tr.get("device", "auto"))), str(tr.get("precision", "32")))
+
+
+def check_accumulation(cfg, trust) -> None:
+    """trainer.accumulate_grad_batches > 1 needs a task whose optimizer the loop steps (not a GAN's own steps)."""
+    k = int(cfg.trainer.get("accumulate_grad_batches", 1) or 1)
+    node = cfg.get("task")
+    if k == 1 or node is None or "_target_" not in node:
+        return
+    task_cls = _locate(str(node._target_), "task", trust)
+    if not getattr(task_cls, "automatic_optimization", True):
+        raise NnmlError(f"trainer.accumulate_grad_batches={k} needs a task whose optimizer the loop steps; "
+                        f"{task_cls.__name__} steps its own optimizers: use trainer.accumulate_grad_batches=1")
 
 
 # ---------------------------------------------------------------------------------------------- task fit

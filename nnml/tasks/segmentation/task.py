@@ -105,6 +105,12 @@ class SegmentationTask(Task):
         # Per-class values for the test split only: a line per epoch stays readable, the final report complete.
         return SegMetrics(self.k, self.class_names, self.ignore_index, self.device, per_class=split == "test")
 
+    def without_regularization(self) -> None:
+        """No paired augmentation (``trainer.overfit_batches``)."""
+        from nnml.tasks.segmentation.augment import PairedAugment
+
+        self.augment = PairedAugment(hflip=0.0, ignore_index=self.augment.ignore_index)  # identity
+
     # ------------------------------------------------------------------ steps
     def training_step(self, batch, ctx, metrics):
         x, y = batch

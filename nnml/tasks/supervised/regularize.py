@@ -82,6 +82,7 @@ class Regularization:
         self.l1 = float(l1 or 0.0)
         self.max_norm = float(max_norm) if max_norm else None
         self.model: nn.Module | None = None
+        self._hooks: list = []
 
     @classmethod
     def from_keys(cls, augment=None, mixup_alpha=None, l1=None, max_norm=None, l1_mode: str = "penalty",
@@ -105,9 +106,15 @@ class Regularization:
         if optimizer is None:
             return
         if self.l1 > 0 and self.l1_mode == "proximal":
-            optimizer.register_step_post_hook(lambda opt, *_: soft_threshold(opt, model, self.l1))
+            self._hooks.append(optimizer.register_step_post_hook(lambda opt, *_: soft_threshold(opt, model, self.l1)))
         if self.max_norm is not None:
-            optimizer.register_step_post_hook(lambda *_: apply_max_norm(model, self.max_norm))
+            self._hooks.append(optimizer.register_step_post_hook(lambda *_: apply_max_norm(model, self.max_norm)))
+
+    def detach(self) -> None:
+        """Remove what :meth:`attach` hooked onto the optimizer."""
+        for handle in self._hooks:
+            handle.remove()
+        self._hooks = []
 
     def train_batch(self, x: torch.Tensor, y: torch.Tensor):
         """(inputs, targets): augmented, and for mixup targets is a :class:`nnml.augment.mixup.MixedBatch`."""

@@ -76,6 +76,12 @@ class SupervisedTask(Task):
         if self.regularization is not None:
             self.regularization.attach(model, self.slots["model"].optimizer)
 
+    def without_regularization(self) -> None:
+        """No augmentation, mixup, L1 or max-norm (``trainer.overfit_batches``): the plain step."""
+        if self.regularization is not None:
+            self.regularization.detach()
+        self.regularization = None
+
     def train_metrics(self):
         return MetricState(self.kind, self.data.num_outputs, self.device)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.conftest import read_metrics, run_cli, run_dirs
+from tests.conftest import invoke, read_metrics, run_cli, run_dirs
 
 BASE = ["trainer.num_threads=1", "trainer.device=cpu", "logger.tensorboard.flush_secs=1"]
 VAE = [*BASE, "task=vae", "model=vae_mlp", "dataset.standardize=unit", "model.hidden=[32]", "model.latent_dim=4",
@@ -25,11 +25,7 @@ def _ok(r):
 
 def _cli(args):
     """The command in this process (no interpreter start-up): exit code and all it printed."""
-    from typer.testing import CliRunner
-
-    from nnml.cli import app
-
-    result = CliRunner().invoke(app, list(args))
+    result = invoke(list(args))
     return result.exit_code, result.output + (getattr(result, "stderr", "") or "")
 
 
@@ -134,11 +130,7 @@ def test_discriminator_with_lr_zero_stays_unchanged(workdir, monkeypatch, train_
     (["task=gan", "model=gan_dcgan", "dataset=ring"], "model.generator.arch=conv needs image data"),
 ])
 def test_bad_keys_answer_one_line(args, message, workdir):
-    from typer.testing import CliRunner
-
-    from nnml.cli import app
-
-    result = CliRunner().invoke(app, ["train", *BASE[:2], "trainer.max_epochs=1", "logger=none", *args])
+    result = invoke(["train", *BASE[:2], "trainer.max_epochs=1", "logger=none", *args])
     assert result.exit_code == 2, result.output
     text = result.output + (getattr(result, "stderr", "") or "")
     assert message in text and "Traceback" not in text

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import invoke, run_cli
 
-FIXTURES = Path(__file__).parent / "fixtures" / "runs_v0_1"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "runs_v0_1"
 KINDS = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
 PREDICT = {  # kind -> the inputs nnml predict was given when the .predict.json file was written
     "text_classification": ["bonjour le monde", "guten tag"],
@@ -24,18 +24,7 @@ PREDICT = {  # kind -> the inputs nnml predict was given when the .predict.json 
 
 
 def _cli(args, cwd):
-    import os
-
-    from typer.testing import CliRunner
-
-    from nnml.cli import app
-
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        return CliRunner().invoke(app, args)
-    finally:
-        os.chdir(old)
+    return invoke(args, cwd)
 
 
 def _same(a: dict, b: dict) -> None:

@@ -58,6 +58,13 @@ CASES = [
     ("lr-text", ["optimizer.lr=fast"], ["optimizer.lr='fast'", "a finite number > 0"], "pre"),
     ("device-unknown", ["trainer.device=gpu"], ["trainer.device='gpu'", "auto, cpu, cuda, cuda:N, mps"], "pre"),
     ("precision-unknown", ["trainer.precision=8"], ["trainer.precision=8", "32, bf16, 16"], "pre"),
+    ("accumulate-zero", ["trainer.accumulate_grad_batches=0"], ["trainer.accumulate_grad_batches=0",
+                                                                "positive integer"], "pre"),
+    ("accumulate-manual-task", ["experiment=digits_gan", "trainer.accumulate_grad_batches=2"],
+     ["trainer.accumulate_grad_batches=2", "GANTask steps its own", "accumulate_grad_batches=1"], "pre"),
+    ("limit-above-one", ["trainer.limit_train_batches=1.5"], ["trainer.limit_train_batches=1.5",
+                                                              "a fraction in (0, 1]"], "pre"),
+    ("debug-typo", ["debug=fastt"], ["debug=fastt", "did you mean 'fast'"], "pre"),
     ("dropout-range", ["model.dropout=1.5"], ["model.dropout=1.5", "[0, 1)"], "pre"),
     ("seed-negative", ["seed=-1"], ["seed=-1", "an integer in [0, 2^32)"], "pre"),
     ("mode-unknown", ["trainer.mode=maximum"], ["trainer.mode='maximum'", "auto, min, max"], "pre"),
@@ -296,7 +303,7 @@ def test_dataset_facts_match_the_builders():
         cfg = compose([f"dataset={name}"]).dataset
         facts = dataset_facts(cfg)
         if cfg._target_ not in DATASETS or "mnist" in name:
-            continue  # mnist/fashion_mnist read files (their shape is checked in tests/test_data.py)
+            continue  # mnist/fashion_mnist read files (their shape is checked in tests/data/test_datasets.py)
         params = {k: v for k, v in cfg.items() if k not in LOADER_KEYS}
         data = instantiate(params, key="dataset", seed=0, trust=Trust())
         assert (data.task, tuple(data.input_shape), data.num_outputs) == (

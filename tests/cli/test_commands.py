@@ -68,8 +68,10 @@ def test_tensorboard_files_hold_the_documented_tags(train_in_process):
     scalars = set(acc.Tags()["scalars"])
     for tag in ("train/loss", "train/acc", "val/loss", "val/acc", "train/lr", "train/grad_norm", "train/step_loss"):
         assert tag in scalars, (tag, scalars)
-    # Every scalar under train/ or val/ (hparam/: the HParams tab's final values); none restates the step
-    assert all(t.split("/")[0] in ("train", "val", "hparam") for t in scalars) and "epoch" not in scalars
+    # Every scalar under train/ or val/ (hparam/: the HParams tab's final values; train_layers/: the per-layer
+    # statistics, a section sorted between them); none restates the step
+    assert all(t.split("/")[0] in ("train", "val", "hparam", "train_layers") for t in scalars) and "epoch" not in scalars
+    assert "train_layers/grad_norm/1:Linear" in scalars and "train_layers/dead/2:ReLU" in scalars
     assert len(acc.Scalars("train/loss")) == 2
     # The custom-scalars layout: the loss and the monitored metric of every run, one chart each
     from tensorboard.plugins.custom_scalar import layout_pb2

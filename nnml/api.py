@@ -331,17 +331,37 @@ def runs(path="outputs"):
     return pd.DataFrame(table, columns=["run", *hparams, *metric_names, "epochs", "status", "error", "path"])
 
 
-def compare(*paths_or_runs, metric=None):
+def compare(*paths_or_runs, metric=None, per_run: bool = False):
     """``nnml compare`` as a DataFrame: the runs under the given folders (or :class:`Run` objects), best first by
     ``metric`` (default: the runs' monitored metric, with its test counterpart as a second column), with the
-    hyperparameters that differ, epochs, status and run. Unfinished and failed runs come last."""
+    hyperparameters that differ, epochs, status and run. Unfinished and failed runs come last. Runs that differ
+    only in ``seed`` are one configuration: when some configuration has several, one row per configuration with
+    ``n`` and per metric ``<m>_mean``, ``_std``, ``_ci_low``, ``_ci_high`` (95% t interval), ``_vs_best`` and
+    ``_p_holm`` (``per_run=True``: one row per run instead)."""
     import pandas as pd
 
     from nnml.sweep import compare as C
 
     paths = [p.dir if isinstance(p, Run) else Path(p) for p in paths_or_runs] or [Path("outputs")]
     metrics = [metric] if isinstance(metric, str) else list(metric or [])
-    result = C.compare(paths, metrics=metrics)
-    # Paired statistics over seeds (a helper's nnml.stats, not merged yet) would add their columns here, from
-    # result["runs"]: this returns the ranked table only.
+    result = C.compare(paths, metrics=metrics, per_run=per_run)
     return pd.DataFrame(result["rows"])
+
+
+def verdict(a, b, metric=None, resamples: int = 9999) -> dict:
+    """``nnml compare A B``: ``a`` and ``b`` are two runs (folders or :class:`Run` objects) or two folders that
+    each hold one configuration's seeds. ``{a, b, n_a, n_b, kind, comparisons}``, one comparison per metric with
+    ``diff``, ``ci_low``, ``ci_high``, ``p_value``, ``test`` and the ``verdict`` sentence: a paired test on the
+    same test samples between two runs (McNemar exact, or a paired bootstrap of ``resamples``), Welch's t test
+    over seeds between configurations."""
+    from nnml.errors import NnmlError
+    from nnml.sweep import runs as R
+    from nnml.sweep import verdict as V
+
+    paths = [p.dir if isinstance(p, Run) else Path(p) for p in (a, b)]
+    sides = V.sides(paths)
+    if sides is None:
+        raise NnmlError("nnml.verdict needs two runs, or two folders of one configuration's seeds each")
+    metrics = [metric] if isinstance(metric, str) else list(metric or [])
+    metrics = metrics or R.default_metrics(sides[0].runs + sides[1].runs)
+    return V.verdicts(*sides, metrics, n_resamples=resamples)

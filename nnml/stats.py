@@ -373,6 +373,42 @@ def _bca_levels(diff: Callable, n: int, dist: np.ndarray, observed: float, alpha
             float(special.ndtr(z0 + (z0 - z) / (1 - a_hat * (z0 - z)))))
 
 
+# ---------------------------------------------------------------------------------------------- one run: intervals
+def bootstrap_intervals(metrics: Callable[[Any], Mapping[str, float]], records: Records | np.ndarray,
+                        n_resamples: int = 2000, seed: int = 0, confidence: float = 0.95) -> dict[str, tuple]:
+    """Percentile bootstrap intervals of every metric of one model's records (the test-set noise of a single run).
+
+    ``metrics`` maps records to ``{name: value}`` (all of a task's metrics in one call, so a resample is evaluated
+    once for all of them). Each resample draws n sample indices with replacement, as :func:`paired_bootstrap` (and
+    ``scipy.stats.bootstrap`` with the same seed) does. A metric whose value on all the records is not finite gets
+    no interval; a resample where a metric is not finite (a class missing from it) is left out of that metric's
+    quantiles. Returns ``{name: (low, high)}``."""
+    c = _confidence(confidence)
+    if int(n_resamples) != n_resamples or n_resamples < 1:
+        raise NnmlError(f"n_resamples={n_resamples} is not valid; choose an integer >= 1 (e.g. 2000)")
+    n = records_length(records)
+    if n < 2:
+        raise NnmlError(f"a bootstrap needs at least 2 samples; got {n}")
+    full = {k: float(v) for k, v in metrics(records).items()}
+    names = [k for k, v in full.items() if math.isfinite(v)]
+    dist = np.empty((int(n_resamples), len(names)))
+    rng = np.random.default_rng(seed)
+    rows = max(1, _BLOCK // n)
+    for start in range(0, len(dist), rows):
+        block = rng.integers(0, n, (min(rows, len(dist) - start), n))
+        for j, idx in enumerate(block):
+            values = metrics(_rows(records, idx))
+            dist[start + j] = [float(values.get(k, math.nan)) for k in names]
+    alpha = (1 - c) / 2
+    out = {}
+    for j, name in enumerate(names):
+        col = dist[:, j][np.isfinite(dist[:, j])]
+        if col.size:
+            lo, hi = np.quantile(col, (alpha, 1 - alpha))
+            out[name] = (float(lo), float(hi))
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- the sentence
 _MINUS = "\u2212"
 

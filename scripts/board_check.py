@@ -1,11 +1,12 @@
-"""Check ``nnml board`` in a real browser: a small sweep, TensorBoard over it, headless Chromium driven through
-chromedriver's WebDriver HTTP API (no Python package needed) to the HParams, Scalars and Custom Scalars pages;
-reports what a person sees there and saves screenshots (outside the repository).
+"""Check ``nnml board`` in a real browser: a small sweep with seeds, TensorBoard over it, headless Chromium driven
+through chromedriver's WebDriver HTTP API (no Python package needed) to the page it opens on (Custom Scalars: each
+configuration's mean curve with its band), the HParams, Scalars and Custom Scalars pages; reports what a person
+sees there and saves screenshots (outside the repository).
 
-    python scripts/board_check.py [--sweep DIR] [--shots /tmp/nnml-board] [--keep]
+    python scripts/board_check.py [--sweep DIR] [--shots /tmp/nnml-board]
 
-Without --sweep it first runs ``nnml train -m dataset=moons optimizer=sgd,adam optimizer.lr=1e-2,1e-1`` (2 epochs)
-in a temp folder. Needs chromium and chromedriver (Debian: apt-get install chromium chromium-driver). Everything
+Without --sweep it first runs ``nnml train -m dataset=moons optimizer=sgd,adam optimizer.lr=1e-2,1e-1 seed=0,1``
+(3 epochs) in a temp folder. Needs chromium and chromedriver (Debian: apt-get install chromium chromium-driver). Everything
 binds to 127.0.0.1. Prints one JSON object; exit status 1 when a check fails.
 """
 
@@ -25,7 +26,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SWEEP = ["dataset=moons", "optimizer=sgd,adam", "optimizer.lr=1e-2,1e-1"]
+SWEEP = ["dataset=moons", "optimizer=sgd,adam", "optimizer.lr=1e-2,1e-1", "seed=0,1"]
+# The sweep's configurations as the band charts name them (optimizer and its learning rate; the seeds are replicates).
+CONFIGS = [f"optimizer={o}, lr={lr}" for o in ("sgd", "adam") for lr in ("0.01", "0.1")]
 CHROME_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-dev-shm-usage", "--disable-extensions", "--no-first-run", "--window-size=1500,1100"]
 
@@ -37,6 +40,19 @@ function walk(node) {
   if (node.nodeType !== Node.ELEMENT_NODE && node.nodeType !== Node.DOCUMENT_FRAGMENT_NODE) return;
   if (node.shadowRoot) walk(node.shadowRoot);
   for (const c of node.childNodes) walk(c);
+}
+walk(document.body);
+return out;
+"""
+
+# The HParams query pane's checkboxes (hyperparameters and metrics to show) with their state.
+DEEP_CHECKBOXES = """
+const out = [];
+function walk(node) {
+  if (node.nodeType !== Node.ELEMENT_NODE && node.nodeType !== Node.DOCUMENT_FRAGMENT_NODE) return;
+  if (node.tagName === 'PAPER-CHECKBOX') out.push([node.textContent.trim(), !!node.checked]);
+  if (node.shadowRoot) walk(node.shadowRoot);
+  for (const c of node.children || []) walk(c);
 }
 walk(document.body);
 return out;
@@ -89,6 +105,9 @@ class Browser:
     def text(self) -> list[str]:
         return self.cmd("POST", "/execute/sync", {"script": DEEP_TEXT, "args": []}) or []
 
+    def checkboxes(self) -> list:
+        return self.cmd("POST", "/execute/sync", {"script": DEEP_CHECKBOXES, "args": []}) or []
+
     def wait_text(self, needles, seconds: float = 60) -> list[str]:
         end, seen = time.time() + seconds, []
         while time.time() < end:
@@ -112,7 +131,7 @@ class Browser:
 
 def run_sweep(workdir: Path) -> Path:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    cmd = [sys.executable, "-m", "nnml", "train", "-m", *SWEEP, "trainer.max_epochs=2", "trainer.num_threads=1",
+    cmd = [sys.executable, "-m", "nnml", "train", "-m", *SWEEP, "trainer.max_epochs=3", "trainer.num_threads=1",
            "trainer.device=cpu"]
     r = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=900)
     if r.returncode != 0:
@@ -147,14 +166,32 @@ def main(argv=None) -> int:
         result["runs"] = jobs
         browser = Browser(chromium, driver)
 
+        # The page nnml board opens on, without a #dashboard in the address: Custom Scalars, where the sweep's
+        # own charts (each configuration's mean over seeds with its band) come first.
+        browser.open(f"{url}/")
+        seen = browser.wait_text(["each configuration's mean over seeds"], args.timeout)
+        time.sleep(3)  # the charts draw after their data arrives
+        browser.screenshot(args.shots / "opens_on.png")
+        joined = "\n".join(seen)
+        result["checks"]["opens_on_the_sweep_bands"] = "each configuration's mean over seeds" in joined
+        result["checks"]["bands_per_configuration"] = all(f"means/{c}" in joined for c in CONFIGS)
+        result["opens_on_first_texts"] = seen[:12]
+
         browser.open(f"{url}/#hparams")
         seen = browser.wait_text(["optimizer.lr", "hparam/val/acc"], args.timeout)
+        time.sleep(2)
         browser.screenshot(args.shots / "hparams.png")
         joined = "\n".join(seen)
+        boxes = browser.checkboxes()
+        ticked = [name for name, on in boxes if on]
+        ui = {"", "Ignore outliers in chart scaling", "Unknown", "Success", "Failure", "Running"}  # not columns
+        hp_ticked = [t for t in ticked if t not in ui and not t.startswith("hparam/")]
+        metric_ticked = [t for t in ticked if t.startswith("hparam/")]
+        result["hparams_ticked"], result["metrics_ticked"] = hp_ticked, metric_ticked
+        result["checks"]["hparams_ticks_what_varies"] = set(hp_ticked) == {"optimizer", "optimizer.lr", "seed"}
+        result["checks"]["hparams_ticks_the_monitored_metric_first"] = metric_ticked[:2] == ["hparam/val/acc",
+                                                                                          "hparam/test/acc"]
         names = [t for t in seen if t in ("optimizer", "optimizer.lr", "dataset", "seed", "trainer.max_epochs")]
-        result["checks"]["hparams_shows_swept_keys"] = "optimizer" in names and "optimizer.lr" in names
-        result["checks"]["hparams_swept_keys_first"] = names[:2] in (["optimizer", "optimizer.lr"],
-                                                                    ["optimizer.lr", "optimizer"])
         result["checks"]["hparams_shows_metric"] = "hparam/val/acc" in joined
         result["hparams_first_texts"] = names[:6]
 
@@ -170,6 +207,7 @@ def main(argv=None) -> int:
 
         browser.open(f"{url}/#custom_scalars")
         seen = browser.wait_text(["of every run"], args.timeout)
+        time.sleep(3)
         browser.screenshot(args.shots / "custom_scalars.png")
         joined = "\n".join(seen)
         result["checks"]["custom_scalars_loss_and_monitor"] = ("loss (train/loss, val/loss) of every run" in joined

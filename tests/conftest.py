@@ -22,6 +22,23 @@ os.environ["OMP_NUM_THREADS"] = "1"
 
 TINY = ["trainer.max_epochs=2", "trainer.device=cpu", "trainer.num_threads=1"]
 
+# Size keys a dataset config may have, set small so that building any shipped dataset takes a fraction of a second
+TINY_DATA_KEYS = {"n_samples": 64, "n_images": 24, "num_samples": 300, "num_users": 30, "num_items": 20,
+                  "interactions_per_user": 6, "n_train": 40, "n_val": 12, "n_test": 12}
+# ... and the datasets whose size other keys set
+TINY_DATA_EXTRA = {"langid": ["dataset.languages=[ru,uk]"], "numbers": ["dataset.split=random",
+                                                                        "dataset.max_number=300"]}
+
+
+def tiny_data(dataset: str) -> list[str]:
+    """Overrides that make shipped ``dataset=NAME`` tiny (read from its config's keys)."""
+    from omegaconf import OmegaConf
+
+    from nnml.config.catalog import option_files
+
+    node = OmegaConf.load(option_files("dataset")[dataset])
+    return [f"dataset.{k}={v}" for k, v in TINY_DATA_KEYS.items() if k in node] + TINY_DATA_EXTRA.get(dataset, [])
+
 
 def compose(overrides=(), config_name: str = "train"):
     """The real train config composed with the compose API (no run folder), for build-level tests."""
@@ -153,3 +170,32 @@ def fake_mnist(tmp_path, monkeypatch):
         sums = {f: idx.md5(folder / f) for f in idx.FILES}
         monkeypatch.setitem(idx.SOURCES[name], "md5", sums)
     return root
+
+
+def assert_records_reproduce_metrics(run_dir: Path, splits=("val", "test"), rel: float = 1e-5) -> dict:
+    """The run's ``predictions/<split>.npz`` recompute the metrics its metrics.json reports (every metric the
+    records give), hold one row per evaluated sample in split order, and every recorded metric has its interval.
+    Returns ``{split: (records, spec)}``."""
+    import numpy as np
+    import pytest
+
+    from nnml.run import records as R
+
+    metrics = read_metrics(run_dir)
+    out = {}
+    for split in splits:
+        records, spec = R.load(run_dir, split)
+        again = R.metrics(spec, records)
+        assert again, split
+        for name, value in again.items():
+            want = metrics.get(f"{split}/{name}")
+            if want is None and not np.isfinite(value):
+                continue  # NaN in the records is null in metrics.json
+            assert want == pytest.approx(value, rel=rel, abs=1e-7), (split, name, want, value)
+            if np.isfinite(value):
+                assert f"{split}/{name}" in metrics["intervals"], (split, name)
+        if "index" in records:
+            assert np.array_equal(records["index"], np.sort(records["index"])), split
+            assert len(np.unique(records["index"])) == len(records["index"]), split
+        out[split] = (records, spec)
+    return out

@@ -352,3 +352,22 @@ def test_bad_input_is_one_clear_line():
         with pytest.raises(NnmlError, match=text) as info:
             call()
         assert "\n" not in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------- one run's intervals
+def test_bootstrap_intervals_equal_scipy_percentile_on_the_same_resamples(monkeypatch):
+    """Every metric of one set of records from one call per resample; each interval equals scipy's percentile
+    bootstrap of that metric alone with the same seed, drawn in one block or many."""
+    rec = _classifier_records(4, n=90)
+    monkeypatch.setattr(S, "_BLOCK", 11 * 90 + 5)
+
+    def both(r):
+        return {"f1": _macro_f1(r), "acc": float(np.mean(r["target"] == r["pred"])), "nan": float("nan")}
+
+    got = S.bootstrap_intervals(both, rec, n_resamples=700, seed=3)
+    assert set(got) == {"f1", "acc"}  # a metric that is not finite on the whole set gets none
+    for name in ("f1", "acc"):
+        ref = ss.bootstrap((np.arange(90),), lambda i, name=name: both(S.take(rec, i))[name], vectorized=False,
+                           n_resamples=700, method="percentile", rng=np.random.default_rng(3))
+        np.testing.assert_allclose(got[name], [ref.confidence_interval.low, ref.confidence_interval.high],
+                                   rtol=1e-12, atol=1e-15)

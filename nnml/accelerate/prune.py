@@ -1,4 +1,5 @@
-"""Magnitude pruning followed by a few epochs of fine-tuning, structured and unstructured.
+"""Magnitude pruning followed by a few epochs of fine-tuning (through the run's own task: its training step, batches
+and validation metric), structured and unstructured.
 
 Structured (``prune_structured``): Torch-Pruning's ``MagnitudePruner`` removes the ``ratio`` of output channels
 (conv filters, hidden units) with the smallest L1 norm from every prunable layer but the output layer, and its
@@ -34,8 +35,11 @@ def _ratio(ctx: MethodContext) -> float:
 
 def _finetune(model: nn.Module, ctx: MethodContext, notes: list[str]) -> dict:
     epochs = int(ctx.option("finetune_epochs", 5))
-    if ctx.finetune is None or epochs <= 0:
-        notes.append("not fine-tuned")
+    if epochs <= 0:
+        notes.append("not fine-tuned (--finetune-epochs 0)")
+        return {}
+    if ctx.finetune is None:
+        notes.append(f"not fine-tuned ({ctx.no_finetune or 'no training step given'})")
         return {}
     info = ctx.finetune(model, epochs) or {}
     notes.append(f"fine-tuned {epochs} epochs" + (f" ({info['summary']})" if info.get("summary") else ""))

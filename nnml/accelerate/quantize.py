@@ -1,10 +1,15 @@
-"""Int8 post-training quantization: dynamic (linear, recurrent and conv layers) and static (convolutional models).
+"""Int8 post-training quantization: dynamic (linear and recurrent layers) and static (convolutional models).
 
 Dynamic: ``torch.ao.quantization.quantize_dynamic`` stores Linear/LSTM/GRU weights as int8 and quantizes
-activations on the fly per batch; no calibration. Conv layers are mapped to the dynamic int8 convs too
-(``torch.ao.nn.quantized.dynamic.Conv2d``; not in the default mapping), so a CNN's file shrinks ~3-4x rather
-than only its linear head's share. It is deprecated in favour of torchao but still works and is what runs int8
-kernels on CPU without a compiler.
+activations on the fly per batch; no calibration. It is deprecated in favour of torchao but still works and is
+what runs int8 kernels on CPU without a compiler. Convolutions stay float32: torch's dynamic int8 convolution
+(``torch.ao.nn.quantized.dynamic.Conv2d``, op ``quantized::conv2d_dynamic``; not in torch's default mapping)
+returns its output rounded to the int8 grid of its *input* (the input's scale and zero point, with
+``reduce_range``): after a ReLU the input's zero point is 0, so every negative output becomes 0 and outputs beyond
+about twice the input's maximum saturate. On a U-Net (conv -> BatchNorm -> ReLU, where BatchNorm needs the
+negative values) that collapsed the test mIoU from 0.86 to 0.17, every pixel predicted background;
+``tests/accelerate/test_quantize.py`` measures the kernel against the float convolution, so a torch that fixes it
+shows up as a failing test. The notes name the convolutions kept float; ``int8_static`` quantizes them.
 
 Static: the eager path (``QuantWrapper`` -> fuse conv/linear + ReLU (+ BatchNorm) -> ``prepare`` -> calibrate on
 training batches -> ``convert``). Why eager rather than torchao's PT2E: in torch 2.13 the eager path converts to
@@ -42,29 +47,43 @@ def _engine() -> str:
 
 # ---------------------------------------------------------------- dynamic
 def dynamic_quantize(model: nn.Module) -> nn.Module:
-    import torch.ao.nn.quantized.dynamic as nnqd
-    from torch.ao.quantization import default_dynamic_qconfig, get_default_dynamic_quant_module_mappings
+    """A copy of ``model`` with its Linear and recurrent layers dynamically quantized (torch's default mapping);
+    convolutions stay float (see the module docstring)."""
+    from torch.ao.quantization import default_dynamic_qconfig
 
     _engine()
-    mapping = dict(get_default_dynamic_quant_module_mappings())
-    mapping.update({nn.Conv1d: nnqd.Conv1d, nn.Conv2d: nnqd.Conv2d, nn.Conv3d: nnqd.Conv3d})
-    kinds = {type(m): default_dynamic_qconfig for _, m in layers_of(model, DYNAMIC_KINDS + CONV_KINDS)}
+    kinds = {type(m): default_dynamic_qconfig for _, m in layers_of(model, DYNAMIC_KINDS)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).eval(), kinds, dtype=torch.qint8,
-                                                      mapping=mapping)
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).eval(), kinds, dtype=torch.qint8)
+
+
+def named(layers: list[tuple[str, nn.Module]], limit: int = 4) -> str:
+    """``3 Conv2d (features.0, features.3, head.0)``: how many layers of which kinds, and their names."""
+    kinds = "/".join(sorted({type(m).__name__ for _, m in layers}))
+    names = [n for n, _ in layers]
+    shown = ", ".join(names[:limit]) + (f", ... {len(names) - limit} more" if len(names) > limit else "")
+    return f"{len(layers)} {kinds} ({shown})"
+
+
+CONV_KEPT_FLOAT = ("torch's dynamic int8 convolution rounds its output to its input's int8 grid (after a ReLU every "
+                   "negative output becomes 0)")
 
 
 def int8_dynamic(model: nn.Module, ctx: MethodContext) -> Variant:
-    found = layers_of(model, DYNAMIC_KINDS + CONV_KINDS)
+    found = layers_of(model, DYNAMIC_KINDS)
+    convs = layers_of(model, CONV_KINDS)
+    kept = f"kept float32: {named(convs)}: {CONV_KEPT_FLOAT}" if convs else ""
     if not found:
-        raise Skip("the model has no Linear, recurrent (LSTM/GRU) or conv layers to quantize")
+        raise Skip("the model has no Linear or recurrent (LSTM/GRU) layer to quantize"
+                   + (f"; its {len(convs)} convolutions stay float32 because {CONV_KEPT_FLOAT}; int8_static "
+                      f"quantizes convolutions" if convs else ""))
     q = dynamic_quantize(model)
     path = ctx.out_dir / "model.pt"
     torch.save(q.state_dict(), path)
-    kinds = sorted({type(m).__name__ for _, m in found})
-    notes = [f"int8 weights: {len(found)} {'/'.join(kinds)} layers"]
-    return Variant("int8_dynamic", q, float_model=model, files=[path], notes=notes)
+    notes = [f"int8 weights: {named(found)}"] + ([kept] if kept else [])
+    return Variant("int8_dynamic", q, float_model=model, files=[path], notes=notes,
+                   extra={"float_layers": [n for n, _ in convs]})
 
 
 # ---------------------------------------------------------------- static
@@ -96,32 +115,39 @@ def fusion_groups(model: nn.Module) -> list[list[str]]:
     return groups
 
 
-def _prepared(model: nn.Module) -> nn.Module:
+def _prepared(model: nn.Module) -> tuple[nn.Module, list[str], dict]:
+    """(the fused model with observers, the layers kept float, kind -> its int8 kernel's measured error)."""
+    from nnml.accelerate import kernels
+
+    engine = _engine()
     float_copy = copy.deepcopy(model).eval()
     groups = fusion_groups(float_copy)
     if groups:
         torch.ao.quantization.fuse_modules(float_copy, groups, inplace=True)
+    broken = kernels.broken_static_kinds(float_copy, engine)
+    kept = kernels.isolate(float_copy, broken)
     wrapped = torch.ao.quantization.QuantWrapper(float_copy)
-    qconfig = torch.ao.quantization.get_default_qconfig(_engine())
-    wrapped.qconfig = qconfig
-    # per-channel weight observers are not supported for transposed convs (a U-Net's upsampling): per tensor
-    per_tensor = torch.ao.quantization.QConfig(activation=qconfig.activation,
-                                               weight=torch.ao.quantization.default_weight_observer)
+    wrapped.qconfig = torch.ao.quantization.get_default_qconfig(engine)
     for m in float_copy.modules():
-        if isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
-            m.qconfig = per_tensor
-    return torch.ao.quantization.prepare(wrapped, inplace=False)
+        if isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)) and m.qconfig is not None:
+            m.qconfig = kernels.qconfig_for(type(m), engine)
+    return torch.ao.quantization.prepare(wrapped, inplace=False), kept, broken
 
 
 def static_quantize(model: nn.Module, batches) -> nn.Module:
-    """Fuse, insert observers, run ``batches`` through to calibrate the activation ranges, convert to int8."""
+    """Fuse, insert observers, run ``batches`` through to calibrate the activation ranges, convert to int8. Layers
+    whose int8 kernel is wrong on this engine stay float (:mod:`nnml.accelerate.kernels`); the converted model's
+    ``float_layers`` attribute names them and ``kernel_errors`` gives kind name -> measured error."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        prepared = _prepared(model)
+        prepared, kept, broken = _prepared(model)
         with torch.inference_mode():
             for x in batches:
                 prepared(x)
-        return torch.ao.quantization.convert(prepared, inplace=False)
+        converted = torch.ao.quantization.convert(prepared, inplace=False)
+    converted.float_layers = kept
+    converted.kernel_errors = {k.__name__: e for k, e in broken.items()}
+    return converted
 
 
 def int8_static(model: nn.Module, ctx: MethodContext) -> Variant:
@@ -146,9 +172,15 @@ def int8_static(model: nn.Module, ctx: MethodContext) -> Variant:
     path = ctx.out_dir / "model.pt"
     torch.save(q.state_dict(), path)
     n = sum(len(x) for x in batches)
-    return Variant("int8_static", q, float_model=model, files=[path],
-                   notes=[f"calibrated on {n} training samples", f"{len(fusion_groups(model))} fused groups"],
-                   extra={"calibration_samples": n})
+    notes = [f"calibrated on {n} training samples", f"{len(fusion_groups(model))} fused groups"]
+    if q.float_layers:
+        errors = ", ".join(f"{k} {e:.2f}" for k, e in sorted(q.kernel_errors.items()))
+        layers = [(n, model.get_submodule(n)) for n in q.float_layers]
+        notes.append(f"kept float32: {named(layers)}: the {torch.backends.quantized.engine} int8 kernel is wrong "
+                     f"(relative error against float {errors})")
+    return Variant("int8_static", q, float_model=model, files=[path], notes=notes,
+                   extra={"calibration_samples": n, "float_layers": list(q.float_layers),
+                          "kernel_errors": dict(q.kernel_errors)})
 
 
 # ---------------------------------------------------------------- rebuilding (nnml eval)

@@ -1,5 +1,7 @@
 """The report of ``nnml accelerate``: one table, printed with rich and saved as ``report.json`` and ``report.md``
-in ``RUN_DIR/accelerated/``, plus ``tradeoff.png`` (test metric against latency at the larger batch)."""
+in ``RUN_DIR/accelerated/``, plus ``tradeoff.png`` (test metric against latency at the larger batch). The status
+column says whether each variant is usable (``ok``: within the tolerance of the original's test metric) or
+``degraded``; the lines under the table name both groups (:func:`verdict_lines`)."""
 
 from __future__ import annotations
 
@@ -35,14 +37,14 @@ def _cpu(s) -> str:
 
 
 def cells(row: dict, batch: int) -> list[str]:
-    if row["status"] != "ok":
+    if row["status"] not in ("ok", "degraded", "unchecked"):
         return [row["variant"], row["status"], *["-"] * 11, row.get("reason", "")]
     params = _num(row.get("params"))
     if row.get("nonzero") is not None and row.get("params") and row["nonzero"] < 0.95 * row["params"]:
         params += f" ({_num(row['nonzero'])} nonzero)"
     metric = row.get("metric")
     change = row.get("metric_change")
-    return [row["variant"], "ok", _size(row.get("size_bytes")),
+    return [row["variant"], row["status"], _size(row.get("size_bytes")),
             f"{row['size_ratio']:.2f}" if row.get("size_ratio") else "-", params, _num(row.get("macs")),
             f"{row['macs_ratio']:.2f}" if row.get("macs_ratio") else "-", _lat(row.get("latency_b1")),
             _lat(row.get(f"latency_b{batch}")), _cpu(row.get(f"latency_b{batch}")),
@@ -69,12 +71,34 @@ def caption(report: dict) -> str:
             f"{m['torch']}")
 
 
+def verdict_lines(report: dict) -> list[str]:
+    """Which variants are usable and which are degraded, against what, with the uncertainty of the comparison."""
+    rows = {r["variant"]: r for r in report["rows"]}
+    original = rows.get("original", {}).get("metric")
+    tol = (report.get("tolerance") or {}).get("text", "1pt,2%")
+    metric = report["metric"]
+    base = f"the original's test {metric} {original:.4f}" if original is not None else f"the original's test {metric}"
+    se = report.get("standard_error")
+    if se is not None:
+        base += f" (binomial standard error of a fraction over {report.get('n_test')} test samples: {se:.4f})"
+    usable = report.get("usable") or []
+    lines = [f"usable (losing at most {tol} of {base}): {', '.join(usable) or 'none'}"]
+    degraded = [r for r in report["rows"] if r["status"] == "degraded"]
+    if degraded:
+        lines.append("degraded (do not use): " + ", ".join(
+            f"{r['variant']} ({-r['metric_loss']:+.4f})" for r in degraded))
+    unchecked = [r["variant"] for r in report["rows"] if r["status"] == "unchecked"]
+    if unchecked:
+        lines.append(f"unchecked (no test {metric}): {', '.join(unchecked)}")
+    return lines
+
+
 def markdown(report: dict) -> str:
     cols = header(report)
     lines = [f"| {' | '.join(cols)} |", f"|{'|'.join('---' for _ in cols)}|"]
     for row in report["rows"]:
         lines.append("| " + " | ".join(c.replace("|", "/") for c in cells(row, report["batch"])) + " |")
-    return "\n".join(lines) + f"\n\n{caption(report)}\n"
+    return "\n".join(lines) + f"\n\n{caption(report)}\n\n" + "\n".join(f"- {v}" for v in verdict_lines(report)) + "\n"
 
 
 def rich_table(report: dict):
@@ -86,7 +110,8 @@ def rich_table(report: dict):
         table.add_column(c, overflow="fold")
     notes = []
     for row in report["rows"]:
-        table.add_row(*cells(row, report["batch"])[:-1], style=None if row["status"] == "ok" else "dim")
+        style = {"ok": None, "degraded": "red"}.get(row["status"], "dim")
+        table.add_row(*cells(row, report["batch"])[:-1], style=style)
         note = cells(row, report["batch"])[-1]
         if note:
             notes.append(f"  {row['variant']}: {note}")
@@ -105,12 +130,13 @@ def tradeoff_figure(report: dict):
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for row in report["rows"]:
         lat = row.get(f"latency_b{b}")
-        if row["status"] != "ok" or not lat or row.get("metric") is None:
+        if row["status"] not in ("ok", "degraded") or not lat or row.get("metric") is None:
             continue
         med = lat["median_ms"]
         # a legend rather than labels at the points: variants of equal accuracy sit on one line and overlap
-        ax.errorbar([med], [row["metric"]], xerr=[[med - lat["min_ms"]], [lat["p95_ms"] - med]], fmt="o",
-                    capsize=3, label=row["variant"], alpha=0.85)
+        ax.errorbar([med], [row["metric"]], xerr=[[med - lat["min_ms"]], [lat["p95_ms"] - med]],
+                    fmt="o" if row["status"] == "ok" else "x", capsize=3, alpha=0.85,
+                    label=row["variant"] + (" (degraded)" if row["status"] == "degraded" else ""))
     ax.set_xscale("log")
     ax.set_xlabel(f"latency at batch {b}, ms (median; bars: min to p95), {report['machine']['threads']} thread(s)")
     ax.set_ylabel(f"test {report['metric']}")

@@ -1,5 +1,6 @@
 """From a run folder to the acceleration report: restore the run (``nnml.run.restore.restore_run``), hand its model,
-data, evaluation and loss to :func:`nnml.accelerate.runner.accelerate`, write ``RUN_DIR/accelerated/``."""
+data, evaluation and fine-tuning (the task's own training step: :func:`nnml.run.finetune.finetune_module`) to
+:func:`nnml.accelerate.runner.accelerate`, write ``RUN_DIR/accelerated/``."""
 
 from __future__ import annotations
 
@@ -27,12 +28,16 @@ def _inputs_of(batch):
 
 
 def accelerate_run(run_dir: Path, methods: str | None = None, threads: int = 1, batch: int = 64, repeats: int = 50,
-                   checkpoint: str = "best", options: dict | None = None, allow=(), log=None) -> dict:
+                   checkpoint: str = "best", options: dict | None = None, allow=(), log=None,
+                   tolerance: str | None = None) -> dict:
     """Make and measure the variants of ``run_dir``'s model and write ``RUN_DIR/accelerated/``; ``log`` gets one
-    line per step as it goes. Returns the report (``nnml.accelerate.report``)."""
+    line per step as it goes. ``tolerance``: how much of the original's test metric a usable variant may lose
+    (:class:`nnml.accelerate.verdict.Tolerance`). Returns the report (``nnml.accelerate.report``)."""
     from nnml.accelerate.methods import parse_methods
+    from nnml.accelerate.verdict import Tolerance
 
     names = parse_methods(methods)  # bad names: one line before anything is loaded
+    tol = Tolerance.parse(tolerance)
     for key, value in (("--threads", threads), ("--batch", batch), ("--repeats", repeats)):
         if value < 1:
             raise NnmlError(f"{key} {value} is not valid; give a whole number of at least 1")
@@ -50,7 +55,7 @@ def accelerate_run(run_dir: Path, methods: str | None = None, threads: int = 1, 
     model = task.modules[name]
     torch.set_num_threads(int(threads))
     data = restored.data
-    x_train, y_train = _inputs_of(data.split("train"))
+    x_train, _ = _inputs_of(data.split("train"))
     x_test, _ = _inputs_of(data.split("test"))
     from nnml.tasks.capabilities import example_inputs_of
 
@@ -72,15 +77,20 @@ def accelerate_run(run_dir: Path, methods: str | None = None, threads: int = 1, 
         n = min(len(x_train), 1024)
         return [x_train[i:i + bs] for i in range(0, n, bs)]
 
-    criterion = getattr(task, "criterion", None)
-    finetune = None if criterion is None or y_train is None else (
-        lambda m, epochs: finetune_model(m, x_train, y_train, criterion, epochs, batch_size=bs,
-                                         seed=int(restored.cfg.seed), lr=float((options or {}).get("lr", 1e-3))))
+    finetune, no_finetune = None, ""
+    if getattr(task, "automatic_optimization", True):
+        from nnml.run.finetune import finetune_module
+
+        def finetune(m, epochs):  # the task's own training step, batches and validation metric
+            return finetune_module(restored, m, epochs, lr=float((options or {}).get("lr", 1e-3)))
+    else:
+        no_finetune = f"{type(task).__name__} steps its own optimizers: no single loss to fine-tune with"
     out_dir = Path(run_dir) / "accelerated"
     result = accelerate(model, evaluate=evaluate, example=x_test[:max(batch, 2)], calibration=calibration,
                         out_dir=out_dir, methods=names, metric=metric, direction=direction, finetune=finetune,
-                        num_outputs=getattr(data, "num_outputs", None), threads=threads, batch=batch,
-                        repeats=repeats, options=options, log=log or (lambda s: None))
+                        no_finetune=no_finetune, num_outputs=getattr(data, "num_outputs", None), threads=threads,
+                        batch=batch, repeats=repeats, options=options, tolerance=tol, n_test=len(x_test),
+                        log=log or (lambda s: None))
     result["run_dir"] = str(run_dir)
     result["checkpoint"] = checkpoint
     result["out_dir"] = str(out_dir)
@@ -91,29 +101,6 @@ def accelerate_run(run_dir: Path, methods: str | None = None, threads: int = 1, 
 def evaluate_with(restored, module, split: str = "test") -> dict:
     """The run's own evaluation of ``split`` with ``module`` standing in for the task's primary module."""
     return restored.evaluate(split, module=module)
-
-
-def finetune_model(model, x, y, criterion, epochs: int, batch_size: int = 64, seed: int = 0, lr: float = 1e-3) -> dict:
-    """A few epochs of Adam on the training split with the run's loss (shuffled by a generator of ``seed``)."""
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    model.train()
-    total = n = 0
-    for _ in range(epochs):
-        total = n = 0
-        perm = torch.randperm(len(x), generator=g)
-        for i in range(0, len(x), batch_size):
-            idx = perm[i:i + batch_size]
-            loss = criterion(model(x[idx]).float(), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-            n += len(idx)
-    model.eval()
-    return {"summary": f"Adam lr {lr:g}, last epoch's train loss {total / max(n, 1):.4f}"}
 
 
 def evaluate_variant(run_dir: Path, folder: Path, split: str = "test", overrides=(), allow=()):

@@ -4,7 +4,8 @@ rows of the report.
 The runner knows nothing of run folders or configs: it gets the model, an ``evaluate(module) -> metrics``
 callback (the run's own test evaluation), input batches and a fine-tuning callback (:mod:`nnml.accelerate.run`
 builds these from a run folder). A method that does not apply raises :class:`Skip`; its row says why and the
-other methods go on. Latency is measured for all variants together at the end, interleaved (see
+other methods go on. Every variant's test metric is checked against the original's
+(:mod:`nnml.accelerate.verdict`): within the tolerance it is ``ok`` and usable, beyond it ``degraded``. Latency is measured for all variants together at the end, interleaved (see
 :mod:`nnml.accelerate.measure`), with ``torch.set_num_threads(threads)`` fixed and stated.
 """
 
@@ -24,6 +25,9 @@ from nnml.accelerate.artifacts import write_meta
 from nnml.accelerate.methods import METHODS
 from nnml.accelerate.variant import MethodContext, Skip, Variant
 
+#: statuses of variants that were made and are measured (timed, sized); skipped and failed ones are not
+MEASURED = ("ok", "degraded", "unchecked")
+
 
 def _machine(threads: int) -> dict:
     import platform
@@ -36,10 +40,17 @@ def _machine(threads: int) -> dict:
 
 def accelerate(model: nn.Module, *, evaluate: Callable[[nn.Module], dict], example: torch.Tensor,
                calibration: Callable[[], list[torch.Tensor]], out_dir: Path, methods: list[str],
-               metric: str, direction: str = "max", finetune=None, num_outputs: int | None = None,
-               threads: int = 1, batch: int = 64, repeats: int = 50, warmup: int = 5, options: dict | None = None,
+               metric: str, direction: str = "max", finetune=None, no_finetune: str = "",
+               num_outputs: int | None = None, threads: int = 1, batch: int = 64, repeats: int = 50, warmup: int = 5,
+               options: dict | None = None, tolerance=None, n_test: int | None = None,
                log: Callable[[str], None] = print) -> dict:
-    """Returns the report: ``{"rows": [...], "machine": {...}, "metric", "direction", "batch", "repeats"}``."""
+    """Returns the report: ``{"rows": [...], "usable": [...], "degraded": [...], "tolerance": {...}, "machine":
+    {...}, "metric", "direction", "batch", "repeats"}``. ``tolerance``: a
+    :class:`~nnml.accelerate.verdict.Tolerance` (default 1 point or 2%); ``n_test``: test samples (for the
+    standard error the report states); ``no_finetune``: why ``finetune`` is None, for the notes."""
+    from nnml.accelerate import verdict
+
+    tolerance = tolerance or verdict.Tolerance.parse(None)
     torch.set_num_threads(int(threads))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -60,7 +71,7 @@ def accelerate(model: nn.Module, *, evaluate: Callable[[nn.Module], dict], examp
             shutil.rmtree(folder)  # a rerun replaces the variant, never mixes old files into it
         folder.mkdir()
         ctx = MethodContext(example=example, calibration=calibration, out_dir=folder, finetune=finetune,
-                            num_outputs=num_outputs, options=dict(options or {}))
+                            no_finetune=no_finetune, num_outputs=num_outputs, options=dict(options or {}))
         t0 = time.perf_counter()
         try:
             v = fn(model, ctx)
@@ -98,21 +109,28 @@ def accelerate(model: nn.Module, *, evaluate: Callable[[nn.Module], dict], examp
         row["notes"] = "; ".join(v.notes)
         row["artifact"] = f"accelerated/{v.name}" if v.files else None
         row["loadable"] = v.loadable and bool(v.files)
-        row.update({k: v.extra[k] for k in ("max_abs_diff",) if k in v.extra})
+        row.update({k: v.extra[k] for k in ("max_abs_diff", "float_layers") if k in v.extra})
+        if v.name != "original":
+            verdict.judge(row, rows["original"].get("metric"), metric, direction, tolerance)
+            if row["status"] != "ok":
+                log(f"{v.name}: {row['status']}: {row['verdict']}")
+        else:
+            row["usable"] = True
 
     log(f"timing {len(variants)} variants: {repeats} runs each at batch 1 and {batch}, "
         f"{warmup} warm-up, {threads} thread(s)")
     for size, x in ((1, x1), (batch, xb)):
         runners = {}
         for v in variants:
-            if rows[v.name]["status"] != "ok":
+            if rows[v.name]["status"] not in MEASURED:
                 continue
             try:  # a variant that cannot run this input fails alone; the others are still timed
                 with torch.inference_mode():
                     v.module(x)
             except Exception as e:
                 first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-                rows[v.name].update(status="failed", reason=f"timing at batch {size}: {type(e).__name__}: {first}")
+                rows[v.name].update(status="failed", usable=False,
+                                    reason=f"timing at batch {size}: {type(e).__name__}: {first}")
                 log(f"{v.name}: failed while timing at batch {size}: {first}")
                 continue
             runners[v.name] = (lambda m=v.module, inp=x: m(inp))
@@ -124,7 +142,7 @@ def accelerate(model: nn.Module, *, evaluate: Callable[[nn.Module], dict], examp
 
     base = rows["original"]
     for row in rows.values():
-        if row["status"] != "ok":
+        if row["status"] not in MEASURED:
             continue
         if base.get("size_bytes") and row.get("size_bytes"):
             row["size_ratio"] = base["size_bytes"] / row["size_bytes"]
@@ -137,5 +155,12 @@ def accelerate(model: nn.Module, *, evaluate: Callable[[nn.Module], dict], examp
             row["speedup"] = o["median_ms"] / b["median_ms"]
     machine = _machine(threads)
     machine["load_1min_before"] = load_before["load_1min"]
-    return {"rows": [rows["original"], *(rows[m] for m in methods)], "metric": metric, "direction": direction,
-            "batch": batch, "repeats": repeats, "warmup": warmup, "machine": machine}
+    ordered = [rows["original"], *(rows[m] for m in methods)]
+    for row in ordered:
+        row.setdefault("usable", False)
+    original = base.get("metric")
+    return {"rows": ordered, "metric": metric, "direction": direction, "batch": batch, "repeats": repeats,
+            "warmup": warmup, "machine": machine, "tolerance": tolerance.as_dict(),
+            "usable": [r["variant"] for r in ordered[1:] if r["usable"]],
+            "degraded": [r["variant"] for r in ordered if r["status"] == "degraded"],
+            "n_test": n_test, "standard_error": verdict.standard_error(original, n_test, direction)}

@@ -22,13 +22,14 @@ class Skip(Exception):
 @dataclass
 class MethodContext:
     """Inputs of a method. ``example`` is a small real input batch (on the CPU); ``calibration`` yields input
-    batches of the training split; ``finetune(model, epochs)`` trains a model in place on the training split with
-    the run's own loss (None: fine-tuning unavailable); ``out_dir`` is the variant's artifact folder."""
+    batches of the training split; ``finetune(model, epochs)`` trains a model in place through the run's own task
+    (its training step and training batches; None: unavailable, ``no_finetune`` says why); ``out_dir`` is the variant's artifact folder."""
 
     example: torch.Tensor
     calibration: Callable[[], list[torch.Tensor]]
     out_dir: Path
     finetune: Callable[[nn.Module, int], dict] | None = None
+    no_finetune: str = ""  # why finetune is None
     num_outputs: int | None = None
     options: dict = field(default_factory=dict)
 

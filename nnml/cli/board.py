@@ -22,15 +22,25 @@ def start(path: Path, host: str = "127.0.0.1", port: int = 6006) -> str:
     path = Path(path)
     if not path.exists():
         raise NnmlError(f"{path} does not exist; train a run first (nnml train) or give a folder of runs")
-    from tensorboard import program
+    from tensorboard import default, program
 
-    tb = program.TensorBoard()
+    tb = program.TensorBoard(plugins=plugins_custom_scalars_first(default.get_plugins()))
     tb.configure(argv=[None, "--logdir", str(path), "--host", host, "--port", str(port or free_port(host)),
                        "--reload_interval", "5"])
     try:
         return tb.launch()
     except program.TensorBoardServerException as e:
         raise NnmlError(f"could not start TensorBoard on {host}:{port} ({e}); try --port 0 for a free port") from None
+
+
+def plugins_custom_scalars_first(plugins: list) -> list:
+    """TensorBoard's plugins with Custom Scalars right after the core one: the page opens on the first active
+    dashboard, and TensorBoard has no flag to choose it. There a sweep shows each configuration's mean curve with
+    its band and every run's loss and monitored metric, instead of the Time Series tab, which opens on the
+    single-point hparam/* charts."""
+    custom = [p for p in plugins if getattr(p, "__name__", "") == "CustomScalarsPlugin"]
+    rest = [p for p in plugins if p not in custom]
+    return rest[:1] + custom + rest[1:]
 
 
 def serve(path: Path, host: str = "127.0.0.1", port: int = 6006) -> None:
@@ -42,11 +52,12 @@ def serve(path: Path, host: str = "127.0.0.1", port: int = 6006) -> None:
     console = Console()
     console.print(f"TensorBoard on [bold cyan]{url}[/bold cyan] over {escape(str(path))} (Ctrl-C to stop)",
                   soft_wrap=True)
-    # The page TensorBoard opens on lists every scalar alphabetically; these two answer what a sweep asked.
+    # It opens on Custom Scalars: what a sweep asked, configuration by configuration.
     base = url.rstrip("/")
-    console.print(f"  loss and the monitored metric of every run: {base}/#custom_scalars", soft_wrap=True,
-                  highlight=False)
-    console.print(f"  hyperparameters against results:           {base}/#hparams", soft_wrap=True, highlight=False)
+    console.print(f"  each configuration's mean over seeds with a 95% band, and the loss and the monitored metric of "
+                  f"every run: {base}/#custom_scalars", soft_wrap=True, highlight=False)
+    console.print(f"  hyperparameters against results: {base}/#hparams", soft_wrap=True, highlight=False)
+    console.print(f"  every scalar:                     {base}/#timeseries", soft_wrap=True, highlight=False)
     console.file.flush()
     try:
         while True:

@@ -39,10 +39,11 @@ def stopped_note(message: str) -> None:
     _console().print(f"[bold yellow]stopped[/bold yellow] {escape(message)}")
 
 
-def run_cli_guarded(job) -> None:
-    """For commands outside Hydra (eval, board, compare): NnmlError -> one line on stderr and its exit code."""
+def run_cli_guarded(job):
+    """For commands outside Hydra (eval, board, compare): NnmlError -> one line on stderr and its exit code. Returns
+    what ``job`` returns."""
     try:
-        job()
+        return job()
     except NnmlError as e:
         if debug():
             raise

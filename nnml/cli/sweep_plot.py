@@ -6,7 +6,8 @@ per value of another, as a table and a PNG. Label efficiency is its first use::
         --metric test/acc --logx --out label_efficiency.png
 
 Runs are read as ``nnml compare`` reads them (their saved configs and metrics.json); several runs at the same
-point (seeds) are averaged and their spread drawn as an error bar. A key with names for values (``--x optimizer``,
+point (seeds) are averaged, and the error bar is the 95% t interval of that mean (the table gives n, mean ± std and
+the interval). Each line has its own colour, dash and marker, so that no line hides another. A key with names for values (``--x optimizer``,
 ``--x model.activation``) gets one tick per name and no line between them.
 """
 
@@ -86,10 +87,11 @@ def _ordered(values) -> list:
     return sorted(values, key=float) if _numeric(values) else sorted(values, key=str)
 
 
-def _stats(values):
-    import statistics
+def _stats(values) -> dict:
+    """n, mean, std and the 95% t interval of the mean (:func:`nnml.stats.t_interval`)."""
+    from nnml.stats import t_interval
 
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+    return t_interval(values)
 
 
 def draw(table: dict, x: str, hue: str | None, metric: str, path: Path, logx: bool) -> None:
@@ -107,18 +109,31 @@ def draw(table: dict, x: str, hue: str | None, metric: str, path: Path, logx: bo
                         f"{', '.join(map(str, every_x[:6]))}")
     position = {v: (float(v) if numeric else i) for i, v in enumerate(every_x)}
     fig, ax = plt.subplots(figsize=(max(5.5, 0.9 * len(every_x)) if not numeric else 5.5, 4))
-    for name, points in sorted(table.items()):
+    from nnml.sweep.compare import line_style
+
+    for i, (name, points) in enumerate(sorted(table.items())):
         xs = [v for v in every_x if v in points]
-        means, stds = zip(*(_stats(points[v]) for v in xs))
-        ax.errorbar([position[v] for v in xs], means, yerr=stds, marker="o", capsize=3,
-                    linestyle="-" if numeric else "none", label=f"{hue}={name}" if hue else name)
+        rows = [_stats(points[v]) for v in xs]
+        means = [r["mean"] for r in rows]
+        below = [r["mean"] - r["ci_low"] if r["ci_low"] is not None else 0.0 for r in rows]
+        above = [r["ci_high"] - r["mean"] if r["ci_high"] is not None else 0.0 for r in rows]
+        style = line_style(i)
+        # a small shift per line keeps error bars at the same x apart when x is a name
+        shift = 0.0 if numeric else (i - (len(table) - 1) / 2) * 0.08
+        n = max(r["n"] for r in rows)
+        # each line's markers a little smaller than the previous line's: equal points show as nested markers
+        ax.errorbar([position[v] + shift for v in xs], means, yerr=[below, above], capsize=3,
+                    color=style["color"], marker=style["marker"], markersize=max(3.5, 8.0 - 1.3 * i),
+                    linestyle=style["linestyle"] if numeric else "none",
+                    label=(f"{hue}={name}" if hue else name) + (f" (n={n})" if n > 1 else ""))
     if not numeric:  # names: one tick per value, no line joining them (their order means nothing)
         ax.set_xticks(range(len(every_x)), [str(v) for v in every_x], rotation=30 if len(every_x) > 4 else 0)
         ax.set_xlim(-0.5, len(every_x) - 0.5)
     if logx:
         ax.set_xscale("log")
     ax.set_xlabel(x)
-    ax.set_ylabel(metric)
+    many = any(len(v) > 1 for points in table.values() for v in points.values())
+    ax.set_ylabel(metric + (" (mean, 95% CI over seeds)" if many else ""))
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -133,7 +148,10 @@ def print_table(table: dict, x: str, hue: str | None, metric: str) -> None:
     from nnml.tracking.console import make_console
 
     xs = _ordered({v for points in table.values() for v in points})
-    t = Table(title=f"{metric} by {x}" + (f" and {hue}" if hue else ""))
+    many = any(len(v) > 1 for points in table.values() for v in points.values())
+    t = Table(title=f"{metric} by {x}" + (f" and {hue}" if hue else ""),
+              caption="mean ± std over seeds, [95% t interval of the mean], n runs" if many else None,
+              caption_justify="left")
     t.add_column(hue or "")
     for v in xs:
         t.add_column(f"{x.split('.')[-1]}={v}", justify="right")
@@ -141,8 +159,9 @@ def print_table(table: dict, x: str, hue: str | None, metric: str) -> None:
         cells = []
         for v in xs:
             if v in points:
-                m, s = _stats(points[v])
-                cells.append(f"{m:.4f}" + (f" ± {s:.4f}" if len(points[v]) > 1 else ""))
+                r = _stats(points[v])
+                cells.append(f"{r['mean']:.4f}" + (f" ± {r['std']:.4f} [{r['ci_low']:.4f}, {r['ci_high']:.4f}] "
+                                                   f"n={r['n']}" if r["n"] > 1 else ""))
             else:
                 cells.append("")
         t.add_row(name, *cells)

@@ -179,24 +179,45 @@ def _sweep_size(hydra_cfg) -> int | None:
 
 
 def print_summary(result: dict, title: str | None = None, show_run: bool = False) -> None:
-    from nnml.cli.tables import print_rows, table_console
+    """The configurations' table (mean ± std and 95% interval over seeds, status against the best), then one line
+    per job that did not finish."""
+    from rich.markup import escape
+
+    from nnml.cli.tables import table_console
+    from nnml.sweep import groups as G
     from nnml.sweep import runs as R
     from nnml.tracking.console import short_path
 
     rows, metrics = result.get("rows") or [], result.get("metrics") or []
-    if not rows:
+    if not rows and not result.get("failures"):
         return
     console = table_console()
     n, failed, unfinished = result["jobs"], result["failed"], result.get("unfinished", 0)
-    head = title or (f"Sweep of {n} {'job' if n == 1 else 'jobs'}, best {metrics[0]} first{R.tie_note(metrics[0])}")
+    if title:
+        head = title
+    elif result.get("replicated"):
+        seeds = sorted({r["n"] for r in rows})
+        per = f"{seeds[0]} seeds" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]} seeds"
+        head = (f"Sweep of {n} jobs: {len(rows)} configurations x {per}, best mean {metrics[0]} first"
+                f"{R.tie_note(metrics[0])}")
+    else:
+        head = f"Sweep of {n} {'job' if n == 1 else 'jobs'}, best {metrics[0]} first{R.tie_note(metrics[0])}"
     counts = [f"{failed - unfinished} failed" if failed > unfinished else "", f"{unfinished} unfinished" if unfinished
               else ""]
     if any(counts):
         head += f" ({', '.join(c for c in counts if c)})"
     sweep_dir = Path(result["dir"])
-    print_rows(console, rows, head, [] if show_run else result["hparams"],
-               all_hint=f"nnml compare {short_path(sweep_dir)} --all puts them in the table")
-    console.print(f"summary: {short_path(sweep_dir / 'summary.md')} (and summary.csv); "
+    if rows:
+        hparams = result.get("hparams") or []
+        console.print(G.rich_table(rows, hparams, metrics, head, width=console.width,
+                                   caption=G.caption(rows, metrics), show_runs=show_run or not hparams))
+    else:
+        console.print(head, highlight=False, markup=False)
+    for row in result.get("failures") or []:
+        why = f": {escape(str(row['error']))}" if row.get("error") else ""
+        console.print(f"[red]{escape(str(row['status']))}[/red] {escape(str(row['run']))}{why}", soft_wrap=True,
+                      highlight=False)
+    console.print(f"summary: {short_path(sweep_dir / 'summary.md')} (and summary.csv; one row per job: jobs.csv); "
                   f"view: nnml board {short_path(sweep_dir)}", soft_wrap=True, highlight=False)
 
 
@@ -204,11 +225,19 @@ class SweepSummary(_HydraCallback):
     """Hydra callback (``hydra.callbacks.sweep_summary`` in configs/train.yaml): the summary table after a sweep."""
 
     def on_multirun_end(self, config, **kwargs) -> None:
+        from nnml.sweep.summary import write_board
+
         sweep_dir = Path(str(config.hydra.sweep.dir))
         try:
-            print_summary(summarize(sweep_dir))
+            result = summarize(sweep_dir)
+            print_summary(result)
         except Exception as e:  # a summary must never hide the jobs' own results
             report_error(f"could not write the sweep summary in {sweep_dir}: {type(e).__name__}: {e}")
+            return
+        try:
+            write_board(result)
+        except Exception as e:  # nor must the board's charts
+            report_error(f"could not write the sweep's TensorBoard charts in {sweep_dir}: {type(e).__name__}: {e}")
 
 
 class PaperTable(_HydraCallback):

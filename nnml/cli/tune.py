@@ -30,6 +30,9 @@ def register(app: typer.Typer) -> None:
         study_name: Optional[str] = typer.Option(None, help="Study name and folder name; default the search name."),
         out_dir: Path = typer.Option(Path("outputs/tune"), "--dir", help="Folder that holds the study folders."),
         seed: Optional[int] = typer.Option(None, help="Sampler seed; default the config's seed."),
+        repeats: int = typer.Option(1, help="Training seeds per trial (seed=0..K-1, one split): a trial's score is "
+                                            "the mean of its K runs, and the leaderboard says which trials are "
+                                            "within seed noise of the best."),
     ) -> None:
         """Search hyperparameters with Optuna: nnml tune --trials 30 search=lr_wd dataset=moons
 
@@ -42,7 +45,7 @@ def register(app: typer.Typer) -> None:
         stop_on_sigterm()
         opts = TuneOptions(trials=trials, jobs=jobs, sampler=sampler, metric=metric, direction=direction,
                            pruner=pruner, startup_trials=startup_trials, storage=storage, study_name=study_name,
-                           out_dir=out_dir, seed=seed, overrides=list(overrides or []),
+                           out_dir=out_dir, seed=seed, overrides=list(overrides or []), repeats=repeats,
                            argv=typed_command("tune", list(overrides or [])), cwd=str(Path.cwd()))
         run_cli_guarded(lambda: run(opts))
 
@@ -61,7 +64,8 @@ class ConsoleReport:
 
         shown = "  ".join(f"{k}={_short(v)}" for k, v in params.items())
         if result["status"] == "complete":
-            what = f"{result['metric']} {result['value']:.4f}"
+            seeds = f" (mean of {result['n']} seeds)" if (result.get("n") or 1) > 1 else ""
+            what = f"{result['metric']} {result['value']:.4f}{seeds}"
         elif result["status"] == "pruned":
             what = f"[yellow]pruned[/yellow] after {result.get('epochs')} epochs"
         else:
@@ -115,9 +119,37 @@ def run(opts) -> dict:
     counts = f"{result['complete']} complete, {result['pruned']} pruned, {result['fail']} failed"
     print_summary(result["summary"], title=f"Study {Path(result['study_dir']).name}: {counts}; best "
                                            f"{result['metric']} first", show_run=True)
+    from nnml.sweep.summary import write_board
+
+    try:  # the study's HParams experiment (its trials write none) and, with --repeats, the seeds' band charts
+        write_board(result["summary"])
+    except Exception as e:  # the leaderboard and best.yaml stand without them
+        report.line(f"could not write the study's TensorBoard charts: {type(e).__name__}: {e}")
     if result["best_trial"] is None:
         raise NnmlError("no trial completed; see the failed trials' error.txt", exit_code=1)
+    stands = stands_out(result["summary"], result["metric"])
+    if stands:
+        report.line(stands)
     params = ", ".join(f"{k}={v}" for k, v in result.get("best_params", {}).items())
     report.line(f"best: trial {result['best_trial']}, {result['metric']} {result['best_value']:.4f}, {params}")
     report.line(f"retrain it: nnml train -cd {short_path(result['study_dir'])} -cn best")
     return result
+
+
+def stands_out(summary: dict, metric: str) -> str | None:
+    """Whether the best trial stands out from the others beyond seed noise (a study with --repeats), in words."""
+    rows = summary.get("rows") or []
+    if not summary.get("replicated") or len(rows) < 2:
+        return None
+
+    def trials(row) -> str:
+        return ", ".join(dict.fromkeys(r.split("/")[0].replace("trial_", "").lstrip("0") or "0"
+                                       for r in str(row.get("runs") or "").split()))
+
+    status = {row["rank"]: row.get(f"{metric}_vs_best") for row in rows}
+    close = [row for row in rows if status[row["rank"]] in ("indistinguishable", "untested")]
+    head = f"best trial {trials(rows[0])} (mean {metric} {rows[0][f'{metric}_mean']:.4f})"
+    if not close:
+        return f"{head} stands out: every other trial is worse beyond seed noise (Welch, Holm-adjusted)"
+    return (f"{head} does not stand out: {len(close)} other trial(s) within seed noise of it "
+            f"(Welch, Holm-adjusted): trial {', '.join(trials(r) for r in close[:8])}")

@@ -115,6 +115,22 @@ def option_tasks(group: str, option: str, root: str | None = None) -> list[str] 
     return None
 
 
+def needs_files(group: str, option: str, root: str | None = None) -> bool:
+    """Whether an option's data come from a download or from the user's own files: its file has a ``download``
+    key, or a ``root``/``path`` left null. The others (generated data, scikit-learn's and installed packages' bundled
+    sets) build offline."""
+    folder = groups(root).get(group)
+    path = folder / f"{option}.yaml" if folder is not None else None
+    if path is None or not path.is_file():
+        return False
+    for line in path.read_text().splitlines():
+        key, _, value = line.partition(":")
+        value = value.split("#", 1)[0].strip()
+        if not line[:1].isspace() and (key == "download" or (key in ("root", "path") and value in ("null", "~", ""))):
+            return True
+    return False
+
+
 def supervised_options(group: str, root: str | None = None) -> list[str]:
     """Options usable with ``task=auto`` (no ``# tasks:`` line, or one that names auto)."""
     return [o for o in options(group, root) if (option_tasks(group, o, root) or ["auto"]).count("auto")]

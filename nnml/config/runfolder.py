@@ -20,6 +20,7 @@ A run folder holds::
     .hydra/config.original.yaml                       the config it started with, once a resume changed it
     checkpoints/best.pt, last.pt, epoch-NNNN.pt       weights (weights_only loads), top_k.json
     metrics.json, metrics.csv, train.log, error.txt   results, per-epoch rows, the log, why it failed
+    predictions/val.npz, predictions/test.npz         per-sample records of the final evaluations (nnml.run.records)
     accelerated/<variant>/                            nnml accelerate's artifacts and report
     .nnml.lock                                        the lock of the process writing the run (pid, host)
 """
@@ -156,6 +157,10 @@ class RunFolder:
     @property
     def error_file(self) -> Path:
         return self.path / "error.txt"
+
+    def predictions(self, split: str) -> Path:
+        """The per-sample records of ``split``'s final evaluation (:mod:`nnml.run.records`)."""
+        return self.path / "predictions" / f"{split}.npz"
 
     @property
     def accelerated(self) -> Path:

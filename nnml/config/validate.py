@@ -135,6 +135,16 @@ SCHEMA = {
     "optimizer.weight_decay": non_negative_number,
     "optimizer.momentum": non_negative_number,
     "model.dropout": fraction,
+    # a number of classes (spirals); a list of class names (shapes) is its own dataset's business
+    "dataset.classes": lambda v: (not _is_int(v) or v >= 2, "at least 2 (one class leaves nothing to learn)"),
+    # the shipped schedulers' keys: torch takes a 0 or a negative here and fails (or trains backwards) in the run
+    "scheduler.step_size": positive_int,
+    "scheduler.T_max": positive_int,
+    "scheduler.gamma": positive_number,
+    "scheduler.max_lr": positive_number,
+    "scheduler.pct_start": fraction,
+    "scheduler.warmup_epochs": non_negative_int,
+    "scheduler.eta_min": non_negative_number,
 }
 
 # Trainer keys that change what a run computes (its numbers), not only where or how fast it runs: a resumed run
@@ -176,13 +186,20 @@ def validate(cfg) -> None:
         ok, valid = check(value)
         if not ok:
             raise NnmlError(f"{key}={value!r} is not valid; it must be {valid}")
-    hidden = _select(cfg, "model.hidden")
-    if hidden is not _MISSING and hidden is not None:
-        sizes = OmegaConf.to_container(hidden) if OmegaConf.is_config(hidden) else hidden
+    val, test = _select(cfg, "dataset.val_fraction"), _select(cfg, "dataset.test_fraction")
+    if _is_num(val) and _is_num(test) and val + test >= 1:
+        raise NnmlError(f"dataset.val_fraction={val} and dataset.test_fraction={test} add up to {val + test:g}, which "
+                        f"leaves no training data; together they must stay below 1, e.g. dataset.val_fraction=0.1 "
+                        f"dataset.test_fraction=0.2")
+    for key, example in (("model.hidden", "[256,128]"), ("model.channels", "[16,32]")):
+        layers = _select(cfg, key)  # layer sizes: torch would build a layer of 0 units and fail on its first batch
+        if layers is _MISSING or layers is None:
+            continue
+        sizes = OmegaConf.to_container(layers) if OmegaConf.is_config(layers) else layers
         sizes = [sizes] if _is_int(sizes) else sizes
         if not isinstance(sizes, list) or not all(_is_int(h) and h > 0 for h in sizes):
-            raise NnmlError(f"model.hidden={sizes!r} is not valid; it must be a list of positive integers, "
-                            f"e.g. model.hidden=[256,128]")
+            raise NnmlError(f"{key}={sizes!r} is not valid; it must be a list of positive integers, "
+                            f"e.g. {key}={example}")
     monitor = str(cfg.trainer.get("monitor", "auto"))
     if monitor != "auto" and not monitor.startswith(("val/", "train/")):
         raise NnmlError(f"trainer.monitor={monitor} is not valid; it must be auto or a metric such as val/acc, "

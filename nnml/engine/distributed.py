@@ -85,6 +85,12 @@ class Dist:
         tdist.broadcast_object_list(box, src=0)
         return box[0]
 
+    def all_gather_object(self, obj) -> list:
+        """Every rank's ``obj`` (picklable), in rank order, on every rank."""
+        out = [None] * self.world_size
+        tdist.all_gather_object(out, obj)
+        return out
+
     def barrier(self) -> None:
         if self.device.type == "cuda":
             tdist.barrier(device_ids=[self.device.index])

@@ -15,6 +15,7 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from nnml.engine.callbacks import Callback, CallbackList, StopTraining
@@ -117,9 +118,11 @@ class Trainer:
     def main_slot(self):
         return self.task.slots.get(self.task.primary) or next(iter(self.task.slots.values()), None)
 
-    def evaluate(self, split: str, replace: dict | None = None) -> dict[str, float]:
+    def evaluate(self, split: str, replace: dict | None = None, records: bool = False) -> dict[str, float]:
         """The task's metrics of ``split`` with every module in eval mode (restored after). ``replace``: modules
-        that stand in for the task's own during this evaluation (a quantized or exported variant)."""
+        that stand in for the task's own during this evaluation (a quantized or exported variant). ``records``: a
+        task with per-sample records keeps them during this evaluation (``ctx.recording``); read them with
+        :meth:`records`."""
         saved = {name: self.task.modules[name] for name in replace or {}}
         forward = {**self._eval_forward, **(replace or {})}
         self.task.modules.update(replace or {})
@@ -128,13 +131,36 @@ class Trainer:
         for m in mods:
             m.eval()
         self._forward, self.in_train_step = forward, False
+        self.ctx.recording = bool(records)
         try:
             return self.task.evaluate(split, self.ctx)
         finally:
+            self.ctx.recording = False
             for m, mode in zip(mods, modes):
                 m.train(mode)
             self.task.modules.update(saved)
             self._forward = self._train_forward
+
+    def records(self, split: str) -> dict | None:
+        """The per-sample records of the last evaluation of ``split`` made with ``records=True``, or None when the
+        task keeps none (its ``records(split, ctx)``, :class:`nnml.tasks.capabilities.Records`). Under DDP every
+        rank recorded its own shard: they are gathered on every rank and joined in split order (rows with an
+        ``index`` sorted by it, a sample recorded by several ranks kept once; records without ``index``, which each
+        rank computed on the whole split, are rank 0's)."""
+        method = getattr(self.task, "records", None)
+        found = method(split, self.ctx) if callable(method) else None
+        if self.dist is None or self.dist.world_size == 1:
+            return found
+        parts = self.dist.all_gather_object(found)
+        if any(p is None for p in parts):
+            return None
+        if "index" not in parts[0]:
+            return parts[0]
+        from nnml.stats import concat_records
+
+        joined = concat_records(parts)
+        _, first = np.unique(joined["index"], return_index=True)  # sorted by index, duplicates once
+        return {k: v[first] for k, v in joined.items()}
 
     # ----------------------------------------------------------------- training
     def fit(self) -> LoopState:

@@ -140,6 +140,9 @@ class StepContext:
     def __init__(self, trainer):
         self._t = trainer
         self.last_grad_norm = None
+        #: True during the final evaluations of val and test: a task with per-sample records
+        #: (:class:`nnml.tasks.capabilities.Records`) keeps them while it computes its metrics
+        self.recording = False
 
     # the loop's facts
     @property
@@ -193,6 +196,14 @@ class StepContext:
 
     def batches(self, split: str):
         return self._t.eval_batches_of(split)
+
+    def positions(self, start: int, n: int):
+        """The positions in the split of the ``n`` samples that follow the first ``start`` samples of this rank's
+        evaluation batches (an evaluation shard keeps every world-th sample: rank r holds r, r + world, ...)."""
+        import numpy as np
+
+        rank, world = self._t._shard()
+        return rank + world * np.arange(start, start + n, dtype=np.int64)
 
     def all_reduce(self, metrics) -> None:
         if self._t.dist is not None:

@@ -16,7 +16,8 @@ from nnml.errors import NnmlError
 @dataclass
 class RestoredRun:
     """A finished run rebuilt from its folder: its config, data, task (modules loaded from a checkpoint, in eval
-    mode, on ``device``) and a trainer that evaluates it."""
+    mode, on ``device``), a trainer that evaluates it and the builder the task was set up with (its batch sources:
+    ``task.batches(split, builder)``; :func:`nnml.run.finetune.finetune_module` trains through them)."""
 
     folder: RunFolder
     cfg: object
@@ -25,6 +26,7 @@ class RestoredRun:
     device: object
     trainer: object
     checkpoint: Path
+    builder: object = None
 
     @property
     def run_dir(self) -> Path:
@@ -73,7 +75,7 @@ def restore_run(run_dir, checkpoint: str = "best", overrides: list[str] = (), de
     sources = {s: (lambda s=s: task.batches(s, builder)) for s in ("train", "val", "test")}
     trainer = Trainer(task, _NoBatches(), sources, LoopConfig(monitor=monitor, mode=mode), device=dev,
                       autocast=autocast_context(dev, str(cfg.trainer.precision)), run_dir=folder.path)
-    return RestoredRun(folder, cfg, data, task, dev, trainer, path)
+    return RestoredRun(folder, cfg, data, task, dev, trainer, path, builder)
 
 
 class _NoBatches:

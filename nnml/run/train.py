@@ -172,8 +172,9 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
         state = trainer.fit()
         trainer.load_best()
         t_eval = time.perf_counter()
-        val = trainer.evaluate("val")
-        test = trainer.evaluate("test")
+        val = trainer.evaluate("val", records=True)
+        test = trainer.evaluate("test", records=True)
+        kept = {split: trainer.records(split) for split in ("val", "test")}  # collectives under DDP: every rank
         state.eval_time_s += time.perf_counter() - t_eval
         metrics = {k: v for k, v in state.last_metrics.items() if k.startswith("train/")}
         metrics.update({f"val/{k}": v for k, v in val.items()})
@@ -203,6 +204,7 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
         metrics["warnings"] = advisor.verdict(metrics, state.last_metrics, metrics["best_epoch"])
         metrics = {k: clean_number(v) for k, v in metrics.items()}
         if main:
+            metrics.update(_save_records(task, kept, run_dir))
             write_json_atomic(run_dir / "metrics.json", metrics)
         trainer.callbacks.on_test_end(state, metrics)
         if main and trainer.callbacks.wants_artifacts:
@@ -216,6 +218,29 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
     finally:
         trainer.callbacks.close()
     return metrics
+
+
+def _save_records(task, kept: dict, run_dir: Path) -> dict:
+    """Write each split's records to ``predictions/<split>.npz`` and return what metrics.json adds: the 95%
+    intervals of the metrics recomputed from them (``intervals``, ``interval_methods``) and the time it took."""
+    from nnml.run import records as R
+    from nnml.tasks.capabilities import Records
+
+    if not isinstance(task, Records):
+        return {}
+    t0 = time.perf_counter()
+    found, how = {}, {}
+    for split, rec in kept.items():
+        if not rec:
+            continue
+        spec = task.records_spec(split)
+        R.save(run_dir, split, rec, spec)
+        lo_hi, methods = R.intervals(spec, rec, split)
+        found.update({k: [clean_number(v) for v in pair] for k, pair in lo_hi.items()})
+        how.update(methods)
+    if not found:
+        return {}
+    return {"intervals": found, "interval_methods": how, "records_time_s": round(time.perf_counter() - t0, 4)}
 
 
 def _provenance(cfg, ctx: RunContext, run_dir: Path, device, threads: int):
@@ -287,13 +312,13 @@ def _wrapped_modules(task, tr, dist) -> tuple[dict, dict | None]:
 
 
 def _log_hparams(loggers, config_plain, choices, override_keys, metrics, swept) -> None:
-    from nnml.tracking.tensorboard import TensorBoardLogger, hparams_of
+    from nnml.tracking.tensorboard import TensorBoardLogger, hparam_metrics, hparams_of
 
     tbs = [lg for lg in loggers if isinstance(lg, TensorBoardLogger)]
     if not tbs:
         return
-    # The metrics of the HParams tab; log_final keeps the finite numbers among them.
-    final = {k: v for k, v in metrics.items() if k == "best_epoch" or k.split("/")[0] in ("train", "val", "test")}
+    # The metrics of the HParams tab, monitored metric first; log_final keeps the finite numbers among them.
+    final = hparam_metrics(metrics)
     hp = hparams_of(config_plain, choices, override_keys, swept)
     for tb in tbs:
         tb.log_final(hp, final, {}, swept)

@@ -6,7 +6,10 @@ composed with Hydra's compose API from the command's overrides plus the sampled 
 SQLite file in the study folder unless ``--storage`` names another: running the same command again continues it
 (finished trials are kept; a trial cut off by a crash or kill is marked failed and its point tried again).
 A median pruner stops trials whose per-epoch validation metric falls behind; a crashing trial is recorded as failed
-and the search goes on. At the end: a leaderboard, ``best.yaml`` (``nnml train -cd STUDY -cn best`` retrains the best
+and the search goes on. ``--repeats K`` trains each trial with the training seeds 0..K-1 (``trial_NNNN/seed=S/``,
+one split: ``data_seed``) and scores it by the mean of its K values; the pruner watches the first seed; the
+leaderboard is then one row per trial with the mean ± std over its seeds and whether it can be told apart from the
+best one (:mod:`nnml.sweep.groups`). At the end: a leaderboard, ``best.yaml`` (``nnml train -cd STUDY -cn best`` retrains the best
 trial) and Optuna's history and importance figures.
 """
 
@@ -42,6 +45,7 @@ class TuneOptions:
     overrides: list = field(default_factory=list)
     argv: list = field(default_factory=list)  # the command as typed, and the folder it was typed in: each trial's
     cwd: str = ""  # provenance.json
+    repeats: int = 1
 
 
 class OptunaPruning(Callback):
@@ -88,7 +92,7 @@ def hydra_section() -> dict:
     return raw.get("hydra", {})
 
 
-def write_best(study_dir: Path, trial_dir: Path, number: int, metric: str, value: float) -> Path:
+def write_best(study_dir: Path, trial_dir: Path, number: int, metric: str, value: float, seeds: int = 1) -> Path:
     """``best.yaml``: the best trial's full config as a primary config, with nnml's hydra settings, so that
     ``nnml train -cd STUDY_DIR -cn best`` retrains it into outputs/<task_name>/runs/ like any run."""
     from omegaconf import OmegaConf
@@ -97,7 +101,8 @@ def write_best(study_dir: Path, trial_dir: Path, number: int, metric: str, value
     cfg.pop("defaults", None)
     doc = {"defaults": [{"override hydra/job_logging": "nnml"}, {"override hydra/help": "nnml"}, "_self_"],
            **cfg, "hydra": hydra_section()}
-    header = (f"# Best trial of study {study_dir.name}: trial {number}, {metric} {value:.6g}. Retrain it with\n"
+    mean = f" (the mean of its {seeds} seeds; this is its seed {cfg.get('seed')})" if seeds > 1 else ""
+    header = (f"# Best trial of study {study_dir.name}: trial {number}, {metric} {value:.6g}{mean}. Retrain it with\n"
               f"#   nnml train -cd {study_dir} -cn best\n")
     path = study_dir / "best.yaml"
     path.write_text(header + OmegaConf.to_yaml(OmegaConf.create(doc)))
@@ -118,13 +123,38 @@ def write_trial_files(trial_dir: Path, cfg, choices: dict, overrides: list[str])
 
 # ---------------------------------------------------------------- one trial
 
+def trial_runs(study_dir: Path, number: int) -> list[Path]:
+    """The run folders of trial ``number``: ``trial_NNNN`` itself, or its ``seed=S`` folders (``--repeats``)."""
+    trial_dir = Path(study_dir) / f"trial_{number:04d}"
+    seeds = sorted(trial_dir.glob("seed=*"), key=lambda p: int(p.name.split("=", 1)[1]))
+    return seeds or [trial_dir]
+
+
 def run_trial(spec: dict, study=None) -> dict:
-    """Train one trial into its folder; returns {status: complete|pruned|fail, value, error, epochs}.
+    """Train one trial into its folder (or each of its seeds' folders, ``spec["run_dirs"]``); returns {status:
+    complete|pruned|fail, value (the mean over the seeds), error, epochs, n}.
 
     ``study`` is the live study in a one-job search; parallel workers load it from storage. The trial's config
     was composed and written by this command a moment ago (not read from a folder of unknown origin): it keeps
-    the trust of the study's own config, passed in ``spec``."""
+    the trust of the study's own config, passed in ``spec``. With several seeds the pruner watches the first (a
+    trial reports each epoch once)."""
     import optuna
+
+    if study is None:
+        study = optuna.load_study(study_name=spec["study_name"], storage=spec["storage"],
+                                  pruner=make_pruner(spec["pruner"], spec["startup_trials"]))
+    trial = optuna.trial.Trial(study, spec["trial_id"])
+    values = []
+    for i, run_dir in enumerate(spec.get("run_dirs") or [spec["trial_dir"]]):
+        pruning = OptunaPruning(trial, spec["metric"]) if spec["pruner"] != "none" and i == 0 else None
+        result = _train_one(spec, run_dir, trial.number, pruning)
+        if result["status"] != "complete":
+            return result
+        values.append(result["value"])
+    return {**result, "value": sum(values) / len(values), "n": len(values)}
+
+
+def _train_one(spec: dict, run_dir, number: int, pruning) -> dict:
     from omegaconf import OmegaConf
 
     from nnml.config.runfolder import RunFolder
@@ -132,13 +162,8 @@ def run_trial(spec: dict, study=None) -> dict:
     from nnml.run.train import RunContext, train
     from nnml.tracking.progress import TrialProgress
 
-    if study is None:
-        study = optuna.load_study(study_name=spec["study_name"], storage=spec["storage"],
-                                  pruner=make_pruner(spec["pruner"], spec["startup_trials"]))
-    trial = optuna.trial.Trial(study, spec["trial_id"])
-    run = RunFolder(spec["trial_dir"])
+    run = RunFolder(run_dir)
     cfg = OmegaConf.load(run.config_file)
-    pruning = OptunaPruning(trial, spec["metric"]) if spec["pruner"] != "none" else None
     run.clear_error()
     # The study's keys lead the HParams columns, as a sweep's do (nnml/tracking/tensorboard.py).
     ctx = RunContext(run_dir=run.path, trust=Trust(spec["trust"]["prefixes"], spec["trust"]["targets"]),
@@ -146,7 +171,7 @@ def run_trial(spec: dict, study=None) -> dict:
                      parallel_jobs=int(spec.get("parallel_jobs") or 1), argv=list(spec.get("argv") or []),
                      cwd=str(spec.get("cwd") or ""))
     try:
-        progress = TrialProgress(trial.number, spec["metric"])
+        progress = TrialProgress(number, spec["metric"])
         metrics = train(cfg, ctx, callbacks=[c for c in (pruning, progress) if c], quiet=True)
     except Exception as e:  # a crashing trial is one failed point, not the end of the search
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
@@ -238,6 +263,10 @@ def check_options(opts: TuneOptions) -> None:
         raise bad_choice("--pruner", opts.pruner, PRUNERS)
     if opts.direction not in (None, "maximize", "minimize"):
         raise bad_choice("--direction", opts.direction, ("maximize", "minimize"))
+    if opts.repeats < 1:
+        raise NnmlError(f"--repeats {opts.repeats}: give at least 1 (the training seeds per trial, e.g. --repeats 3)")
+    if opts.repeats > 1 and any(o.split("=", 1)[0].lstrip("+") in ("seed", "seeds") for o in opts.overrides):
+        raise NnmlError("--repeats K trains each trial with seed=0..K-1; drop the seed=... given beside it")
 
 
 def tune(opts: TuneOptions, search_name: str, space: dict, train_ovs: list[str], base, compose_trial, trust,
@@ -272,7 +301,8 @@ def _study(opts, name, study_dir, space, train_ovs, metric, direction, seed, com
     import optuna
 
     storage = opts.storage or f"sqlite:///{(study_dir / 'study.db').resolve()}"
-    settings = {"overrides": list(train_ovs), "space": space, "metric": metric}
+    settings = {"overrides": list(train_ovs), "space": space, "metric": metric,
+                **({"repeats": opts.repeats} if opts.repeats > 1 else {})}
     try:
         study = optuna.create_study(study_name=name, storage=storage, direction=direction, load_if_exists=True,
                                     sampler=make_sampler(opts.sampler, space, seed),
@@ -283,7 +313,7 @@ def _study(opts, name, study_dir, space, train_ovs, metric, direction, seed, com
     if saved is None:
         study.set_user_attr("nnml", settings)
     elif saved != settings:
-        diff = [k for k in settings if saved.get(k) != settings[k]]
+        diff = [k for k in {**saved, **settings} if saved.get(k) != settings.get(k)]
         raise NnmlError(f"study {name} ({storage}) was started with other {', '.join(diff)} "
                         f"({'; '.join(f'{k}: {saved.get(k)}' for k in diff)}); rerun that command to continue it, "
                         f"or give a new --study-name")
@@ -295,6 +325,7 @@ def _study(opts, name, study_dir, space, train_ovs, metric, direction, seed, com
     # Offsetting the seed by the trials already stored keeps a fresh study (offset 0) reproducible.
     study.sampler = make_sampler(opts.sampler, space, seed + len(study.get_trials(deepcopy=False)))
     interrupted = _recover_interrupted(study, space, study_dir)
+    repeats = opts.repeats
     target = opts.trials
     if opts.sampler == "grid" and target > S.grid_size(space):
         report.line(f"grid of {S.grid_size(space)} points: running {S.grid_size(space)} trials, not {target}")
@@ -305,7 +336,7 @@ def _study(opts, name, study_dir, space, train_ovs, metric, direction, seed, com
                 f"({opts.sampler} sampler, {opts.pruner} pruner, {direction} {metric}, {opts.jobs} at once)")
 
     common = {"study_name": name, "storage": storage, "metric": metric, "pruner": opts.pruner,
-              "startup_trials": opts.startup_trials, "keys": list(space),
+              "startup_trials": opts.startup_trials, "keys": list(space) + (["seed"] if repeats > 1 else []),
               "parallel_jobs": opts.jobs if opts.jobs > 1 else None, "argv": list(opts.argv), "cwd": opts.cwd,
               "trust": {"prefixes": list(trust.prefixes), "targets": sorted(trust.targets)}}
 
@@ -313,11 +344,14 @@ def _study(opts, name, study_dir, space, train_ovs, metric, direction, seed, com
         trial = study.ask()
         params = {k: S.suggest(trial, k, spec) for k, spec in space.items()}
         sampled = [S.to_override(k, v) for k, v in params.items()]
-        cfg, ch = compose_trial([*train_ovs, *sampled])
         trial_dir = study_dir / f"trial_{trial.number:04d}"
-        write_trial_files(trial_dir, cfg, ch, [*train_ovs, *sampled])
+        seeds = [[]] if repeats == 1 else [[f"seed={r}"] for r in range(repeats)]
+        run_dirs = [trial_dir] if repeats == 1 else [trial_dir / f"seed={r}" for r in range(repeats)]
+        for run_dir, seed_ovs in zip(run_dirs, seeds):
+            cfg, ch = compose_trial([*train_ovs, *sampled, *seed_ovs])
+            write_trial_files(run_dir, cfg, ch, [*train_ovs, *sampled, *seed_ovs])
         return trial, dict(common, trial_id=trial._trial_id, trial_dir=str(trial_dir), choices=ch,
-                           overrides=[*train_ovs, *sampled]), params
+                           overrides=[*train_ovs, *sampled], run_dirs=[str(d) for d in run_dirs]), params
 
     def tell(trial, params, result, t0):
         state = {"complete": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED,
@@ -381,9 +415,9 @@ def _recover_interrupted(study, space: dict, study_dir: Path) -> set:
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         study.tell(t.number, state=optuna.trial.TrialState.FAIL)
         interrupted.add(t.number)
-        trial_dir = study_dir / f"trial_{t.number:04d}"
-        if trial_dir.is_dir():
-            (trial_dir / "error.txt").write_text("interrupted: the tune process stopped during this trial\n")
+        for run_dir in trial_runs(study_dir, t.number):
+            if run_dir.is_dir() and not (run_dir / "metrics.json").is_file():
+                (run_dir / "error.txt").write_text("interrupted: the tune process stopped during this trial\n")
         if set(t.params) == set(space):
             study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
     if interrupted:
@@ -413,8 +447,8 @@ def finish(study, study_dir: Path, metric: str, report: TuneReport) -> dict:
               "metrics": metrics, "summary": summary, **counts}
     if complete:
         best = _best(study, complete, study_dir, metric)
-        best_dir = study_dir / f"trial_{best.number:04d}"
-        path = write_best(study_dir, best_dir, best.number, metric, best.value)
+        runs = trial_runs(study_dir, best.number)
+        path = write_best(study_dir, runs[0], best.number, metric, best.value, seeds=len(runs))
         result.update(best_trial=best.number, best_value=best.value, best_config=str(path),
                       best_params={k: _short(v) for k, v in best.params.items()})
     result["figures"] = _figures(study, study_dir, report)
@@ -428,12 +462,17 @@ def _best(study, complete: list, study_dir: Path, metric: str):
 
     ties = [t for t in complete if t.value == study.best_value]
 
-    def val_loss(t):
-        try:
-            v = json.loads((study_dir / f"trial_{t.number:04d}" / "metrics.json").read_text()).get("val/loss")
-            return v if isinstance(v, (int, float)) else math.inf
-        except (OSError, ValueError):
-            return math.inf
+    def val_loss(t):  # the mean over the trial's seeds
+        values = []
+        for run_dir in trial_runs(study_dir, t.number):
+            try:
+                v = json.loads((run_dir / "metrics.json").read_text()).get("val/loss")
+            except (OSError, ValueError):
+                return math.inf
+            if not isinstance(v, (int, float)):
+                return math.inf
+            values.append(v)
+        return sum(values) / len(values) if values else math.inf
 
     return min(ties, key=lambda t: (val_loss(t) if metric != "val/loss" else 0, t.number))
 

@@ -12,12 +12,21 @@ protocol                    method                                      used by
 :class:`FinalArtifacts`     ``final_artifacts(ctx) -> dict``            the trackers, after the test
 :class:`HasExampleInputs`   ``example_inputs(data, split, n) -> tuple`` ``nnml accelerate`` (timing, export)
 :class:`AddsMetrics`        ``extra_metrics() -> dict``                 metrics.json
+:class:`Records`            ``records(split, ctx) -> dict | None``,     ``predictions/<split>.npz``, intervals,
+                            ``records_spec(split) -> dict``             ``nnml compare A B`` (paired tests)
 :class:`Regularizes`        ``without_regularization() -> None``        ``trainer.overfit_batches`` (debug=overfit)
 ==========================  ==========================================  ======================================
+
+Records are the per-sample values a task's metrics are computed from (``nnml/tasks/<track>/records.py``): at the
+end of a run the loop evaluates val and test with ``ctx.recording`` true, the task keeps its records while it
+computes its metrics (no second pass), and the run saves them with the spec that names how the metrics are
+recomputed from them (:mod:`nnml.run.records`). :class:`KeepsRecords` does the keeping for tasks that evaluate
+batch by batch.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Protocol, runtime_checkable
 
 
@@ -69,6 +78,66 @@ class HasExampleInputs(Protocol):
 class AddsMetrics(Protocol):
     def extra_metrics(self) -> dict:
         """Plain values to add to metrics.json after the test (a metric's signature, a path to a sample grid)."""
+
+
+@runtime_checkable
+class Records(Protocol):
+    def records(self, split: str, ctx) -> dict | None:
+        """The per-sample records (name -> NumPy array, one row per sample, rows of samples of the split with their
+        ``index`` in it) kept by the last evaluation of ``split`` made while ``ctx.recording`` was true; None when
+        it kept none."""
+
+    def records_spec(self, split: str) -> dict:
+        """How the metrics of ``split`` are recomputed from its records: ``{"kind": KIND, **parameters}`` with a
+        kind of :mod:`nnml.run.records` (classification, regression, segmentation, translation, tagging, ranking,
+        vae, probe)."""
+
+
+class KeepsRecords:
+    """Keeps the records of an evaluation batch by batch: run the evaluation inside ``with
+    self.evaluation_records(split, ctx):`` and call :meth:`keep_records` with each batch's records while
+    :attr:`recording` (their ``index`` is replaced by the samples' positions in the split)."""
+
+    @contextlib.contextmanager
+    def evaluation_records(self, split: str, ctx):
+        self._record_parts = [] if getattr(ctx, "recording", False) else None
+        self._record_seen = 0
+        try:
+            yield
+            self.end_records(split)
+        finally:
+            self._record_parts = None
+
+    @property
+    def recording(self) -> bool:
+        return getattr(self, "_record_parts", None) is not None
+
+    def keep_records(self, ctx, rec: dict) -> None:
+        n = len(rec["index"])
+        rec["index"] = ctx.positions(self._record_seen, n)
+        self._record_seen += n
+        self._record_parts.append(rec)
+
+    def end_records(self, split: str) -> None:
+        if self.recording:
+            from nnml.stats import concat_records
+
+            self.keep_split_records(split, concat_records(self._record_parts) if self._record_parts else None)
+        self._record_parts = None
+
+    def keep_split_records(self, split: str, rec: dict | None) -> None:
+        """Records of a whole split computed at once (their ``index`` already the split positions)."""
+        kept = getattr(self, "_kept_records", None)
+        if kept is None:
+            kept = self._kept_records = {}
+        kept[split] = rec
+
+    def records(self, split: str, ctx) -> dict | None:
+        return (getattr(self, "_kept_records", None) or {}).get(split)
+
+
+def records_of(task, split: str, ctx) -> dict | None:
+    return task.records(split, ctx) if isinstance(task, Records) else None
 
 
 def objective_of(task) -> str | None:

@@ -204,12 +204,14 @@ class ConsoleCallback(Callback):
 
 
 def summary_table(metrics: dict, title: str = "Results") -> Table:
-    """Rows train / val / test, one column per metric name."""
+    """Rows train / val / test, one column per metric name; under val and test a row of 95% intervals where the
+    run has them (metrics.json ``intervals``: Wilson for accuracies, a bootstrap over samples for the others)."""
     splits = ("train", "val", "test")
     names: list[str] = []
     for k in metrics:
         if "/" in k and k.split("/", 1)[0] in splits and k.split("/", 1)[1] not in names:
             names.append(k.split("/", 1)[1])
+    intervals = metrics.get("intervals") if isinstance(metrics.get("intervals"), dict) else {}
     table = Table(title=title)
     table.add_column("split")
     for n in names:
@@ -217,7 +219,29 @@ def summary_table(metrics: dict, title: str = "Results") -> Table:
     for s in splits:
         if any(f"{s}/{n}" in metrics for n in names):
             table.add_row(s, *[fmt(metrics[f"{s}/{n}"]) if f"{s}/{n}" in metrics else "" for n in names])
+        if any(f"{s}/{n}" in intervals for n in names):
+            table.add_row("  95% CI", *[_interval(intervals.get(f"{s}/{n}")) for n in names])
     return table
+
+
+def _interval(pair) -> str:
+    if not pair or None in pair:
+        return ""
+    lo, hi = float(pair[0]), float(pair[1])
+    return f"[{lo:.3f}, {hi:.3f}]" if max(abs(lo), abs(hi)) < 1e4 else f"[{lo:.4g}, {hi:.4g}]"
+
+
+def interval_caption(metrics: dict) -> str:
+    """What the interval rows are (how many samples, which method), in a line under the table."""
+    how = metrics.get("interval_methods") or {}
+    wilson = sorted({k.split("/", 1)[1] for k, v in how.items() if str(v).startswith("Wilson")})
+    boot = next((str(v).split(" of n")[0] for v in how.values() if "bootstrap" in str(v)), "")
+    sizes = {k.split("/", 1)[0]: str(v).rsplit("n = ", 1)[-1] for k, v in how.items() if "n = " in str(v)}
+    n = ", ".join(f"{split} n = {sizes[split]}" for split in ("val", "test") if split in sizes)
+    parts = ([f"Wilson for {', '.join(wilson)}"] if wilson else []) + \
+        ([f"{boot} for the others" if wilson else boot] if boot else [])
+    return (f"95% CI over the evaluated samples ({n}): {'; '.join(parts)}. Another seed moves the metrics too: "
+            f"compare seeds (+seeds=N).")
 
 
 def short_path(path) -> str:
@@ -240,6 +264,9 @@ def print_summary(console: Console, metrics: dict, run_dir: str, echo: bool = Tr
     text.print(table)
     for line in text.export_text().rstrip().splitlines():  # the log gets the same table as the terminal
         log.info("%s", line.rstrip())
+    note = interval_caption(metrics) if metrics.get("intervals") else None
+    if note:
+        log.info("%s", note)
     segments = metrics.get("segments") or []
     within = f" in {len(segments)} segments" if len(segments) > 1 else ""  # a resumed run's total
     line = (f"best epoch {metrics.get('best_epoch')} of {metrics.get('epochs')}, "
@@ -249,6 +276,8 @@ def print_summary(console: Console, metrics: dict, run_dir: str, echo: bool = Tr
     if not echo:
         return
     console.print(table)
+    if note:
+        console.print(note, soft_wrap=True, highlight=False, markup=False)
     console.print(line)
     if not kept:  # debug=fast: the command removes the folder once the run is done
         console.print(f"run folder: {short_path(run_dir)} (removed after the run: debug=fast keeps nothing)",

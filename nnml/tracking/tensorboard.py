@@ -150,23 +150,20 @@ class TensorBoardLogger(Callback):
         self.writer.flush()
 
     def add_hparams(self, hparams: dict, metrics: dict, swept=()) -> None:
-        """``SummaryWriter.add_hparams`` into this run's own event file, with the keys a sweep varies marked as
-        differing: TensorBoard sorts the HParams columns by (not differs, name) and ticks the first few, so the
-        swept keys lead instead of dataset, dataset.batch_size, logger, ... in alphabetical order. ``swept``: the
-        keys the sweep or study varies."""
-        from tensorboard.plugins.hparams import plugin_data_pb2
+        """``SummaryWriter.add_hparams`` into this run's own event file: the session (every key's value and the
+        final metrics, in the order given: the dashboard ticks the first five, the run puts its monitored metric
+        first) and, for a run of its own, the HParams experiment (its columns).
+
+        A job of a sweep or study (``swept``: the keys it varies) writes no experiment: TensorBoard takes the
+        experiment of an arbitrary run among those that have one, and the sweep writes its own at its end
+        (:func:`write_band_curves`: the keys that differ between its jobs, which a job cannot know, e.g. the
+        learning rate that comes with an optimizer preset). Until then TensorBoard builds one from the sessions,
+        the keys whose values differ first."""
         from torch.utils.tensorboard.summary import hparams as hparams_summary
 
         exp, ssi, sei = hparams_summary(hparams, metrics)
-        varied = set(swept)
-        if varied:
-            meta = exp.value[0].metadata.plugin_data
-            data = plugin_data_pb2.HParamsPluginData.FromString(meta.content)
-            for info in data.experiment.hparam_infos:
-                info.differs = info.name in varied
-            meta.content = data.SerializeToString()
         writer = self.writer._get_file_writer()
-        for summary in (exp, ssi, sei):
+        for summary in ((ssi, sei) if swept else (exp, ssi, sei)):
             writer.add_summary(summary)
         if metrics:
             self.add_scalars(metrics, 0)
@@ -191,6 +188,128 @@ def custom_layout(monitor: str) -> dict:
     if monitor not in ("val/loss", "train/loss"):
         charts[f"{monitor} (monitored) of every run"] = ["Multiline", [f"^{re.escape(monitor)}$"]]
     return {"nnml": charts}
+
+
+SWEEP_EVENTS_SUFFIX = ".sweep"
+SWEEP_CATEGORY = "sweep: each configuration's mean over seeds (band: 95% CI of the mean)"
+#: the sweep folder's subfolder with one TensorBoard run per configuration (its mean curves and bands)
+MEANS_DIR = "means"
+
+
+def band_tag(metric: str, part: str) -> str:
+    return f"sweep/{metric}/{part}"
+
+
+def hparam_metrics(metrics: dict) -> dict:
+    """The final metrics of the HParams tab in the order its columns come (the dashboard ticks the first five):
+    the monitored metric and its test counterpart, the losses, the other val and test metrics, train's, then the
+    best epoch."""
+    final = {k: v for k, v in metrics.items() if k == "best_epoch" or k.split("/")[0] in ("train", "val", "test")}
+    monitor = str(metrics.get("monitor") or "val/loss")
+    lead = [monitor, f"test/{monitor.split('/', 1)[-1]}", "val/loss", "test/loss", "train/loss"]
+    rank = {k: i for i, k in enumerate(lead)}
+    section = {"val": 0, "test": 1, "train": 2}
+    return dict(sorted(final.items(), key=lambda kv: (rank.get(kv[0], len(lead)),
+                                                      section.get(kv[0].split("/")[0], 3))))
+
+
+def write_band_curves(folder: Path, curves: dict, hparams: dict | None = None, metrics=(),
+                      wall_time: float | None = None) -> Path:
+    """Each configuration's mean curve with its band, as TensorBoard custom-scalars margin charts: ``curves`` maps
+    a metric to ``{configuration label: (epochs, means, lows, highs)}``. Each configuration is a TensorBoard run of
+    its own, ``folder/means/<label>`` (TensorBoard colours runs, not series), with the scalars
+    ``sweep/<metric>/mean``, ``lower`` and ``upper`` per epoch; ``folder``'s own event file (the run ``.``) holds
+    the layout: one margin chart per metric. Earlier files of this kind are replaced.
+
+    ``hparams`` (key -> a value of it) and ``metrics`` (tags): the sweep's HParams experiment, the keys that
+    differ between its jobs. TensorBoard takes the experiment of the first run it lists, and lists runs by the time
+    of their first event: the sweep folder's own file is dated ``wall_time`` (a second before its first job's
+    events, :func:`first_event_time`), so its columns replace those each job logged (the keys it knew were
+    swept)."""
+    import shutil
+
+    from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+    from tensorboard.compat.proto.tensor_pb2 import TensorProto
+    from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
+    from tensorboard.plugins.custom_scalar import layout_pb2
+    from torch.utils.tensorboard import SummaryWriter
+
+    folder = Path(folder)
+    for old in folder.glob(f"events.out.tfevents.*{SWEEP_EVENTS_SUFFIX}"):
+        old.unlink()
+    shutil.rmtree(folder / MEANS_DIR, ignore_errors=True)
+    labels = list(dict.fromkeys(label for by_label in curves.values() for label in by_label))
+    for label in labels:
+        writer = SummaryWriter(str(folder / MEANS_DIR / label.replace("/", "|")), filename_suffix=SWEEP_EVENTS_SUFFIX)
+        try:
+            for metric, by_label in curves.items():
+                if label not in by_label:
+                    continue
+                tags = [band_tag(metric, p) for p in ("mean", "lower", "upper")]
+                for x, *values in zip(*by_label[label]):
+                    writer._get_file_writer().add_summary(
+                        Summary(value=[Summary.Value(tag=t, simple_value=float(v)) for t, v in zip(tags, values)]),
+                        int(x))
+        finally:
+            writer.close()
+    if not curves and not hparams:
+        return folder
+    charts = [layout_pb2.Chart(title=metric, margin=layout_pb2.MarginChartContent(series=[
+        layout_pb2.MarginChartContent.Series(value=band_tag(metric, "mean"), lower=band_tag(metric, "lower"),
+                                             upper=band_tag(metric, "upper"))])) for metric in curves]
+    layout = layout_pb2.Layout(category=[layout_pb2.Category(title=SWEEP_CATEGORY, chart=charts)])
+    meta = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="custom_scalars"))
+    tensor = TensorProto(dtype="DT_STRING", string_val=[layout.SerializeToString()], tensor_shape=TensorShapeProto())
+    summaries = [Summary(value=[Summary.Value(tag="custom_scalars__config__", tensor=tensor, metadata=meta)])] if charts else []
+    if hparams:
+        summaries.append(sweep_experiment(hparams, metrics))
+    write_events(folder, summaries, time.time() if wall_time is None else wall_time)
+    return folder
+
+
+def first_event_time(folders) -> float | None:
+    """The earliest time in the names of the event files directly in ``folders`` (a writer puts its start time
+    there), or None when they have none."""
+    times = []
+    for f in folders:
+        for p in Path(f).glob("events.out.tfevents.*"):
+            try:
+                times.append(float(p.name.split(".")[3]))
+            except (IndexError, ValueError):
+                continue
+    return min(times) if times else None
+
+
+def write_events(folder: Path, summaries: list, wall_time: float) -> Path:
+    """An event file in ``folder`` whose events (the file version, then ``summaries``) are all dated ``wall_time``:
+    SummaryWriter dates each event by the clock."""
+    import socket
+
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    path = Path(folder) / f"events.out.tfevents.{int(wall_time)}.{socket.gethostname()}{SWEEP_EVENTS_SUFFIX}"
+    with open(path, "wb") as f:
+        out = RecordWriter(f)
+        out.write(Event(wall_time=wall_time, step=0, file_version="brain.Event:2").SerializeToString())
+        for summary in summaries:
+            out.write(Event(wall_time=wall_time, step=0, summary=summary).SerializeToString())
+    return path
+
+
+def sweep_experiment(hparams: dict, metrics) -> object:
+    """The HParams experiment summary of a sweep: ``hparams`` (every one marked as differing) and ``metrics``."""
+    from tensorboard.plugins.hparams import plugin_data_pb2
+    from torch.utils.tensorboard.summary import hparams as hparams_summary
+
+    plain = {k: (v if isinstance(v, (bool, int, float, str)) else str(v)) for k, v in hparams.items()}
+    exp, _ssi, _sei = hparams_summary(plain, {m: 0.0 for m in metrics})
+    meta = exp.value[0].metadata.plugin_data
+    data = plugin_data_pb2.HParamsPluginData.FromString(meta.content)
+    for info in data.experiment.hparam_infos:
+        info.differs = True
+    meta.content = data.SerializeToString()
+    return exp
 
 
 def _file_tag(tag: str) -> str:

@@ -27,7 +27,11 @@ def test_accelerate_a_cnn_run_then_eval_its_variant(cnn_run):
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)
     rows = {row["variant"]: row for row in rep["rows"]}
-    assert [row["status"] for row in rep["rows"]] == ["ok"] * 4
+    # each variant's status is its verdict against the original's test accuracy (1 point or 2%)
+    for row in rep["rows"][1:]:
+        lost = rows["original"]["metric"] - row["metric"]
+        assert row["status"] == ("degraded" if lost > max(0.01, 0.02 * rows["original"]["metric"]) else "ok"), row
+        assert row["usable"] == (row["status"] == "ok") and (row["variant"] in rep["usable"]) == row["usable"]
     assert rows["original"]["metric"] == read_metrics(run)["test/acc"]  # the run's own test evaluation
     assert rows["prune_structured"]["macs_ratio"] >= 3
     assert rows["prune_unstructured"]["nonzero"] < 0.6 * rows["prune_unstructured"]["params"]
@@ -36,6 +40,20 @@ def test_accelerate_a_cnn_run_then_eval_its_variant(cnn_run):
     e = run_cli(["eval", str(run), "--checkpoint", "accelerated/int8_static", "--json"], root)
     assert e.returncode == 0, e.stderr
     assert json.loads(e.stdout)["test/acc"] == rows["int8_static"]["metric"]
+
+
+def test_strict_exits_1_when_a_variant_is_degraded(cnn_run):
+    root, run = cnn_run
+    # no allowance at all (0 points, 0%) and no fine-tuning: half the weights zeroed loses some accuracy
+    args = ["accelerate", str(run), "--methods", "prune_unstructured", "--finetune-epochs", "0", "--repeats", "2",
+            "--batch", "4", "--tolerance", "0pt,0%"]
+    r = run_cli([*args, "--strict"], root)
+    rep = json.loads((run / "accelerated" / "report.json").read_text())
+    degraded = rep["rows"][1]["metric"] < rep["rows"][0]["metric"]
+    assert rep["degraded"] == (["prune_unstructured"] if degraded else [])
+    assert r.returncode == (1 if degraded else 0), r.stderr
+    assert ("degraded (do not use): prune_unstructured" in r.stdout) == degraded
+    assert run_cli(args, root).returncode == 0  # without --strict the table is the answer
 
 
 def test_bad_input_gets_one_line(cnn_run, tmp_path):
@@ -51,6 +69,8 @@ def test_bad_input_gets_one_line(cnn_run, tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1
     r = CliRunner().invoke(app, ["accelerate", str(run), "--methods", "int8,onnx"])
     assert r.exit_code == 2 and "--methods=int8 is not valid" in r.stderr and "int8_dynamic" in r.stderr
+    r = CliRunner().invoke(app, ["accelerate", str(run), "--tolerance", "a lot"])
+    assert r.exit_code == 2 and "--tolerance a lot is not valid" in r.stderr and "1pt,2%" in r.stderr
 
 
 def test_distilled_student_and_the_student_alone(cnn_run):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from nnml.accelerate import report
@@ -64,3 +65,41 @@ def test_rich_table_prints_notes_below(mlp, digits_data, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "int8_static: the model has no convolution layers" in out and "b4 ms (p95)" in out
     assert torch.get_num_threads() == 1
+
+
+def test_a_variant_that_loses_accuracy_is_degraded_timed_and_named(mlp, digits_data, tmp_path, monkeypatch):
+    """A method whose model is broken (its output layer zeroed: every prediction class 0) is made and measured but
+    marked degraded, never ok; report.json and report.md say which variants are usable."""
+    import copy
+
+    from nnml.accelerate import methods
+    from nnml.accelerate.variant import Variant
+
+    def broken(model, ctx):
+        m = copy.deepcopy(model)
+        with torch.no_grad():
+            for p in list(m.parameters())[-2:]:  # the output layer's weight and bias
+                p.zero_()
+        path = ctx.out_dir / "model.pt"
+        torch.save(m.state_dict(), path)
+        return Variant("broken", m, float_model=m, files=[path], notes=["zeroed head"])
+
+    monkeypatch.setitem(methods.METHODS, "broken", (broken, "a variant that lost its head"))
+    d = digits_data
+    r = accelerate(mlp, evaluate=lambda m: {"acc": accuracy(m, d.x_test, d.y_test)}, example=d.x_test[:16],
+                   calibration=lambda: [d.x_train[:64]], out_dir=tmp_path, methods=["broken", "int8_dynamic"],
+                   metric="acc", repeats=2, warmup=0, batch=4, n_test=len(d.x_test), log=lambda s: None)
+    rows = {row["variant"]: row for row in r["rows"]}
+    original = rows["original"]["metric"]
+    assert rows["broken"]["metric"] == pytest.approx(float((d.y_test == 0).float().mean()))
+    assert rows["broken"]["status"] == "degraded" and not rows["broken"]["usable"]
+    assert rows["broken"]["notes"].startswith(f"DEGRADED: loses {original - rows['broken']['metric']:.4f} test acc")
+    assert rows["broken"]["latency_b4"]["n"] == 2  # still measured, so the table can show what it would cost
+    assert rows["int8_dynamic"]["status"] == "ok" and original - rows["int8_dynamic"]["metric"] <= 0.02
+    assert r["usable"] == ["int8_dynamic"] and r["degraded"] == ["broken"]
+    assert r["standard_error"] == pytest.approx((original * (1 - original) / len(d.x_test)) ** 0.5)
+    files = report.write(r, tmp_path)
+    assert json.loads(files[0].read_text())["degraded"] == ["broken"]
+    md = files[1].read_text()
+    assert "| broken | degraded |" in md and "- degraded (do not use): broken (" in md
+    assert "- usable (losing at most 1pt,2% of the original's test acc" in md

@@ -16,7 +16,7 @@ import textwrap
 import pytest
 import torch
 
-from tests.conftest import ROOT, TINY, read_metrics, run_cli, run_dirs
+from tests.conftest import ROOT, TINY, assert_records_reproduce_metrics, read_metrics, run_cli, run_dirs
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
                                 reason="needs torch.distributed with gloo")
@@ -47,6 +47,16 @@ def test_two_ranks_match_one_process_with_the_same_global_batch(tmp_path):
     assert not close(single, ddp, keys, 2e-3), close(single, ddp, keys, 2e-3)
     # Both saw all 1258 training samples per epoch (1258 is even, so no sample was dropped to equalize shards).
     assert ddp["epochs"] == single["epochs"] == 2
+    # Each rank recorded its shard of val and test (every second sample); rank 0 wrote them joined in split order:
+    # every sample once, the metrics recomputed from them equal the all-reduced ones.
+    import numpy as np
+
+    records = assert_records_reproduce_metrics(run)
+    alone = assert_records_reproduce_metrics(run_dirs(single_root)[0])
+    for split in ("val", "test"):
+        index = records[split][0]["index"]
+        assert np.array_equal(index, np.arange(len(alone[split][0]["index"]))), split
+        assert np.array_equal(records[split][0]["target"], alone[split][0]["target"]), split
 
 
 WORKER = textwrap.dedent("""

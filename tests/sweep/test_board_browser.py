@@ -1,5 +1,6 @@
 """nnml board in a real browser: scripts/board_check.py runs a small sweep, starts TensorBoard over it and drives
-headless Chromium (through chromedriver, 127.0.0.1 only) to the HParams, Scalars and Custom Scalars pages.
+headless Chromium (through chromedriver, 127.0.0.1 only) to the page it opens on (the sweep's band charts) and
+the HParams, Scalars and Custom Scalars pages.
 Screenshots go to a temp folder, never into the repository. Skipped where Chromium is not installed."""
 
 from __future__ import annotations
@@ -24,4 +25,6 @@ def test_board_shows_what_the_sweep_varies(tmp_path):
     result = json.loads(r.stdout)
     assert r.returncode == 0 and result["ok"], result
     assert result["hparams_first_texts"][:2] in (["optimizer", "optimizer.lr"], ["optimizer.lr", "optimizer"])
-    assert {p.name for p in tmp_path.glob("*.png")} == {"hparams.png", "scalars.png", "custom_scalars.png"}
+    assert result["hparams_ticked"] == ["optimizer", "optimizer.lr", "seed"]  # what varies, nothing constant
+    assert {p.name for p in tmp_path.glob("*.png")} == {"opens_on.png", "hparams.png", "scalars.png",
+                                                        "custom_scalars.png"}

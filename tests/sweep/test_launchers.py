@@ -25,7 +25,7 @@ def test_parallel_launcher_splits_threads(tmp_path):
     sweep = next((tmp_path / "outputs" / "train" / "multiruns").iterdir())
     # Oracle: joblib's own rule for its workers, cores // n_jobs (n_jobs=2 in configs/hydra/launcher/parallel.yaml)
     assert _threads(sweep) == [max(1, joblib.cpu_count() // 2)] * 2
-    with open(sweep / "summary.csv") as f:
+    with open(sweep / "jobs.csv") as f:
         assert [r["status"] for r in csv.DictReader(f)] == ["ok", "ok"]
 
 
@@ -36,7 +36,7 @@ def test_submitit_local_sweep(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     sweep = next((tmp_path / "outputs" / "train" / "multiruns").iterdir())
     assert (sweep / ".submitit").is_dir()
-    with open(sweep / "summary.csv") as f:
+    with open(sweep / "jobs.csv") as f:
         rows = list(csv.DictReader(f))
     assert sorted(r["optimizer"] for r in rows) == ["adam", "sgd"] and all(r["status"] == "ok" for r in rows)
     # Two jobs at once on this machine: each gets its share of the cores

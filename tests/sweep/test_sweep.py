@@ -18,8 +18,8 @@ def _jobs(sweep: Path) -> list[Path]:
     return sorted(p for p in sweep.iterdir() if (p / ".hydra").is_dir())
 
 
-def _summary(sweep: Path) -> list[dict]:
-    with open(sweep / "summary.csv", newline="") as f:
+def _summary(sweep: Path, name: str = "summary.csv") -> list[dict]:
+    with open(sweep / name, newline="") as f:
         return list(csv.DictReader(f))
 
 
@@ -51,10 +51,13 @@ def test_seven_optimizer_summary_ranks_by_val_metric(seven_sweep):
         truth[opt] = m
     expected = sorted(truth, key=lambda o: (-truth[o]["val/acc"], truth[o]["val/loss"]))
     assert [r["optimizer"] for r in rows] == expected
-    for r in rows:
-        assert float(r["val/acc"]) == truth[r["optimizer"]]["val/acc"]
-        assert float(r["test/acc"]) == truth[r["optimizer"]]["test/acc"]
-        assert r["status"] == "ok"
+    for r in rows:  # one run per optimizer: its mean is its value, no spread, no interval, no test
+        assert float(r["val/acc_mean"]) == truth[r["optimizer"]]["val/acc"]
+        assert float(r["test/acc_mean"]) == truth[r["optimizer"]]["test/acc"]
+        assert r["n"] == "1" and r["val/acc_std"] == r["val/acc_ci_low"] == ""
+        assert r["val/acc_vs_best"] in ("best", "untested")
+    jobs = _summary(sweep, "jobs.csv")  # one row per job, as before seeds were aggregated
+    assert [r["optimizer"] for r in jobs] == expected and all(r["status"] == "ok" for r in jobs)
     # Only what differs is a column: optimizer, and lr / weight decay (sgd family 0.01, adam family 0.001, adamw wd)
     assert "optimizer.lr" in rows[0] and "optimizer.weight_decay" in rows[0]
     assert "note" not in rows[0] and "trainer.max_epochs" not in rows[0] and "seed" not in rows[0]
@@ -64,21 +67,30 @@ def test_seven_optimizer_summary_ranks_by_val_metric(seven_sweep):
     assert "Sweep of 7 jobs" in proc.stdout and proc.stdout.rstrip().splitlines()[-1].startswith("summary:")
 
 
-def _hparams_keys(job: Path) -> tuple[set, set]:
-    """(hparam names, metric tags) as TensorBoard's HParams plugin reads them from the job's event files."""
+def _hparams_content(folder: Path) -> dict:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(folder))
+    acc.Reload()
+    return acc.PluginTagToContent("hparams"), acc.Tags()["scalars"]
+
+
+def _hparams_keys(job: Path) -> tuple[set, set]:
+    """(hparam names, metric tags) of the job's HParams session as TensorBoard's event reader gives them."""
     from tensorboard.plugins.hparams import plugin_data_pb2
 
-    acc = EventAccumulator(str(job))
-    acc.Reload()
-    content = acc.PluginTagToContent("hparams")
-    exp = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+    content, scalars = _hparams_content(job)
+    # a job of a sweep writes no experiment: TensorBoard would take any job's, the sweep writes the one
+    assert "_hparams_/experiment" not in content
     start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
-    assert {h.name for h in exp.hparam_infos} == set(start.hparams)
-    return set(start.hparams), {m.name.tag for m in exp.metric_infos}
+    return set(start.hparams), {t for t in scalars if t.startswith("hparam/")}
 
 
 def test_seven_jobs_log_same_hparam_and_metric_keys(seven_sweep):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    from nnml.sweep import runs as R
+
     _, sweep = seven_sweep
     keys = [_hparams_keys(job) for job in _jobs(sweep)]
     assert len(keys) == 7
@@ -86,14 +98,14 @@ def test_seven_jobs_log_same_hparam_and_metric_keys(seven_sweep):
     assert all(hp == hp0 for hp, _ in keys) and all(m == met0 for _, m in keys)
     assert {"optimizer", "optimizer.lr", "optimizer.weight_decay", "note", "seed"} <= hp0
     assert {"hparam/val/acc", "hparam/test/acc", "hparam/train/loss"} <= met0
-    # The swept key leads the HParams columns (the dashboard shows the first ones)
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    from tensorboard.plugins.hparams import plugin_data_pb2
-
-    acc = EventAccumulator(str(_jobs(sweep)[0]))
-    acc.Reload()
-    content = acc.PluginTagToContent("hparams")["_hparams_/experiment"]
-    assert plugin_data_pb2.HParamsPluginData.FromString(content).experiment.hparam_infos[0].name == "optimizer"
+    # The sweep's own experiment (its folder's event file): exactly the keys that differ between the jobs, read
+    # from their saved configs, the swept one first; the monitored metric leads the metrics
+    content, _ = _hparams_content(sweep)
+    exp = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+    names = [h.name for h in exp.hparam_infos]
+    assert names == R.differing_keys(R.load_runs([sweep])) == ["optimizer", "optimizer.lr", "optimizer.weight_decay"]
+    assert all(h.differs for h in exp.hparam_infos)
+    assert [m.name.tag for m in exp.metric_infos][:2] == ["hparam/val/acc", "hparam/test/acc"]
 
 
 def test_job_names_keep_only_the_varied_values_as_typed():
@@ -114,10 +126,13 @@ def test_failed_job_is_marked_and_exit_code_is_one(tmp_path):
     sweep = next((tmp_path / "outputs" / "train" / "multiruns").iterdir())
     assert {p.name for p in _jobs(sweep)} == {"optimizer.lr=0.05", "optimizer.lr=1e12"}  # as typed
     assert "optimizer.lr=1e11" in proc.stderr  # the hint in the same notation
-    rows = {r["optimizer.lr"]: r for r in _summary(sweep)}
+    rows = {r["optimizer.lr"]: r for r in _summary(sweep, "jobs.csv")}
     assert rows["1000000000000.0"]["status"] == "failed" and "non-finite" in rows["1000000000000.0"]["error"]
     assert rows["0.05"]["status"] == "ok" and float(rows["0.05"]["val/acc"]) > 0.2
-    assert [r["rank"] for r in _summary(sweep)] == ["1", "2"] and _summary(sweep)[0]["optimizer.lr"] == "0.05"
+    assert [r["rank"] for r in _summary(sweep, "jobs.csv")] == ["1", "2"]
+    # the configurations' table holds the finished one; the failed job is named below it
+    assert [(r["optimizer.lr"], r["n"]) for r in _summary(sweep)] == [("0.05", "1")]
+    assert "failed optimizer.lr=1e12" in proc.stdout
 
 
 def test_grid_and_range_sweep(tmp_path):
@@ -130,7 +145,7 @@ def test_grid_and_range_sweep(tmp_path):
     combos = {(r["optimizer.lr"], r["model.hidden"], r["trainer.max_epochs"]) for r in rows}
     assert combos == {(lr, h, e) for lr in ("0.001", "0.01") for h in ("[8]", "[16]") for e in ("1", "2")}
     for r in rows:
-        m = json.loads((sweep / r["run"] / "metrics.json").read_text())
+        m = json.loads((sweep / r["runs"] / "metrics.json").read_text())
         assert m["epochs"] == int(r["trainer.max_epochs"])
 
 

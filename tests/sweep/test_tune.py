@@ -144,6 +144,8 @@ def test_tune_bad_input_one_line(workdir):
         (["tune", "--sampler", "grid"], "--sampler grid needs a finite set"),
         (["tune", "--metric", "test/acc"], "tune on a validation metric"),
         (["tune", "optimizer=adamz"], "adamz"),
+        (["tune", "--repeats", "0"], "--repeats 0: give at least 1"),
+        (["tune", "--repeats", "2", "seed=3"], "--repeats K trains each trial with seed=0..K-1; drop the seed="),
     ]
     for args, expected in cases:
         result = CliRunner().invoke(app, args)
@@ -222,3 +224,47 @@ def test_tune_bad_training_override_and_metric_one_line(workdir):
     assert result.exit_code == 2, result.output
     assert "--metric val/accx is not a validation metric" in result.output and "(did you mean 'val/acc'?)" in result.output
     assert "started with other" not in result.output
+
+
+def test_tune_repeats_scores_the_mean_of_seeds_and_says_if_the_best_stands_out(workdir):
+    """--repeats 3: each trial trains seeds 0, 1, 2 on one split; Optuna is told the mean of their val/acc; the
+    leaderboard is one row per trial (n = 3) with Welch + Holm against the best trial (scipy, statsmodels)."""
+    import csv
+
+    import numpy as np
+    import scipy.stats as ss
+    from statsmodels.stats.multitest import multipletests
+
+    r = _tune(["--trials", "3", "--repeats", "3", "--sampler", "random", "--seed", "3", "--pruner", "none",
+               "search.optimizer.lr.low=1e-5"])
+    assert r.exit_code == 0, r.output
+    study_dir = workdir / "outputs" / "tune" / "lr_wd"
+    study = _study(study_dir)
+    acc = {}
+    for t in study.trials:
+        folders = sorted((study_dir / f"trial_{t.number:04d}").glob("seed=*"))
+        assert [p.name for p in folders] == ["seed=0", "seed=1", "seed=2"]
+        metrics = [json.loads((p / "metrics.json").read_text()) for p in folders]
+        configs = [(p / ".hydra" / "config.yaml").read_text() for p in folders]
+        assert [f"seed: {i}" in c for i, c in enumerate(configs)] == [True] * 3
+        assert len({c.split("data_seed:")[1].split()[0] for c in configs}) == 1  # one split for every seed
+        acc[t.number] = [m["val/acc"] for m in metrics]
+        assert t.value == pytest.approx(np.mean(acc[t.number]), rel=1e-12)
+    with open(study_dir / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and {row["n"] for row in rows} == {"3"}
+    number = {row["rank"]: int(row["runs"].split("/")[0].split("_")[1]) for row in rows}
+    best = number["1"]
+    assert best == study.best_trial.number
+    others = [number[row["rank"]] for row in rows[1:]]
+    p_holm = multipletests([ss.ttest_ind(acc[o], acc[best], equal_var=False).pvalue for o in others],
+                           method="holm")[1]
+    for row, p in zip(rows[1:], p_holm):
+        assert float(row["val/acc_mean"]) == pytest.approx(np.mean(acc[number[row["rank"]]]), rel=1e-12)
+        assert float(row["val/acc_p_holm"]) == pytest.approx(p, rel=1e-9)
+        assert row["val/acc_vs_best"] == ("indistinguishable" if p >= 0.05 else "worse")
+    stands = all(p < 0.05 for p in p_holm)
+    assert (f"best trial {best} (mean val/acc" in r.output
+            and ("stands out" in r.output) == stands and ("does not stand out" in r.output) == (not stands))
+    assert "(mean of 3 seeds)" in r.output
+    assert "the mean of its 3 seeds; this is its seed 0" in (study_dir / "best.yaml").read_text()

@@ -182,8 +182,9 @@ def precheck_train(args: list[str]) -> TrainPlan:
             validate(cfg)
             typed_loss = next((str(o.value()) for o in parsed if o.key_or_group == "loss" and not o.is_add()
                                and isinstance(o.value(), str)), None)
+            typed_groups = {o.key_or_group.lstrip("+") for o in parsed if not o.is_delete()}
             check_config(cfg, loss_name=str(choices.get("loss") or ""), choices=choices, typed_loss=typed_loss,
-                         trust=trust)
+                         trust=trust, typed_groups=typed_groups)
             if run is None:  # a resumed run already trained with its code
                 probe(cfg, trust, probed_data)
             if n == 0:

@@ -20,19 +20,48 @@ CONSUMED = {"dataset": ("batch_size", "eval_batch_size", "loader", "num_workers"
 
 
 def check_config(cfg, loss_name: str = "", choices: dict | None = None, typed_loss: str | None = None,
-                 trust=None) -> None:
+                 trust=None, typed_groups=()) -> None:
     """All checks of this module, in the order a person would want to hear about them. ``trust``: which targets
-    the config may name (a new run's own config by default)."""
+    the config may name (a new run's own config by default); ``typed_groups``: the groups chosen on the command
+    line (a misfit's suggestion changes the others)."""
     from nnml.config.targets import Trust
 
     trust = trust or Trust.own(cfg)
+    check_trainer_keys(cfg)
     if choices:
+        from nnml.cli.checks.fit import check_fit
+
+        check_fit(cfg, choices, trust, typed_groups)
         check_task_fit(choices)
         check_loss_used(cfg, typed_loss, str(choices.get("task") or "auto"), trust)
     check_components(cfg, trust)
+    from nnml.cli.checks.library import check_optimizer_and_scheduler
+
+    check_optimizer_and_scheduler(cfg, trust)
     check_accumulation(cfg, trust)
     check_device(cfg)
     check_data_fit(cfg, loss_name, trust)
+
+
+# Trainer keys read by nnml besides those of configs/trainer/default.yaml (added with +trainer.KEY=...).
+EXTRA_TRAINER_KEYS = ("force_mode",)
+
+
+def check_trainer_keys(cfg) -> None:
+    """The trainer has no _target_ whose signature could be checked: its keys are those of the default trainer
+    option (plus :data:`EXTRA_TRAINER_KEYS`); a key added with ``+`` that nothing reads (``+trainer.max_epochz=3``)
+    would leave the setting it meant at its default without a word."""
+    from nnml.config.catalog import option_keys
+
+    node = cfg.get("trainer")
+    known = [*option_keys("trainer", "default"), *EXTRA_TRAINER_KEYS]
+    if node is None or not known:
+        return
+    for key in node:
+        if str(key) not in known:
+            raise NnmlError(f"trainer.{key}={_show(node.get(key))}: the trainer has no key '{key}'"
+                            f"{did_you_mean(str(key), known)}; nothing would read it, so the setting you meant would "
+                            f"stay at its default; the trainer's keys are: {', '.join(sorted(known))}")
 
 
 def check_device(cfg) -> None:
@@ -68,6 +97,7 @@ def check_task_fit(choices: dict) -> None:
     """A model, loss, optimizer or scheduler option made for other tasks than the run's (``model=vae_mlp`` under
     ``task=auto``) is refused, naming the task it is for and the options that fit this one. A task of the
     user's own (not shipped) is trusted to know its parts."""
+    from nnml.cli.checks.fit import specializes
     from nnml.config import config_dir
     from nnml.config.catalog import option_tasks, options
 
@@ -77,7 +107,7 @@ def check_task_fit(choices: dict) -> None:
     for group in TASK_BOUND_GROUPS:
         option = choices.get(group)
         made_for = option_tasks(group, str(option)) if option is not None else None
-        if made_for is None or task in made_for or any(_specializes(t, task) for t in made_for):
+        if made_for is None or task in made_for or any(specializes(t, task) for t in made_for):
             continue
         tagged = [o for o in options(group) if task in (option_tasks(group, o) or [])]
         untagged = [o for o in options(group) if option_tasks(group, o) is None]  # the supervised task's options
@@ -85,22 +115,6 @@ def check_task_fit(choices: dict) -> None:
         raise NnmlError(f"{group}={option} is made for task={' or task='.join(made_for)}, but this run's task is "
                         f"{task}: add task={made_for[0]} (a preset sets the rest: nnml list experiment), or choose "
                         f"one that fits task={task}: {', '.join(fitting) or '(none)'}")
-
-
-def _specializes(made_for: str, task: str) -> bool:
-    """True when the task an option is made for is a kind of the run's task (task=text_classification and
-    task=finetune are supervised learning: their models train under task=auto too)."""
-    from omegaconf import OmegaConf
-
-    from nnml.config import config_dir
-    from nnml.config.targets import Trust, import_object
-
-    try:  # shipped task configs: their targets are registered parts
-        classes = [import_object(str(OmegaConf.load(f"{config_dir()}/task/{t}.yaml")._target_), Trust())
-                   for t in (made_for, task)]
-    except Exception:
-        return False
-    return issubclass(classes[0], classes[1])
 
 
 def check_loss_used(cfg, typed_loss: str | None, task: str, trust) -> None:

@@ -15,8 +15,10 @@ import torch
 
 from nnml.errors import NnmlError, bad_choice
 from nnml.tasks.base import Task
+from nnml.tasks.capabilities import KeepsRecords
 from nnml.tasks.generative import plots
 from nnml.tasks.generative.losses import importance_weighted_nll, vae_terms
+from nnml.tasks.generative.records import vae_records
 from nnml.tasks.generative.sampling import (
     eval_mode,
     fixed_grid_inputs,
@@ -28,7 +30,7 @@ from nnml.tasks.generative.sampling import (
 from nnml.tasks.generative.vae_nets import LIKELIHOODS
 
 
-class VAETask(Task):
+class VAETask(KeepsRecords, Task):
     uses_loss_config = False  # its own objective: a typed loss=... would be ignored
     default_monitor = "val/nelbo"
 
@@ -50,11 +52,25 @@ class VAETask(Task):
         self.every_n_epochs = int(every_n_epochs)
         self.grid_samples = int(grid_samples)
 
+    def check_facts(self, facts: dict, dataset: dict) -> tuple[str, list[str]] | None:
+        """Before a run, from the dataset's config and facts (nnml/cli/checks/fit.py): (the message, overrides
+        that fix it) when a Bernoulli likelihood meets data outside [0, 1], else None."""
+        if self.likelihood != "bernoulli" or dataset.get("standardize") == "unit":
+            return None
+        return self._range_message(str(dataset.get("_target_", "?")).rsplit(".", 1)[-1], "standardize" in dataset)
+
+    @staticmethod
+    def _range_message(name: str, can_unit: bool) -> tuple[str, list[str]]:
+        fixes = (["dataset.standardize=unit"] if can_unit else []) + ["task.likelihood=gaussian"]
+        how = "set dataset.standardize=unit, or use task.likelihood=gaussian" if can_unit else \
+            "use task.likelihood=gaussian (its values are not in [0, 1])"
+        return f"task.likelihood=bernoulli needs values in [0, 1]; dataset {name} is not: {how}", fixes
+
     def setup(self, builder) -> None:
         data = builder.data
         if self.likelihood == "bernoulli" and data.meta.get("value_range") != [0.0, 1.0]:
-            raise NnmlError(f"task.likelihood=bernoulli needs values in [0, 1]; dataset {data.name} is "
-                            f"standardized: set dataset.standardize=unit, or use task.likelihood=gaussian")
+            can_unit = "standardize" in (builder.cfg.get("dataset") or {})
+            raise NnmlError(self._range_message(data.name, can_unit)[0])
         require_labels(self.conditional, data)
         self.data = data
         self.seed = int(builder.seed)
@@ -104,7 +120,7 @@ class VAETask(Task):
         model = self.modules["model"]
         metrics = self.eval_metrics(split)
         g = private_generator(self.device, self.seed * 1000 + {"train": 1, "val": 2, "test": 3}[split])
-        with eval_mode(model):
+        with eval_mode(model), self.evaluation_records(split, ctx):
             for batch in ctx.batches(split):
                 x, y = batch[0], batch[1]
                 yc = y if self.conditional else None
@@ -113,12 +129,19 @@ class VAETask(Task):
                 metrics.add("nelbo", t["nelbo"].mean(), n)
                 metrics.add("rec", t["rec"].mean(), n)
                 metrics.add("kl", t["kl"].mean(), n)
+                iw = None
                 if split == "test":
-                    metrics.add("iw_nll", importance_weighted_nll(model, x, yc, k=self.iw_samples, generator=g).mean(), n)
+                    iw = importance_weighted_nll(model, x, yc, k=self.iw_samples, generator=g)
+                    metrics.add("iw_nll", iw.mean(), n)
+                if self.recording:
+                    self.keep_records(ctx, vae_records(t, iw_nll=iw))
         ctx.all_reduce(metrics)
         out = metrics.compute()
         out["loss"] = out["rec"] + self.beta * out["kl"]
         return out
+
+    def records_spec(self, split: str) -> dict:
+        return {"kind": "vae", "beta": float(self.beta)}
 
     # ------------------------------------------------------------------ sampling and pictures
     def sample(self, n: int, label: int | None = None, seed: int = 0, z=None, y=None) -> torch.Tensor:

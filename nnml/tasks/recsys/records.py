@@ -24,7 +24,9 @@ Rating records (explicit feedback; one row per held-out rating)::
     error          float64 (N,)       predicted (clipped to the rating range) minus true rating
 
 :func:`ratings_from_records` gives ``rmse`` and ``mae``. These rows are ratings, not users: resampling them
-treats ratings as independent, which they are not within a user; prefer the ranking records for paired tests.
+treats ratings as independent, which they are not within a user. A run saves them summed per user beside its
+ranking records (:func:`user_rating_sums`: ``ratings``, ``sq_error``, ``abs_error``), from which
+:func:`ratings_from_records` gives the same RMSE and MAE on any subset of users.
 """
 
 from __future__ import annotations
@@ -108,8 +110,31 @@ def rating_records(predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
             "error": err.cpu().numpy()}
 
 
+def user_rating_sums(rating: dict, users) -> dict[str, np.ndarray]:
+    """Rating records summed per user, one row per user of ``users`` (the ranking records' ``user``), so that RMSE
+    and MAE are recomputed on any subset of users and resampled with them::
+
+        ratings     int64 (N,)     the user's held-out ratings
+        sq_error    float64 (N,)   sum of squared errors
+        abs_error   float64 (N,)   sum of absolute errors
+    """
+    users = np.asarray(users, dtype=np.int64)
+    size = int(max(users.max(initial=-1), np.asarray(rating["user"]).max(initial=-1))) + 1
+    err = np.asarray(rating["error"], dtype=np.float64)
+    u = np.asarray(rating["user"], dtype=np.int64)
+    return {"ratings": np.bincount(u, minlength=size)[users].astype(np.int64),
+            "sq_error": np.bincount(u, weights=err * err, minlength=size)[users],
+            "abs_error": np.bincount(u, weights=np.abs(err), minlength=size)[users]}
+
+
 def ratings_from_records(records) -> dict[str, float]:
-    """``rmse`` and ``mae`` of rating records (NaN when there are none)."""
+    """``rmse`` and ``mae`` of rating records, per rating (``error``) or per user (:func:`user_rating_sums`); NaN
+    when there are none."""
+    if "error" not in records:
+        n = float(np.sum(records["ratings"]))
+        if not n:
+            return {"rmse": float("nan"), "mae": float("nan")}
+        return {"rmse": float(np.sqrt(np.sum(records["sq_error"]) / n)), "mae": float(np.sum(records["abs_error"]) / n)}
     err = np.asarray(records["error"], dtype=np.float64)
     if err.size == 0:
         return {"rmse": float("nan"), "mae": float("nan")}

@@ -22,6 +22,7 @@ import torch
 
 from nnml.errors import NnmlError
 from nnml.tasks.base import Task
+from nnml.tasks.capabilities import KeepsRecords
 from nnml.tasks.recsys import metrics as M
 
 
@@ -38,7 +39,7 @@ class OneStepPerEpoch:
         return 1
 
 
-class Recommendation(Task):
+class Recommendation(KeepsRecords, Task):
     uses_loss_config = False  # its own objective: a typed loss=... would be ignored
     default_monitor = "val/ndcg@10"
 
@@ -157,12 +158,34 @@ class Recommendation(Task):
             # No validation split (dataset.val_fraction=0): nothing to pick a best epoch by; the last one is tested.
             return {}
         exclude = self.rows["train"] if split == "val" else self.rows["train+val"]
+        if getattr(ctx, "recording", False):
+            return self._recorded(split, exclude)
         with torch.inference_mode():
             out = M.ranking_metrics(model.scores, self.rows[split], exclude, self.ks, self.eval_batch_users)
             if self.explicit:
                 rng = self.data.rating_range
                 out.update(M.rating_errors(model.predict, self.data.interactions(split).to(self.device), rng))
         return out
+
+    def _recorded(self, split: str, exclude) -> dict[str, float]:
+        """The final evaluation: per-user records (users are the samples; the rating errors summed per user), and
+        the metrics computed from them (:mod:`nnml.tasks.recsys.records`: the same numbers as above)."""
+        from nnml.tasks.recsys import records as R
+
+        model = self.modules["model"]
+        with torch.inference_mode():
+            rec = R.ranking_records(model.scores, self.rows[split], exclude, self.ks, self.eval_batch_users)
+            out = R.ranking_from_records(rec, self.data.meta["num_items"])
+            if self.explicit:
+                ratings = R.rating_records(model.predict, self.data.interactions(split).to(self.device),
+                                           self.data.rating_range)
+                rec.update(R.user_rating_sums(ratings, rec["user"]))
+                out.update(R.ratings_from_records(ratings))
+        self.keep_split_records(split, rec)
+        return out
+
+    def records_spec(self, split: str) -> dict:
+        return {"kind": "ranking", "num_items": int(self.data.meta["num_items"])}
 
     # ------------------------------------------------------------------ using a trained model
     @torch.no_grad()

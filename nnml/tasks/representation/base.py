@@ -17,14 +17,16 @@ import torch
 
 from nnml.errors import NnmlError
 from nnml.tasks.base import Task
+from nnml.tasks.capabilities import KeepsRecords
 from nnml.tasks.representation.encoder import strip_head
 from nnml.tasks.representation.probe import RepresentationProbe, embed
+from nnml.tasks.representation.records import probe_metrics, probe_records
 
 PROBE_METRICS = ("probe_acc", "knn_acc")
 BASELINES = ("random", "raw")
 
 
-class RepresentationTask(Task):
+class RepresentationTask(KeepsRecords, Task):
     """Base of ``task=contrastive`` and ``task=autoencoder``. Subclasses build their extra modules in
     :meth:`build_heads` and implement :meth:`ssl_loss` (loss, dict of logged terms) for a batch of inputs."""
     uses_loss_config = False  # its own objective: a typed loss=... would be ignored
@@ -151,7 +153,11 @@ class RepresentationTask(Task):
             torch.manual_seed(1234)
             out = super().evaluate(split, ctx)
         if self.probe_enabled:
-            if split != "val" or self._probe_due(ctx):
+            if getattr(ctx, "recording", False):  # the final evaluation: the probe's per-sample predictions
+                rec = self.probe_records(split)
+                self.keep_split_records(split, rec)
+                self._last_probe[split] = probe_metrics(rec)
+            elif split != "val" or self._probe_due(ctx):
                 self._last_probe[split] = self.probe_scores(split)
             out.update(self._last_probe.get(split, {m: float("nan") for m in PROBE_METRICS}))
             if self.baselines:
@@ -175,6 +181,17 @@ class RepresentationTask(Task):
         tr_x, tr_y = self._embed_split(encoder, "train")
         ev_x, ev_y = self._embed_split(encoder, split)
         return self.probe.scores(tr_x, tr_y, ev_x, ev_y, self.num_classes)
+
+    def probe_records(self, split: str, encoder=None) -> dict:
+        """The probe's per-sample predictions on ``split`` (``nnml/tasks/representation/records.py``); their
+        accuracies are :meth:`probe_scores`'."""
+        encoder = encoder or self.modules["encoder"]
+        tr_x, tr_y = self._embed_split(encoder, "train")
+        ev_x, ev_y = self._embed_split(encoder, split)
+        return probe_records(self.probe, tr_x, tr_y, ev_x, ev_y, self.num_classes)
+
+    def records_spec(self, split: str) -> dict:
+        return {"kind": "probe"}
 
     def baseline_scores(self, split: str) -> dict[str, float]:
         if split not in self._baseline_scores:

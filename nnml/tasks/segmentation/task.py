@@ -21,6 +21,7 @@ from torch import nn
 
 from nnml.errors import NnmlError
 from nnml.tasks.base import Task
+from nnml.tasks.capabilities import KeepsRecords
 from nnml.tasks.segmentation.metrics import SegMetrics
 
 LOSS_CHOICES = "ce_dice, cross_entropy, dice, focal, seg_cross_entropy"
@@ -33,7 +34,7 @@ def _set_ignore_index(loss: nn.Module, value: int) -> None:
             m.ignore_index = value
 
 
-class SegmentationTask(Task):
+class SegmentationTask(KeepsRecords, Task):
     default_monitor = "val/miou"
 
     def __init__(self, augment: dict | None = None, figures_every_n_epochs: int = 5, figure_samples: int = 6):
@@ -124,11 +125,19 @@ class SegmentationTask(Task):
         x, y = batch
         logits = ctx.module()(x)
         metrics.update(logits, y, self.loss(logits, y))
+        if self.recording:
+            from nnml.tasks.segmentation.records import records_from_batch
+
+            self.keep_records(ctx, records_from_batch(logits, y, self.k, self.ignore_index))
 
     def evaluate(self, split: str, ctx) -> dict[str, float]:
-        out = super().evaluate(split, ctx)
+        with self.evaluation_records(split, ctx):
+            out = super().evaluate(split, ctx)
         self.results[split] = out  # the final bar chart reads the test split's per-class values
         return out
+
+    def records_spec(self, split: str) -> dict:
+        return {"kind": "segmentation", "class_names": list(self.class_names), "per_class": split == "test"}
 
     # ------------------------------------------------------------------ artifacts
     @torch.no_grad()

@@ -1,7 +1,12 @@
 """U-Net (Ronneberger, Fischer and Brox, MICCAI 2015), small: an encoder of double-conv blocks and 2x2 max-pools,
 a decoder that upsamples, concatenates the encoder's feature map of the same size (the skip) and convolves again,
 and a 1x1 convolution to one logit per class and pixel. Padded convolutions keep the output the input's size
-(the paper's unpadded ones crop it)."""
+(the paper's unpadded ones crop it).
+
+The skip join is a ``FloatFunctional().cat`` rather than ``torch.cat``: in float it is the same concatenation (it
+holds no weights, so checkpoints are unchanged), and eager int8 quantization (``nnml accelerate``'s
+``int8_static``) observes its output and converts it to a concatenation that requantizes both inputs to one scale;
+a plain ``torch.cat`` of two int8 tensors with different scales runs but is badly wrong."""
 
 from __future__ import annotations
 
@@ -46,6 +51,7 @@ class Up(nn.Module):
             self.up = nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
                                     nn.Conv2d(c_in, c_in // 2, 1))
         self.conv = DoubleConv(c_in // 2 + c_skip, c_out, batch_norm)
+        self.join = torch.ao.nn.quantized.FloatFunctional()
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = self.up(x)
@@ -53,7 +59,7 @@ class Up(nn.Module):
             # Odd sizes lose a row in pooling: pad back to the skip's size rather than demand sizes divisible by 2^depth.
             dh, dw = skip.shape[-2] - x.shape[-2], skip.shape[-1] - x.shape[-1]
             x = F.pad(x, [dw // 2, dw - dw // 2, dh // 2, dh - dh // 2])
-        return self.conv(torch.cat([skip, x], 1))
+        return self.conv(self.join.cat([skip, x], 1))
 
 
 class UNet(nn.Module):

@@ -12,11 +12,12 @@ from nnml.engine.losses import AUTO_LOSSES, AutoLoss, callable_name, is_own_code
 from nnml.engine.metrics import MetricState, directions, monitor_default
 from nnml.errors import NnmlError
 from nnml.tasks.base import Task
+from nnml.tasks.capabilities import KeepsRecords
 
 KINDS = ("classification", "regression")
 
 
-class SupervisedTask(Task):
+class SupervisedTask(KeepsRecords, Task):
     def __init__(self, augment=None, mixup_alpha: float = 0.0, l1: float = 0.0, l1_mode: str = "penalty",
                  max_norm: float | None = None):
         super().__init__()
@@ -103,6 +104,18 @@ class SupervisedTask(Task):
         out = ctx.forward()(xb)
         loss = self.criterion(out.float(), yb)
         metrics.update(out.float(), yb, loss)
+        if self.recording:
+            from nnml.tasks.supervised.records import records_from_batch
+
+            self.keep_records(ctx, records_from_batch(self.kind, out, yb))
+
+    def evaluate(self, split: str, ctx) -> dict[str, float]:
+        with self.evaluation_records(split, ctx):
+            out = super().evaluate(split, ctx)
+        return out
+
+    def records_spec(self, split: str) -> dict:
+        return {"kind": self.kind}
 
     @property
     def file_inputs(self) -> str:

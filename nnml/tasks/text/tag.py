@@ -15,6 +15,7 @@ import torch
 
 from nnml.errors import NnmlError
 from nnml.tasks.base import Task
+from nnml.tasks.capabilities import KeepsRecords
 from nnml.tasks.text.data import load_tokenizers
 from nnml.tasks.text.figures import confusion_figure, markdown_table
 from nnml.tasks.text.metrics import entity_scores, iob2_spans
@@ -23,7 +24,7 @@ from nnml.tasks.text.predict import TokenizerHolder, check_inputs
 from nnml.tasks.text.tokenizers import UNK_ID, split_words
 
 
-class TokenClassificationTask(TokenizerHolder, Task):
+class TokenClassificationTask(TokenizerHolder, KeepsRecords, Task):
     uses_loss_config = False  # its own objective: a typed loss=... would be ignored
     default_monitor = "val/f1"
 
@@ -133,7 +134,14 @@ class TokenClassificationTask(TokenizerHolder, Task):
                "recall": scores["recall"], "f1": scores["f1"]}
         out.update({f"f1_{k}": scores.get(f"f1_{k}", 0.0) for k in self.entity_types})
         self._last = {"split": split, "pred": pred}
+        if getattr(ctx, "recording", False):
+            from nnml.tasks.text.records import tagging_records
+
+            self.keep_split_records(split, tagging_records(gold, hyp, self.entity_types, index=done))
         return out
+
+    def records_spec(self, split: str) -> dict:
+        return {"kind": "tagging"}
 
     # ------------------------------------------------------------------ artifacts
     def _examples(self, split: str) -> str:

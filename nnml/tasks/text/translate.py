@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from nnml.errors import NnmlError
 from nnml.tasks.base import Task
+from nnml.tasks.capabilities import KeepsRecords
 from nnml.tasks.text import decode as dec
 from nnml.tasks.text.figures import attention_heatmap, markdown_table
 from nnml.tasks.text.metrics import translation_scores
@@ -30,7 +31,7 @@ from nnml.tasks.text.tokenizers import PAD_ID
 SCORES = ("bleu", "chrf", "exact")
 
 
-class Seq2SeqTask(TokenizerHolder, Task):
+class Seq2SeqTask(TokenizerHolder, KeepsRecords, Task):
     uses_loss_config = False  # its own objective: a typed loss=... would be ignored
     default_monitor = "val/bleu"
 
@@ -137,8 +138,19 @@ class Seq2SeqTask(TokenizerHolder, Task):
         b.pop("signatures")
         out.update({f"{k}_beam": v for k, v in b.items()})
         self._last = {"split": split, "greedy": greedy, "beam": beam}
+        if getattr(ctx, "recording", False):
+            from nnml.tasks.text.records import translation_records
+
+            refs_done = [refs[i] for i in done]
+            rec = translation_records([greedy[i] for i in done], refs_done, index=done)
+            beam_rec = translation_records([beam[i] for i in done], refs_done, index=done)
+            rec.update({f"beam/{k}": v for k, v in beam_rec.items() if k != "index"})
+            self.keep_split_records(split, rec)
         self._write_signatures(ctx)
         return out
+
+    def records_spec(self, split: str) -> dict:
+        return {"kind": "translation"}
 
     def _write_signatures(self, ctx) -> None:
         run_dir = getattr(ctx, "run_dir", None)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.conftest import invoke, read_metrics, run_cli, run_dirs
+from tests.conftest import assert_records_reproduce_metrics, invoke, read_metrics, run_cli, run_dirs
 
 BASE = ["trainer.num_threads=1", "trainer.device=cpu", "logger.tensorboard.flush_secs=1"]
 VAE = [*BASE, "task=vae", "model=vae_mlp", "dataset.standardize=unit", "model.hidden=[32]", "model.latent_dim=4",
@@ -57,6 +57,10 @@ def test_vae_metrics_pictures_and_eval(vae_run, cache, monkeypatch):
     # The importance-weighted bound is tighter than the ELBO (k = 16 samples against 1).
     assert m["test/iw_nll"] < m["test/nelbo"]
     assert m["monitor"] == "val/nelbo" and m["mode"] == "min" and m["directions"]["kl"] == "max"
+    # Per-sample -ELBO terms (and the IW bound on test) recompute the means metrics.json reports.
+    records = assert_records_reproduce_metrics(vae_run)
+    assert "iw_nll" in records["test"][0] and "iw_nll" not in records["val"][0]
+    assert records["test"][1] == {"kind": "vae", "beta": 1.0}
     figs = {p.name for p in (vae_run / "figures").glob("*.png")}
     assert {"final_samples.png", "reconstructions.png", "interpolations.png", "latent_scatter.png",
             "samples_epoch002.png"} <= figs
@@ -76,6 +80,8 @@ def test_gan_metrics_checkpoint_and_pictures(gan_run):
     assert 0.9 < m["test/feature_acc"] <= 1.0  # the feature classifier's own test accuracy
     assert 0 < m["test/fd_floor"] < m["test/fd"] < m["test/fd_noise"] or m["test/fd"] >= m["test/fd_floor"]
     assert 1 <= m["test/classes_covered"] <= 10
+    # A Frechet distance has no per-sample records: none are written, and no intervals claimed.
+    assert not (gan_run / "predictions").exists() and "intervals" not in m
     ckpt = torch.load(gan_run / "checkpoints" / "last.pt", map_location="cpu", weights_only=True)
     assert set(ckpt["modules"]) == {"generator", "discriminator", "generator_ema"}
     assert set(ckpt["slots"]) == {"generator", "discriminator"}
@@ -126,7 +132,7 @@ def test_discriminator_with_lr_zero_stays_unchanged(workdir, monkeypatch, train_
 @pytest.mark.parametrize("args, message", [
     (["task=vae", "model=vae_mlp"], "task.likelihood=bernoulli needs values in [0, 1]"),
     (["task=gan", "model=gan_mlp", "task.loss=wgan"], "task.loss=wgan is not valid (did you mean 'wgan_gp'?)"),
-    (["task=gan", "model=mlp"], "task=gan needs a model config with generator and discriminator nodes"),
+    (["task=gan", "model=mlp"], "not task=gan; models for task=gan and dataset=digits: gan_dcgan, gan_mlp"),
     (["task=gan", "model=gan_dcgan", "dataset=ring"], "model.generator.arch=conv needs image data"),
 ])
 def test_bad_keys_answer_one_line(args, message, workdir):

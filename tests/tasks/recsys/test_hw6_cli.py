@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import read_metrics, run_cli, run_dirs
+from tests.conftest import assert_records_reproduce_metrics, read_metrics, run_cli, run_dirs
 
 BASE = ["train", "task=recommendation", "dataset=synthetic_interactions", "trainer.num_threads=1",
         "trainer.device=cpu", "dataset.num_users=300", "dataset.num_items=200"]
@@ -112,13 +112,20 @@ def test_recommend_and_predict_on_a_finished_run(reference):
     _one_line_error(_in_process(["recommend", str(reference)]), "needs exactly one of --user ID or --item ID")
 
 
+def test_user_records_recompute_the_ranking_metrics(reference):
+    records, spec = assert_records_reproduce_metrics(reference)["test"]
+    assert spec["kind"] == "ranking" and "ratings" not in records  # implicit feedback: no ratings
+    assert read_metrics(reference)["interval_methods"]["test/hit_rate@10"].startswith("Wilson")
+
+
 def test_bad_training_input_is_one_line(workdir):
     _one_line_error(_in_process([*BASE, "model=als", "dataset.feedback=implicit", "dataset.threshold=6"]),
                     "dataset.threshold=6 leaves an empty training split", "ratings range 1-5")
     _one_line_error(_in_process([*BASE, "model=als", "task.k=5000"]),
                     "task.k=5000 is larger than the catalogue", "items; choose k")
     _one_line_error(_in_process(["train", "task=recommendation", "trainer.device=cpu", "trainer.num_threads=1"]),
-                    "task=recommendation needs interaction data", "dataset=digits")
+                    "dataset=digits is made for", "not task=recommendation",
+                    "datasets for task=recommendation: movielens_100k, synthetic_interactions")
 
 
 @pytest.mark.slow
@@ -133,6 +140,8 @@ def test_rivals_as_one_sweep_and_compare(tmp_path):
         m = read_metrics(job)
         assert 0.0 <= m["test/ndcg@10"] <= 1.0 and m["epochs"] == 2
         assert "test/rmse" in m and "test/mae" in m, "explicit ratings: rating errors too"
+        records, _ = assert_records_reproduce_metrics(job)["test"]
+        assert {"ratings", "sq_error", "abs_error"} <= set(records)  # RMSE and MAE from the users' error sums
     pop, bpr = read_metrics(by_model["most_popular"]), read_metrics(by_model["bpr"])
     assert pop["num_params"] == 0 and bpr["num_params"] > 0
     sweep = jobs[0].parent

@@ -13,7 +13,7 @@ import torch
 from typer.testing import CliRunner
 
 from nnml.cli import app
-from tests.conftest import TINY, read_metrics, run_dirs
+from tests.conftest import TINY, assert_records_reproduce_metrics, read_metrics, run_dirs
 
 # About 35 s of CPU in all (11 tiny runs sharing one pretraining run); the unit tests beside it cover the parts.
 pytestmark = pytest.mark.slow
@@ -53,6 +53,9 @@ def test_pretraining_logs_probe_knn_and_baselines_with_directions(pretrained):
             assert 0 < m[f"{split}/{name}"] <= 1, (split, name)
             assert m["directions"][name] == "max"
     assert m["directions"]["loss"] == "min" and m["monitor"] == "val/probe_acc"
+    # The probe's and kNN's per-sample predictions give probe_acc and knn_acc, with Wilson intervals.
+    assert assert_records_reproduce_metrics(pretrained)["test"][1] == {"kind": "probe"}
+    assert m["interval_methods"]["test/probe_acc"].startswith("Wilson")
     # the raw-input baseline does not depend on the encoder: a linear model on standardized digits does well
     assert m["test/probe_acc_raw"] > 0.9
     ckpt = torch.load(pretrained / "checkpoints" / "best.pt", weights_only=True)

@@ -29,6 +29,8 @@ def test_sweep_plot_table_and_png(tmp_path):
     assert r.exit_code == 0, r.output
     assert out.stat().st_size > 5000
     assert "0.9000 ± 0.0707" in r.output and "0.3000" in r.output
+    # the 95% t interval of the mean of two runs (scipy: t.interval(0.95, 1, loc=0.9, scale=sem) = [0.2647, 1.5353])
+    assert "0.9000 ± 0.0707 [0.2647, 1.5353] n=2" in r.output
 
 
 def test_sweep_plot_bad_keys(tmp_path):

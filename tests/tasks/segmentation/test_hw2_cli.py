@@ -12,6 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from nnml.cli import app
+from tests.conftest import assert_records_reproduce_metrics
 
 TINY_SEG = ["experiment=shapes_unet", "dataset.n_images=48", "model.base_width=4", "model.depth=2",
             "task.figures_every_n_epochs=1", "task.figure_samples=2", "task.augment.rotate=10"]
@@ -24,6 +25,10 @@ def test_train_metrics_equal_references_and_predict_writes_masks(train_in_proces
     m = json.loads((run / "metrics.json").read_text())
     assert m["monitor"] == "val/miou" and m["mode"] == "max" and m["directions"]["miou"] == "max"
     assert {"test/miou", "test/mdice", "test/pixel_acc", "test/iou/circle", "val/miou"} <= set(m)
+    # Per-image confusion matrices recompute every metric, the per-class ones of the test split included.
+    records = assert_records_reproduce_metrics(run)
+    assert records["test"][0]["confusion"].shape == (len(records["test"][0]["index"]), 4, 4)
+    assert "test/iou/circle" in m["intervals"] and "val/iou/circle" not in m["intervals"]
     figs = {p.name for p in (run / "figures").iterdir()}
     assert {"val_segmentation_epoch001.png", "val_segmentation_epoch002.png", "test_segmentation.png",
             "test_per_class_iou.png"} <= figs
@@ -64,7 +69,8 @@ def test_train_metrics_equal_references_and_predict_writes_masks(train_in_proces
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["task=segmentation", "dataset=iris"], "task=segmentation needs per-pixel masks"),
+    (["task=segmentation", "dataset=iris"], "not task=segmentation; the tasks for dataset=iris: auto, "),
+    (["task=segmentation", "dataset=iris"], "; datasets for task=segmentation: shapes"),
     (["experiment=shapes_unet", "loss=mse"], "does not fit task=segmentation"),
     (["experiment=shapes_unet", "+task.augment.shear=3"], "task.augment has an unknown key"),
 ])

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.conftest import TINY, read_metrics, run_cli, run_dirs
+from tests.conftest import TINY, assert_records_reproduce_metrics, read_metrics, run_cli, run_dirs
 
 pytestmark = pytest.mark.slow
 
@@ -30,6 +30,9 @@ def test_translation_bleu_is_sacrebleus_and_predict(tmp_path):
     m = read_metrics(run)
     assert {"val/bleu", "val/chrf", "val/exact", "val/bleu_beam", "test/chrf_beam"} <= set(m)
     assert "tok:13a" in m["sacrebleu"]["bleu"] and m["directions"]["bleu"] == "max"
+    # Per-sentence records (greedy and beam/) give every BLEU, chrF and exact match of metrics.json.
+    records, spec = assert_records_reproduce_metrics(run)["test"]
+    assert spec == {"kind": "translation"} and {"beam/bleu_stats", "beam/exact"} <= set(records)
     assert (run / "tokenizer_src.json").is_file() and (run / "tokenizer_tgt.json").is_file()
 
     from nnml.run.restore import restore_run
@@ -56,6 +59,7 @@ def test_ner_and_langid_predict(tmp_path):
                  "dataset.n_val=40", "dataset.n_test=40", "model=bilstm_tagger", "model.hidden=16", "model.crf=true")
     m = read_metrics(ner)
     assert {"test/f1", "test/precision", "test/recall", "test/f1_PER"} <= set(m)
+    assert_records_reproduce_metrics(ner)
     r = _predict(ner, "Anna Petrova moved to Berlin on 3 May 2020 .", "--json")
     assert r.returncode == 0, r.stderr
     row = json.loads(r.stdout.splitlines()[0])
@@ -67,6 +71,7 @@ def test_ner_and_langid_predict(tmp_path):
 
     lid = _train(tmp_path, "task=text_classification", "dataset=langid", "model=bag_of_embeddings", "model.ngrams=1")
     assert "test/acc" in read_metrics(lid)
+    assert assert_records_reproduce_metrics(lid)["test"][1] == {"kind": "classification"}
     r = _predict(lid, "Сохранить изменения", "Guardar cambios", "--json", "--top", "2")
     assert r.returncode == 0, r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]

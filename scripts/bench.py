@@ -11,6 +11,8 @@ checkpoints are reported apart (``fit_s``: whole fit wall time).
     python scripts/bench.py --batch-size 1024 --repeats 10
     python scripts/bench.py --model cnn --device cuda --precision bf16 --compile
 
+    python scripts/bench.py --suite tasks                    # every kind of learning vs its plain loop (bench_tasks.py)
+
 Prints one JSON object (also written to --out if given). Medians over --repeats alternating runs; the order of the
 two alternates every repeat (nnml first, then plain first, ...), so neither always runs on a warmer machine.
 """
@@ -30,6 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(ROOT / "scripts"))  # bench_tasks (--suite tasks)
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import torch  # noqa: E402
@@ -40,6 +43,9 @@ from nnml.config.targets import Trust
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--suite", default="supervised", choices=["supervised", "tasks"],
+                   help="supervised: this in-process race (the default); tasks: every kind of learning against its "
+                        "plain loop in fresh processes (scripts/bench_tasks.py; bench.py --suite tasks --help)")
     p.add_argument("--model", default="mlp", choices=["mlp", "cnn"])
     p.add_argument("--dataset", default="digits", help="any nnml dataset option (classification)")
     p.add_argument("--batch-size", type=int, default=128)
@@ -127,21 +133,41 @@ def run_nnml(cfg, args, device) -> dict:
 
         def on_fit_end(self, state):
             self.fit_s = time.perf_counter() - self.t0
+            self.samples = state.train_samples
 
     clock = Clock()
     choices = {"dataset": args.dataset, "model": args.model, "loss": "cross_entropy", "optimizer": "adam"}
-    with tempfile.TemporaryDirectory(prefix="nnml-bench-") as d:
-        reset_peak_rss()
-        reset_cuda_peak(device)
-        t0 = time.perf_counter()
-        from nnml.run.train import RunContext
+    # CPU seconds of each epoch's training (this process's threads), around the loop's own epoch method: on a
+    # machine other processes load, the wall clock also counts waits for a core.
+    from nnml.engine.loop import Trainer
 
-        ctx = RunContext(run_dir=Path(d), trust=Trust.own(cfg), choices=choices)
-        m = train(cfg, ctx, callbacks=[clock], quiet=True)
-        call_s = time.perf_counter() - t0
-        files = sorted(p.name for p in Path(d).iterdir())
+    cpu = [0.0]
+    epoch_method = Trainer._train_epoch
+
+    def cpu_timed(self, guard):
+        c0 = time.process_time()
+        try:
+            return epoch_method(self, guard)
+        finally:
+            cpu[0] += time.process_time() - c0
+
+    Trainer._train_epoch = cpu_timed
+    try:
+        with tempfile.TemporaryDirectory(prefix="nnml-bench-") as d:
+            reset_peak_rss()
+            reset_cuda_peak(device)
+            t0 = time.perf_counter()
+            from nnml.run.train import RunContext
+
+            ctx = RunContext(run_dir=Path(d), trust=Trust.own(cfg), choices=choices)
+            m = train(cfg, ctx, callbacks=[clock], quiet=True)
+            call_s = time.perf_counter() - t0
+            files = sorted(p.name for p in Path(d).iterdir())
+    finally:
+        Trainer._train_epoch = epoch_method
     return {
         "samples_per_s": m["train_samples_per_s"], "train_time_s": m["train_time_s"], "fit_s": clock.fit_s,
+        "cpu_time_s": round(cpu[0], 4), "cpu_samples_per_s": round(clock.samples / cpu[0], 1),
         "call_s": call_s, "first_epoch_s": clock.first, "compile_time_s": m.get("compile_time_s", 0.0),
         "eval_time_s": m["eval_time_s"], "checkpoint_time_s": m["checkpoint_time_s"], "test_acc": m["test/acc"],
         "best_epoch": m["best_epoch"], "peak_rss_mb": round(peak_rss_mb(), 1), "cuda_max_allocated_mb": cuda_peak_mb(device),
@@ -193,11 +219,11 @@ def run_plain(data, args, device) -> dict:
         model.train()
         return (pred == ys).float().mean().item()
 
-    train_s, compile_s, first_epoch, best_acc, best_state = 0.0, 0.0, None, -1.0, None
+    train_s, cpu_s, compile_s, first_epoch, best_acc, best_state = 0.0, 0.0, 0.0, None, -1.0, None
     sync(device)
     t_fit = time.perf_counter()
     for epoch in range(args.epochs):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         # nnml's epoch order: a generator seeded from (seed, epoch); a hand-written loop would use torch.randperm(n).
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(args.seed * 1_000_003 + epoch)).to(device)
         for i in range(0, n, bs):
@@ -216,9 +242,10 @@ def run_plain(data, args, device) -> dict:
             if args.compile and epoch == 0 and i == 0:
                 sync(device)
                 compile_s = time.perf_counter() - t0
-                t0 = time.perf_counter()
+                c0, t0 = time.process_time(), time.perf_counter()
         sync(device)
         train_s += time.perf_counter() - t0
+        cpu_s += time.process_time() - c0
         acc = accuracy(xv, yv)  # validation each epoch, keeping the best weights (what nnml does by default)
         if acc > best_acc:
             best_acc = acc
@@ -231,19 +258,44 @@ def run_plain(data, args, device) -> dict:
     steps_total = n * args.epochs - (bs if args.compile else 0)  # the compiling step is timed apart
     return {
         "samples_per_s": round(steps_total / train_s, 1), "train_time_s": round(train_s, 4), "fit_s": fit_s,
+        "cpu_time_s": round(cpu_s, 4), "cpu_samples_per_s": round(steps_total / cpu_s, 1),
         "call_s": time.perf_counter() - t_call, "first_epoch_s": first_epoch, "compile_time_s": round(compile_s, 4),
         "test_acc": test_acc, "peak_rss_mb": round(peak_rss_mb(), 1), "cuda_max_allocated_mb": cuda_peak_mb(device),
     }
 
 
 # ----------------------------------------------------------------------------- driver
+def alternate(run_a, run_b, repeats: int, first: int = 0, on_pair=None) -> tuple[list, list]:
+    """``repeats`` pairs of runs of ``run_a`` (nnml) and ``run_b`` (plain), back to back; pair ``first + r`` runs
+    ``run_a`` first when even, ``run_b`` first when odd, so neither always runs on a warmer (or busier) machine."""
+    a_runs, b_runs = [], []
+    for r in range(repeats):
+        if (first + r) % 2 == 0:
+            a = run_a()
+            b = run_b()
+        else:
+            b = run_b()
+            a = run_a()
+        a_runs.append(a)
+        b_runs.append(b)
+        if on_pair is not None:
+            on_pair(r, a, b)
+    return a_runs, b_runs
+
+
+def paired_ratio(a_runs, b_runs, key: str = "samples_per_s") -> tuple[float, list[float]]:
+    """The median over pairs of a / b (and every pair's ratio): 1.0 means nnml costs nothing."""
+    ratios = [a[key] / b[key] for a, b in zip(a_runs, b_runs)]
+    return round(statistics.median(ratios), 4), [round(r, 4) for r in ratios]
+
+
 def med(runs, key):
     vals = [r[key] for r in runs if r.get(key) is not None]
     return round(statistics.median(vals), 4) if vals else None
 
 
 def summary(runs):
-    out = {k: med(runs, k) for k in ("samples_per_s", "train_time_s", "fit_s", "call_s", "first_epoch_s",
+    out = {k: med(runs, k) for k in ("samples_per_s", "cpu_samples_per_s", "train_time_s", "fit_s", "call_s", "first_epoch_s",
                                      "compile_time_s", "peak_rss_mb", "cuda_max_allocated_mb")}
     out["samples_per_s_all"] = [r["samples_per_s"] for r in runs]
     out["test_acc_all"] = [round(r["test_acc"], 6) for r in runs]
@@ -356,6 +408,13 @@ def threads_study(args) -> dict:
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    suite = argparse.ArgumentParser(add_help=False)
+    suite.add_argument("--suite", default="supervised", choices=["supervised", "tasks"])
+    if suite.parse_known_args(argv)[0].suite == "tasks":
+        import bench_tasks
+
+        return bench_tasks.main(argv)
     args = parse_args(argv)
     if args.threads_study:
         result = threads_study(args)
@@ -375,17 +434,16 @@ def main(argv=None):
     warm = argparse.Namespace(**{**vars(args), "epochs": 1})
     run_nnml(nnml_config(warm), warm, device)
     run_plain(data, warm, device)
-    nnml_runs, plain_runs = [], []
-    for r in range(args.repeats):
-        if r % 2 == 0:
-            nnml_runs.append(run_nnml(cfg, args, device))
-            plain_runs.append(run_plain(data, args, device))
-        else:
-            plain_runs.append(run_plain(data, args, device))
-            nnml_runs.append(run_nnml(cfg, args, device))
-        print(f"repeat {r + 1}/{args.repeats}: nnml {nnml_runs[-1]['samples_per_s']:,.0f}  plain "
-              f"{plain_runs[-1]['samples_per_s']:,.0f} samples/s", file=sys.stderr)
-    ratios = [a["samples_per_s"] / b["samples_per_s"] for a, b in zip(nnml_runs, plain_runs)]
+
+    def report(r, a, b):
+        print(f"repeat {r + 1}/{args.repeats}: nnml {a['samples_per_s']:,.0f}  plain {b['samples_per_s']:,.0f} "
+              f"samples/s  ratio {a['samples_per_s'] / b['samples_per_s']:.3f}  cpu ratio "
+              f"{a['cpu_samples_per_s'] / b['cpu_samples_per_s']:.3f}", file=sys.stderr)
+
+    nnml_runs, plain_runs = alternate(lambda: run_nnml(cfg, args, device), lambda: run_plain(data, args, device),
+                                      args.repeats, on_pair=report)
+    ratio, ratios = paired_ratio(nnml_runs, plain_runs)
+    cpu_ratio, cpu_ratios = paired_ratio(nnml_runs, plain_runs, "cpu_samples_per_s")
     fit_ratios = [b["fit_s"] / a["fit_s"] for a, b in zip(nnml_runs, plain_runs)]
     acc_diff = max(abs(a["test_acc"] - b["test_acc"]) for a, b in zip(nnml_runs, plain_runs))
     result = {
@@ -400,8 +458,11 @@ def main(argv=None):
         "nnml": summary(nnml_runs),
         "plain": summary(plain_runs),
         # nnml / plain in training-step throughput, per alternating pair then the median (1.0 = no cost)
-        "ratio": round(statistics.median(ratios), 4),
-        "ratios_all": [round(r, 4) for r in ratios],
+        "ratio": ratio,
+        "ratios_all": ratios,
+        # the same from CPU seconds of the same timed region (what to trust on a machine other processes load)
+        "cpu_ratio": cpu_ratio,
+        "cpu_ratios_all": cpu_ratios,
         # plain fit time / nnml fit time: whole fit incl. validation, logging and checkpoints
         "fit_ratio": round(statistics.median(fit_ratios), 4),
         "test_acc_max_abs_diff": round(acc_diff, 6),

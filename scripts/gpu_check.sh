@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# GPU check for nnml (about 3-5 minutes on one GPU): install with the machine's own torch, run the CUDA tests, train
-# the default MLP and a CNN in precisions 32/bf16/16 with and without torch.compile, benchmark against the plain
-# loop on CUDA, print a summary. Usage: bash scripts/gpu_check.sh [OUT_DIR]   (default: $OUT or ./gpu_check_out)
+# GPU check for nnml (about 5-7 minutes on one GPU): install with the machine's own torch, run the CUDA tests, train
+# the default MLP and a CNN in precisions 32/bf16/16 with and without torch.compile, train every task's preset for one
+# epoch in float32 and bf16, benchmark against the plain loop on CUDA, print a summary.
+# Usage: bash scripts/gpu_check.sh [OUT_DIR]   (default: $OUT or ./gpu_check_out)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR="${1:-${OUT:-$PWD/gpu_check_out}}"
@@ -51,6 +52,38 @@ for model in mlp cnn; do
   done
 done
 
+step "every task's preset, one epoch on CUDA, in float32 and bf16 (6 at a time)"
+TASKS_DIR="$OUT_DIR/tasks"
+mkdir -p "$TASKS_DIR"
+PRESETS=(
+  "segmentation|experiment=shapes_unet"
+  "translation|experiment=translate_numbers"
+  "token_classification|experiment=ner_faker"
+  "text_classification|experiment=langid"
+  "vae|experiment=digits_vae"
+  "gan|experiment=digits_gan"
+  "contrastive|experiment=mnist1d_simclr"
+  "recsys_mf|experiment=recsys model=mf optimizer=adam"
+  "recsys_bpr|experiment=recsys model=bpr optimizer=adam"
+)
+preset_run() {  # NAME PRECISION OVERRIDES...: one epoch; the last lines of its output if it fails
+  local name="$1_$2" prec="$2"; shift 2
+  if ! (cd "$TASKS_DIR" && OMP_NUM_THREADS=2 timeout 240 "$PY" -m nnml train "$@" trainer.max_epochs=1 \
+          trainer.device=cuda trainer.precision=$prec "hydra.run.dir=$TASKS_DIR/$name" > "$TASKS_DIR/$name.out" 2>&1); then
+    echo "FAILED $name"; tail -5 "$TASKS_DIR/$name.out"; return 1
+  fi
+}
+pids=()
+for entry in "${PRESETS[@]}"; do
+  for prec in 32 bf16; do
+    while [ "$(jobs -rp | wc -l)" -ge 6 ]; do sleep 0.5; done
+    # shellcheck disable=SC2086  # the overrides are words on purpose
+    preset_run "${entry%%|*}" "$prec" ${entry#*|} &
+    pids+=($!)
+  done
+done
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+
 step "DDP on one GPU node (2 ranks if 2+ GPUs, else skipped)"
 NGPU=$("$PY" -c "import torch; print(torch.cuda.device_count())")
 if [ "$NGPU" -ge 2 ]; then
@@ -78,6 +111,19 @@ for d in sorted(p for p in runs.iterdir() if p.is_dir()):
         print(f"{d.name:32s} {r['test/acc']:8.4f} {r['train_samples_per_s']:11,.0f} {r['compile_time_s']:9.2f} {r['train_time_s']:8.3f}")
     else:
         print(f"{d.name:32s} no metrics.json")
+tasks = out / "tasks"
+if tasks.is_dir():
+    print(f"\n{'task preset, 1 epoch':32s} {'monitor':>14s} {'test':>8s} {'samples/s':>11s} {'train_s':>8s}")
+    for d in sorted(p for p in tasks.iterdir() if p.is_dir()):
+        m = d / "metrics.json"
+        if m.is_file():
+            r = json.loads(m.read_text())
+            name = r["monitor"].split("/", 1)[-1]
+            value = r.get(f"test/{name}")
+            shown = f"{value:8.4f}" if isinstance(value, (int, float)) else f"{str(value):>8s}"
+            print(f"{d.name:32s} {name:>14s} {shown} {r['train_samples_per_s']:11,.0f} {r['train_time_s']:8.3f}")
+        else:
+            print(f"{d.name:32s} no metrics.json")
 for f in sorted(out.glob("bench_cuda_*.json")):
     b = json.loads(f.read_text())
     print(f"{f.stem}: ratio {b['ratio']} (nnml {b['nnml']['samples_per_s']:,.0f} vs plain {b['plain']['samples_per_s']:,.0f} "

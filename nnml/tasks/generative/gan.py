@@ -33,6 +33,7 @@ from nnml.tasks.generative.sampling import (
     private_generator,
     require_labels,
     sample_inputs,
+    train_inputs_only,
 )
 from nnml.tasks.generative.toy_measures import mode_measures
 
@@ -148,9 +149,12 @@ class GANTask(Task):
         return d
 
     # ------------------------------------------------------------------ steps
+    def batches(self, split: str, builder):
+        return train_inputs_only(self, split, builder) or super().batches(split, builder)
+
     def training_step(self, batch, ctx, metrics):
-        x, y = batch[0], batch[1]
-        yc = y if self.conditional else None
+        x = batch[0]
+        yc = batch[1] if self.conditional else None
         gen, disc = ctx.forward("generator"), ctx.forward("discriminator")
         n = len(x)
         z = torch.randn(n, self.latent_dim, device=x.device)
@@ -164,8 +168,8 @@ class GANTask(Task):
                 metrics.add("gp", gp, n)
         ctx.optimize(d_loss, "discriminator")
         metrics.add("d_loss", d_loss, n)
-        metrics.add("d_real", real_score.mean(), n)
-        metrics.add("d_fake", fake_score.mean(), n)
+        metrics.add("d_real", real_score.detach().mean(), n)  # off the graph: no backward nodes for metrics
+        metrics.add("d_fake", fake_score.detach().mean(), n)
         out = {"loss": d_loss.detach()}
         # The loop's global_step counts batches; a generator step follows every n_critic-th discriminator step.
         if (ctx.global_step + 1) % self.n_critic == 0:

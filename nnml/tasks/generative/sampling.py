@@ -1,5 +1,6 @@
 """Drawing from a trained generative model without touching the training RNG: noise from a private generator,
-modules in eval mode for the draw and back to their mode afterwards."""
+modules in eval mode for the draw and back to their mode afterwards. Also what an unconditional model's training
+batches hold (the inputs alone)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,16 @@ def fixed_grid_inputs(seed: int, n: int, latent_dim: int, num_classes: int, devi
     the training RNG), so every epoch's grid shows the same points of the latent space."""
     z = torch.randn(n, latent_dim, generator=private_generator("cpu", seed + 17)).to(device)
     return z, balanced_labels(n, num_classes, device)
+
+
+def train_inputs_only(task, split: str, builder):
+    """The training batches of an unconditional model, the inputs without their labels (a gather of the labels
+    each step would be work for nothing), or None where the task's default batches apply: a conditional model,
+    evaluation splits, a restored run and data that makes its own batches."""
+    data = builder.data
+    if split != "train" or task.conditional or builder.evaluating or hasattr(data, "batches"):
+        return None
+    return builder.tensor_batches(split, (data.split(split)[0],))
 
 
 def require_labels(conditional: bool, data) -> None:

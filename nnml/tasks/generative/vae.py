@@ -25,6 +25,7 @@ from nnml.tasks.generative.sampling import (
     private_generator,
     require_labels,
     sample_inputs,
+    train_inputs_only,
 )
 from nnml.tasks.generative.vae_nets import LIKELIHOODS
 
@@ -96,18 +97,22 @@ class VAETask(KeepsRecords, Task):
         progress = ctx.global_step / max(1, ctx.steps_per_epoch)  # in epochs, fractional
         return self.beta * min(1.0, (progress + 1 / max(1, ctx.steps_per_epoch)) / self.kl_warmup_epochs)
 
+    def batches(self, split: str, builder):
+        return train_inputs_only(self, split, builder) or super().batches(split, builder)
+
     def training_step(self, batch, ctx, metrics):
-        x, y = batch[0], batch[1]
+        x = batch[0]
         model = ctx.forward("model")
         w = self.kl_weight(ctx)
         with ctx.autocast():
-            t = vae_terms(model, x, y if self.conditional else None)
+            t = vae_terms(model, x, batch[1] if self.conditional else None)
             loss = (t["rec"] + w * t["kl"]).mean()
         n = len(x)
         metrics.add("loss", loss, n)
-        metrics.add("nelbo", t["nelbo"].mean(), n)
-        metrics.add("rec", t["rec"].mean(), n)
-        metrics.add("kl", t["kl"].mean(), n)
+        # the metric means off the autograd graph: no backward nodes are recorded for them
+        metrics.add("nelbo", t["nelbo"].detach().mean(), n)
+        metrics.add("rec", t["rec"].detach().mean(), n)
+        metrics.add("kl", t["kl"].detach().mean(), n)
         metrics.add("kl_weight", w, n)
         return loss
 

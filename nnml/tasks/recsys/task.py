@@ -106,7 +106,10 @@ class Recommendation(KeepsRecords, Task):
         if split != "train" or _fits_whole_data(builder.cfg.model, builder.trust):
             return OneStepPerEpoch()
         t = builder.data.train
-        return builder.tensor_batches("train", {"users": t.users, "items": t.items, "values": t.values})
+        fields = {"users": t.users, "items": t.items}
+        if builder.data.feedback == "explicit":  # implicit steps never read the values: no gather of them per batch
+            fields["values"] = t.values
+        return builder.tensor_batches("train", fields)
 
     # ------------------------------------------------------------------ steps
     def training_step(self, batch, ctx, metrics):

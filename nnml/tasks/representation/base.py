@@ -111,6 +111,14 @@ class RepresentationTask(KeepsRecords, Task):
         return out
 
     # ------------------------------------------------------------------ steps
+    def batches(self, split: str, builder):
+        # Training reads the inputs alone: a gather of the labels each step would be work for nothing (the probe
+        # reads the labelled splits directly).
+        data = builder.data
+        if split == "train" and not builder.evaluating and not hasattr(data, "batches"):
+            return builder.tensor_batches(split, (data.split(split)[0],))
+        return super().batches(split, builder)
+
     @staticmethod
     def inputs(batch) -> torch.Tensor:
         if isinstance(batch, dict):

@@ -1,0 +1,57 @@
+"""The TensorBoard logger hands per-step scalars to its writer thread outside the training steps: at the epoch's
+end (or once they are STEP_HANDOVER_S old), in the order and with the wall times of their steps. An event handed
+over mid-epoch wakes the writer thread, whose pure-Python CRC then takes the GIL from the training thread."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from nnml.tracking import tensorboard as tb
+
+
+def _logger(tmp_path, monkeypatch):
+    logger = tb.TensorBoardLogger(tmp_path, figures=False)
+    handed = []
+    fw = logger.writer._get_file_writer()
+    monkeypatch.setattr(fw, "add_summary", lambda summary, step, walltime=None: handed.append(
+        (step, walltime, {v.tag: v.simple_value for v in summary.value})))
+    return logger, handed
+
+
+def test_step_scalars_wait_for_the_epoch_end(tmp_path, monkeypatch):
+    logger, handed = _logger(tmp_path, monkeypatch)
+    state = SimpleNamespace(global_step=0, epoch=0, max_epochs=5)
+    for step in (1, 50, 100):
+        state.global_step = step
+        logger.on_train_log(state, {"train/loss": step / 128})
+    assert handed == []  # nothing reaches the writer while the epoch's steps run
+    waiting = [w for _, _, w in logger._steps]
+    state.epoch = 1
+    logger.on_epoch_end(state, {"train/loss": 0.5, "val/loss": 0.625})
+    assert [s for s, _, _ in handed] == [1, 50, 100, 100]  # the steps in order, then the epoch's event
+    assert [w for _, w, _ in handed[:3]] == waiting  # each with the wall time of its own step
+    assert handed[0][2] == {"train/step_loss": 1 / 128} and handed[3][2]["val/loss"] == 0.625
+    logger.close()
+
+
+def test_a_long_epoch_hands_them_over_every_few_seconds(tmp_path, monkeypatch):
+    logger, handed = _logger(tmp_path, monkeypatch)
+    clock = [1000.0]
+    monkeypatch.setattr(tb.time, "monotonic", lambda: clock[0])
+    state = SimpleNamespace(global_step=1, epoch=0, max_epochs=5)
+    logger.on_train_log(state, {"train/loss": 1.0})
+    clock[0] += tb.STEP_HANDOVER_S / 2
+    state.global_step = 50
+    logger.on_train_log(state, {"train/loss": 0.9})
+    assert handed == []
+    clock[0] += tb.STEP_HANDOVER_S
+    state.global_step = 100
+    logger.on_train_log(state, {"train/loss": 0.8})
+    assert [s for s, _, _ in handed] == [1, 50, 100]
+
+
+def test_close_hands_over_an_unfinished_epoch(tmp_path, monkeypatch):
+    logger, handed = _logger(tmp_path, monkeypatch)
+    logger.on_train_log(SimpleNamespace(global_step=7, epoch=0, max_epochs=5), {"train/loss": 2.0})
+    logger.close()  # after Ctrl-C or an error mid-epoch
+    assert [s for s, _, _ in handed] == [7]

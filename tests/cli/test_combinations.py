@@ -6,7 +6,8 @@ download or files of the user's (nnml.config.catalog.needs_files) are checked li
 
 The checks are asked for the whole matrix (a few thousand triples, seconds: the checks build no data). Training
 goes through the real run (``nnml.run.train.train``, composed config, tiny data, stopped after its first step):
-one combination per task here, every accepted combination and every suggestion in the slow test.
+one combination per task here, every accepted combination and every suggestion in the exhaustive test (139 runs,
+5-9 minutes on 2 cores: ``pytest -m exhaustive tests/cli/test_combinations.py``; not in the default run).
 """
 
 from __future__ import annotations
@@ -161,6 +162,7 @@ def test_one_passing_combination_per_task_trains(outcomes):
 
 
 @pytest.mark.slow
+@pytest.mark.exhaustive
 def test_every_passing_combination_and_suggestion_trains(outcomes):
     failed = []
     for d, t, m, extra in _to_train(outcomes):

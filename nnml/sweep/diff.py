@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nnml.errors import NnmlError
+from nnml.sweep.runs import flatten
 
 ABSENT = "(absent)"
 SPLITS = ("train", "val", "test")
@@ -53,18 +54,6 @@ def read_json(path: Path):
         raise NnmlError(f"{path}: cannot be read ({' '.join(str(e).split())})") from None
 
 
-def flatten(node, prefix: str = "") -> dict:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; an empty mapping stays a value (``scheduler: {}``), lists stay lists."""
-    out = {}
-    for k, v in node.items():
-        key = f"{prefix}.{k}" if prefix else str(k)
-        if isinstance(v, dict) and v:
-            out.update(flatten(v, key))
-        else:
-            out[key] = v
-    return out
-
-
 def load(path) -> RunFiles:
     """A run folder's config, group choices, metrics and provenance; a missing folder or one that holds no run:
     NnmlError."""
@@ -83,7 +72,7 @@ def load(path) -> RunFiles:
         cfg = read_yaml(config_file)
         if cfg is not None and not isinstance(cfg, dict):
             raise NnmlError(f"{config_file}: not a config (a mapping of keys), but a {type(cfg).__name__}")
-        run.config = flatten(cfg or {})
+        run.config = flatten(cfg or {}, as_text=False)
     hydra_file = path / ".hydra" / "hydra.yaml"
     if hydra_file.is_file():
         choices = _dig(read_yaml(hydra_file), "hydra", "runtime", "choices")
@@ -133,7 +122,7 @@ def key_rows(a: dict, b: dict, skip=()) -> list[dict]:
 
 
 def _environment(prov: dict) -> dict:
-    flat = flatten(prov)
+    flat = flatten(prov, as_text=False)
     return {k: v for k, v in flat.items() if not k.endswith(".git.diff")}  # its sha256 and size stand for it
 
 

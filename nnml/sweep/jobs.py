@@ -50,19 +50,6 @@ def job_state(run: RunFolder) -> str:
     return FAILED
 
 
-def flat(node, prefix: str = "") -> dict:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists stay values."""
-    out = {}
-    if isinstance(node, dict):
-        for k, v in node.items():
-            key = f"{prefix}.{k}" if prefix else str(k)
-            if isinstance(v, dict) and v:
-                out.update(flat(v, key))
-            else:
-                out[key] = v
-    return out
-
-
 def _resolved(doc: dict) -> dict:
     """A saved config's plain interpolations (``T_max: ${trainer.max_epochs}``) resolved; as it is otherwise."""
     from omegaconf import OmegaConf
@@ -79,7 +66,9 @@ def changed_keys(run: RunFolder, composed) -> list[tuple[str, object, object]]:
     from omegaconf import DictConfig, OmegaConf
 
     now = OmegaConf.to_container(composed, resolve=True) if isinstance(composed, DictConfig) else composed
-    saved, now = flat(_resolved(run.raw_config())), flat(now)
+    from nnml.sweep.runs import flatten
+
+    saved, now = flatten(_resolved(run.raw_config()), as_text=False), flatten(now, as_text=False)
     out = []
     for key in dict.fromkeys([*saved, *now]):
         if any(key == k or key.startswith(k + ".") for k in IGNORED_KEYS):

@@ -72,16 +72,17 @@ def find_runs(paths) -> list[Path]:
     return sorted(dict.fromkeys(x.resolve() for x in found))
 
 
-def flatten(node, prefix: str = "") -> dict:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists become their text (``[256, 256]``) so they compare and print."""
+def flatten(node, prefix: str = "", as_text: bool = True) -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; an empty mapping stays a value (``scheduler: {}``). ``as_text``: lists
+    become their text (``[256, 256]``) so they compare and print; otherwise values stay as they are."""
     out = {}
     if isinstance(node, dict):
         for k, v in node.items():
             key = f"{prefix}.{k}" if prefix else str(k)
             if isinstance(v, dict) and v:
-                out.update(flatten(v, key))
+                out.update(flatten(v, key, as_text))
             else:
-                out[key] = _scalar(v)
+                out[key] = _scalar(v) if as_text else v
     return out
 
 

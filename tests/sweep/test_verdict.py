@@ -191,7 +191,7 @@ def test_paired_test_on_other_samples_is_refused_and_seeds_still_compare(tmp_pat
 
 def test_runs_of_different_tasks_or_without_the_metric_are_one_line(tmp_path):
     a = make_run(tmp_path / "a", "adam", 0, 0.9, _records(1, 0.9))
-    b = make_run(tmp_path / "b", "adam", 1, 0.8, _records(2, 0.8), task="segment")
+    b = make_run(tmp_path / "b", "adam", 1, 0.8, task="segment")  # records of no kind in common with a's
     out = _cli("compare", a, b, code=2)
     assert "different tasks" in out and "Traceback" not in out
     c = make_run(tmp_path / "c", "sgd", 0, 0.9, _records(3, 0.9))

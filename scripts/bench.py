@@ -20,6 +20,7 @@ two alternates every repeat (nnml first, then plain first, ...), so neither alwa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -87,6 +88,30 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+@contextlib.contextmanager
+def epoch_cpu_time():
+    """A one-item list that ends up holding the CPU seconds (this process's threads) spent in the training loop's
+    own epoch method while the block ran: on a machine other processes load, the wall clock also counts waits for
+    a core, the CPU clock much less of them."""
+    from nnml.engine.loop import Trainer
+
+    cpu = [0.0]
+    epoch_method = Trainer._train_epoch
+
+    def cpu_timed(self, guard):
+        c0 = time.process_time()
+        try:
+            return epoch_method(self, guard)
+        finally:
+            cpu[0] += time.process_time() - c0
+
+    Trainer._train_epoch = cpu_timed
+    try:
+        yield cpu
+    finally:
+        Trainer._train_epoch = epoch_method
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -137,34 +162,16 @@ def run_nnml(cfg, args, device) -> dict:
 
     clock = Clock()
     choices = {"dataset": args.dataset, "model": args.model, "loss": "cross_entropy", "optimizer": "adam"}
-    # CPU seconds of each epoch's training (this process's threads), around the loop's own epoch method: on a
-    # machine other processes load, the wall clock also counts waits for a core.
-    from nnml.engine.loop import Trainer
+    with epoch_cpu_time() as cpu, tempfile.TemporaryDirectory(prefix="nnml-bench-") as d:
+        reset_peak_rss()
+        reset_cuda_peak(device)
+        t0 = time.perf_counter()
+        from nnml.run.train import RunContext
 
-    cpu = [0.0]
-    epoch_method = Trainer._train_epoch
-
-    def cpu_timed(self, guard):
-        c0 = time.process_time()
-        try:
-            return epoch_method(self, guard)
-        finally:
-            cpu[0] += time.process_time() - c0
-
-    Trainer._train_epoch = cpu_timed
-    try:
-        with tempfile.TemporaryDirectory(prefix="nnml-bench-") as d:
-            reset_peak_rss()
-            reset_cuda_peak(device)
-            t0 = time.perf_counter()
-            from nnml.run.train import RunContext
-
-            ctx = RunContext(run_dir=Path(d), trust=Trust.own(cfg), choices=choices)
-            m = train(cfg, ctx, callbacks=[clock], quiet=True)
-            call_s = time.perf_counter() - t0
-            files = sorted(p.name for p in Path(d).iterdir())
-    finally:
-        Trainer._train_epoch = epoch_method
+        ctx = RunContext(run_dir=Path(d), trust=Trust.own(cfg), choices=choices)
+        m = train(cfg, ctx, callbacks=[clock], quiet=True)
+        call_s = time.perf_counter() - t0
+        files = sorted(p.name for p in Path(d).iterdir())
     return {
         "samples_per_s": m["train_samples_per_s"], "train_time_s": m["train_time_s"], "fit_s": clock.fit_s,
         "cpu_time_s": round(cpu[0], 4), "cpu_samples_per_s": round(clock.samples / cpu[0], 1),

@@ -125,7 +125,6 @@ def run_nnml(name: str, threads: str, device: str = "cpu", extra=()) -> dict:
 
     from nnml.config.targets import Trust
     from nnml.engine.callbacks import Callback
-    from nnml.engine.loop import Trainer
     from nnml.run.train import RunContext, train
 
     class Probe(Callback):
@@ -139,24 +138,10 @@ def run_nnml(name: str, threads: str, device: str = "cpu", extra=()) -> dict:
 
     probe = Probe()
     cfg = compose(name, threads, device, extra)
-    # CPU time of each epoch's training (what a loaded machine's wall clock blurs): this process only, around the
-    # loop's own epoch method, which holds the timed region and a few microseconds of set-up more.
-    cpu = [0.0]
-    epoch_method = Trainer._train_epoch
+    from bench import epoch_cpu_time
 
-    def cpu_timed(self, guard):
-        c0 = time.process_time()
-        try:
-            return epoch_method(self, guard)
-        finally:
-            cpu[0] += time.process_time() - c0
-
-    Trainer._train_epoch = cpu_timed
-    try:
-        with tempfile.TemporaryDirectory(prefix="nnml-bench-") as d:
-            train(cfg, RunContext(run_dir=Path(d), trust=Trust.own(cfg)), callbacks=[probe], quiet=True)
-    finally:
-        Trainer._train_epoch = epoch_method
+    with epoch_cpu_time() as cpu, tempfile.TemporaryDirectory(prefix="nnml-bench-") as d:
+        train(cfg, RunContext(run_dir=Path(d), trust=Trust.own(cfg)), callbacks=[probe], quiet=True)
     return {"steps": probe.steps, "samples": probe.samples, "train_time_s": probe.train_s,
             "samples_per_s": probe.samples / probe.train_s, "cpu_time_s": cpu[0], "cpu_samples_per_s":
             probe.samples / cpu[0], "digest": probe.digest, "threads": probe.threads}

@@ -90,17 +90,7 @@ class MetricState:
         n = max(float(a[0]), 1.0)
         out = {"loss": float(a[1]) / n}
         if self.task == "classification":
-            cm = a[2:].reshape(self.k, self.k)
-            tp = np.diag(cm)
-            pred_count, true_count = cm.sum(0), cm.sum(1)
-            out["acc"] = float(tp.sum() / max(cm.sum(), 1.0))
-            precision = tp / np.maximum(pred_count, 1.0)
-            recall = tp / np.maximum(true_count, 1.0)
-            denom = precision + recall
-            f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
-            # Macro F1 over the classes present in targets or predictions (as torchmetrics and sklearn do).
-            present = (pred_count + true_count) > 0
-            out["f1"] = float(f1[present].mean()) if present.any() else 0.0
+            out.update(accuracy_and_macro_f1(a[2:].reshape(self.k, self.k)))
         else:
             sq, ab, y_sum, y_sq = a[2:].reshape(4, self.k)
             out["mse"] = float((sq / n).mean())
@@ -213,3 +203,16 @@ class MeanMetrics:
         names = sorted(self.sums)
         a = torch.stack([torch.stack([self.sums[k], self.counts[k]]) for k in names]).cpu().numpy()
         return {k: float(s / c) if c else float("nan") for k, (s, c) in zip(names, a)}
+
+
+def accuracy_and_macro_f1(cm: np.ndarray) -> dict[str, float]:
+    """``acc`` and macro ``f1`` of a (true, predicted) confusion matrix; the F1 mean is over the classes present in
+    targets or predictions (as torchmetrics and scikit-learn do)."""
+    tp = np.diag(cm)
+    pred_count, true_count = cm.sum(0), cm.sum(1)
+    precision = tp / np.maximum(pred_count, 1.0)
+    recall = tp / np.maximum(true_count, 1.0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
+    present = (pred_count + true_count) > 0
+    return {"acc": float(tp.sum() / max(cm.sum(), 1.0)), "f1": float(f1[present].mean()) if present.any() else 0.0}

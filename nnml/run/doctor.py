@@ -240,15 +240,21 @@ def _last_stat(sig: Signals, stat: str) -> tuple[dict, list[tuple[str, float]]] 
     return last, [(k, v) for k, v in last.items() if k != "step"]
 
 
-def check_dead(sig: Signals) -> Finding | None:
-    got = _last_stat(sig, "dead")
+def _over_half(sig: Signals, stat: str) -> tuple[dict, str] | None:
+    """(the last logged row, "layer share, ...") of the layers where more than half the units show ``stat``."""
+    got = _last_stat(sig, stat)
     if got is None:
         return None
     row, values = got
     bad = [(k, v) for k, v in values if v > 0.5]
-    if not bad:
+    return (row, ", ".join(f"{k} {v:.0%}" for k, v in bad)) if bad else None
+
+
+def check_dead(sig: Signals) -> Finding | None:
+    got = _over_half(sig, "dead")
+    if got is None:
         return None
-    listed = ", ".join(f"{k} {v:.0%}" for k, v in bad)
+    row, listed = got
     return Finding("dead_relus", "dead ReLU units", f"units never active on a whole batch at step {row['step']}: "
                    f"{listed} of the layer's units",
                    ["model.activation=leaky_relu", f"{lr_override(sig.lr, 0.1, sig.lr_typed)} (a tenth: large steps "
@@ -256,14 +262,10 @@ def check_dead(sig: Signals) -> Finding | None:
 
 
 def check_saturated(sig: Signals) -> Finding | None:
-    got = _last_stat(sig, "saturated")
+    got = _over_half(sig, "saturated")
     if got is None:
         return None
-    row, values = got
-    bad = [(k, v) for k, v in values if v > 0.5]
-    if not bad:
-        return None
-    listed = ", ".join(f"{k} {v:.0%}" for k, v in bad)
+    row, listed = got
     return Finding("saturated_units", "saturated tanh/sigmoid units", f"outputs within 1% of the function's bounds "
                    f"at step {row['step']}: {listed}",
                    ["model.batch_norm=true", "model.activation=relu",

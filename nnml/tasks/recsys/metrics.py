@@ -38,6 +38,18 @@ def top_k(score_fn: Callable[[torch.Tensor], torch.Tensor], users: torch.Tensor,
     return top.indices, top.values
 
 
+def per_user_ranking(rel: torch.Tensor, n: torch.Tensor, k: int, disc: torch.Tensor,
+                     idcg: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each user's ranking values at ``k``: ``rel`` (users, >= k) 1.0 where a shown item is held out, ``n`` each
+    user's held-out count, ``disc``/``idcg`` the discounts. The order is the one ``ranking_metrics`` sums in."""
+    r = rel[:, :k]
+    hits = r.sum(1)
+    d = torch.clamp(n, max=k)
+    return {"hits": hits, "denom": d, "recall": hits / n,
+            "map": (torch.cumsum(r, 1) / torch.arange(1, k + 1, device=r.device) * r).sum(1) / d,
+            "ndcg": (r * disc[:k]).sum(1) / idcg[d.long() - 1], "hit_rate": (hits > 0).double()}
+
+
 @torch.no_grad()
 def ranking_metrics(score_fn: Callable[[torch.Tensor], torch.Tensor], test: Rows, exclude: Rows | None,
                     ks: Iterable[int] = (10,), batch_users: int = 1024) -> dict[str, float]:
@@ -57,13 +69,7 @@ def ranking_metrics(score_fn: Callable[[torch.Tensor], torch.Tensor], test: Rows
         rel = (test.mask(u).gather(1, items) & valid).double()
         n = lengths[u].double()
         for k in ks:
-            r = rel[:, :k]
-            hits = r.sum(1)
-            d = torch.clamp(n, max=k)
-            ap = (torch.cumsum(r, 1) / torch.arange(1, k + 1, device=device) * r).sum(1) / d
-            ndcg = (r * disc[:k]).sum(1) / idcg[d.long() - 1]
-            sums[k] += torch.stack([hits.sum(), d.sum(), (hits / n).sum(), ap.sum(), ndcg.sum(),
-                                    (hits > 0).double().sum()])
+            sums[k] += torch.stack([v.sum() for v in per_user_ranking(rel, n, k, disc, idcg).values()])
             seen[k][items[:, :k][valid[:, :k]]] = True
     out: dict[str, float] = {}
     n_users = max(len(users), 1)

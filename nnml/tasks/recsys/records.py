@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from nnml.tasks.recsys.interactions import Interactions, Rows
-from nnml.tasks.recsys.metrics import top_k
+from nnml.tasks.recsys.metrics import per_user_ranking, top_k
 
 
 @torch.no_grad()
@@ -62,13 +62,7 @@ def ranking_records(score_fn: Callable[[torch.Tensor], torch.Tensor], test: Rows
         rel = (test.mask(u).gather(1, items) & valid).double()
         n = lengths[u].double()
         for k in ks:
-            r = rel[:, :k]
-            hits = r.sum(1)
-            d = torch.clamp(n, max=k)
-            values = {"hits": hits, "denom": d, "recall": hits / n,
-                      "map": (torch.cumsum(r, 1) / torch.arange(1, k + 1, device=device) * r).sum(1) / d,
-                      "ndcg": (r * disc[:k]).sum(1) / idcg[d.long() - 1], "hit_rate": (hits > 0).double()}
-            for name, v in values.items():
+            for name, v in per_user_ranking(rel, n, k, disc, idcg).items():
                 parts[f"{name}@{k}"].append(v)
     out = {"user": users.cpu().numpy().astype(np.int64), "relevant": lengths[users].cpu().numpy().astype(np.int64)}
     for name, chunks in parts.items():

@@ -64,29 +64,41 @@ class SegMetrics:
     def per_class(self) -> dict[str, np.ndarray]:
         """Per-class IoU and Dice (NaN where a class is absent from targets and predictions), and the matrix."""
         cm = self.confusion.double().cpu().numpy()
-        tp = np.diag(cm)
-        fp, fn = cm.sum(0) - tp, cm.sum(1) - tp
-        denom = tp + fp + fn
-        present = denom > 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            iou = np.where(present, tp / denom, np.nan)
-            dice = np.where(present, 2 * tp / (2 * tp + fp + fn), np.nan)
+        iou, dice = class_iou_dice(cm)
         return {"iou": iou, "dice": dice, "confusion": cm}
 
     def compute(self) -> dict[str, float]:
-        pc = self.per_class()
-        cm, iou, dice = pc["confusion"], pc["iou"], pc["dice"]
-        total = cm.sum()
         out = {}
         n = float(self.n.item())
         if n:
             out["loss"] = float(self.loss_sum.item()) / n
-        any_present = not np.isnan(iou).all()
-        out["pixel_acc"] = float(np.trace(cm) / total) if total else float("nan")
-        out["miou"] = float(np.nanmean(iou)) if any_present else float("nan")
-        out["mdice"] = float(np.nanmean(dice)) if any_present else float("nan")
-        if self.report_per_class:
-            for name, i, d in zip(self.names, iou, dice):
-                out[f"iou/{name}"] = float(i)
-                out[f"dice/{name}"] = float(d)
+        out.update(confusion_scores(self.confusion.double().cpu().numpy(),
+                                    self.names if self.report_per_class else None))
         return out
+
+
+def class_iou_dice(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class IoU and Dice of a (true, predicted) confusion matrix; NaN for a class absent from both."""
+    tp = np.diag(cm)
+    fp, fn = cm.sum(0) - tp, cm.sum(1) - tp
+    denom = tp + fp + fn
+    present = denom > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(present, tp / denom, np.nan)
+        dice = np.where(present, 2 * tp / (2 * tp + fp + fn), np.nan)
+    return iou, dice
+
+
+def confusion_scores(cm: np.ndarray, names=None) -> dict[str, float]:
+    """``pixel_acc``, ``miou``, ``mdice`` of a confusion matrix (NaN when it counts no pixel; the means over the
+    classes present), and with ``names`` the per-class ``iou/<name>`` and ``dice/<name>``."""
+    iou, dice = class_iou_dice(cm)
+    total = cm.sum()
+    any_present = not np.isnan(iou).all()
+    out = {"pixel_acc": float(np.trace(cm) / total) if total else float("nan"),
+           "miou": float(np.nanmean(iou)) if any_present else float("nan"),
+           "mdice": float(np.nanmean(dice)) if any_present else float("nan")}
+    for name, i, d in zip(names or (), iou, dice):
+        out[f"iou/{name}"] = float(i)
+        out[f"dice/{name}"] = float(d)
+    return out

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from nnml.errors import NnmlError
+from nnml.tasks.segmentation.metrics import confusion_scores
 
 
 @torch.no_grad()
@@ -46,23 +47,7 @@ def metrics_from_records(records, class_names=None, per_class: bool = False) -> 
     """``pixel_acc``, ``miou``, ``mdice`` (NaN when no pixel counts), ``loss`` when the records hold it, and with
     ``per_class`` the per-class IoU and Dice (NaN for a class absent from targets and predictions)."""
     cm = np.asarray(records["confusion"]).sum(0).astype(np.float64)
-    tp = np.diag(cm)
-    fp, fn = cm.sum(0) - tp, cm.sum(1) - tp
-    denom = tp + fp + fn
-    present = denom > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(present, tp / denom, np.nan)
-        dice = np.where(present, 2 * tp / (2 * tp + fp + fn), np.nan)
-    total = cm.sum()
-    out = {}
-    if "loss" in records:
-        out["loss"] = float(np.mean(records["loss"]))
-    out["pixel_acc"] = float(np.trace(cm) / total) if total else float("nan")
-    out["miou"] = float(iou[present].mean()) if present.any() else float("nan")
-    out["mdice"] = float(dice[present].mean()) if present.any() else float("nan")
-    if per_class:
-        names = list(class_names) if class_names else [str(i) for i in range(len(cm))]
-        for name, i, d in zip(names, iou, dice):
-            out[f"iou/{name}"] = float(i)
-            out[f"dice/{name}"] = float(d)
+    out = {"loss": float(np.mean(records["loss"]))} if "loss" in records else {}
+    names = (list(class_names) if class_names else [str(i) for i in range(len(cm))]) if per_class else None
+    out.update(confusion_scores(cm, names))
     return out

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from nnml.engine.metrics import accuracy_and_macro_f1
 from nnml.errors import NnmlError
 
 KINDS = ("classification", "regression")
@@ -68,15 +69,7 @@ def classification_metrics(records) -> dict[str, float]:
     # Classes above the largest id seen are absent from targets and predictions: F1 leaves them out anyway.
     k = int(max(t.max(initial=0), p.max(initial=0))) + 1
     cm = np.bincount(t * k + p, minlength=k * k).reshape(k, k).astype(np.float64)
-    tp = np.diag(cm)
-    pred_count, true_count = cm.sum(0), cm.sum(1)
-    out = {"acc": float(tp.sum() / max(cm.sum(), 1.0))}
-    precision = tp / np.maximum(pred_count, 1.0)
-    recall = tp / np.maximum(true_count, 1.0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
-    present = (pred_count + true_count) > 0
-    out["f1"] = float(f1[present].mean()) if present.any() else 0.0
+    out = accuracy_and_macro_f1(cm)
     if "loss" in records:
         out["loss"] = float(np.mean(records["loss"]))
     return out

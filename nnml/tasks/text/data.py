@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from nnml.data.base import DataSplits
-from nnml.tasks.text.batches import BucketBatches
+from nnml.tasks.text.batches import BucketBatches, pad
 from nnml.tasks.text.tokenizers import Tokenizer, from_dict
 
 
@@ -66,3 +66,26 @@ def load_tokenizers(folder: Path) -> dict[str, Tokenizer]:
 
 def lengths_of(seqs) -> torch.Tensor:
     return torch.tensor([max(len(s), 1) for s in seqs], dtype=torch.long)
+
+
+def labelled_texts(name: str, texts: list[str], y, parts: dict, tok, class_names, max_len: int,
+                   empty_as_unk: bool = False) -> TextSplits:
+    """TextSplits of text classification: ``parts`` split -> indices into ``texts`` and labels ``y``, encoded by
+    ``tok`` (trained on the train texts) and cut at ``max_len`` tokens; ``empty_as_unk``: a text the tokenizer
+    drops whole becomes one unknown token instead of an empty sequence."""
+    fields, raw, refs = {}, {}, {}
+    for split, ix in parts.items():
+        seqs = [tok.encode(texts[i])[:max_len] or ([tok.unk_id] if empty_as_unk else []) for i in ix]
+        fields[split] = {"x": pad(seqs), "x_len": lengths_of(seqs), "y": torch.as_tensor(y[ix], dtype=torch.long)}
+        raw[split] = [texts[i] for i in ix]
+        refs[split] = [int(v) for v in y[ix]]
+    f = fields
+    return TextSplits(
+        name=name, task="classification",
+        x_train=f["train"]["x"], y_train=f["train"]["y"], x_val=f["val"]["x"], y_val=f["val"]["y"],
+        x_test=f["test"]["x"], y_test=f["test"]["y"],
+        input_shape=tuple(f["train"]["x"].shape[1:]), num_outputs=len(class_names), class_names=list(class_names),
+        meta={"vocab_size": tok.vocab_size, "pad_id": tok.pad_id, "max_len": max_len},
+        fields=fields, sort_key="x_len", trim={"x": "x_len"}, tuple_keys=("x", "y"), texts=raw, references=refs,
+        tokenizers={"x": tok},
+    )

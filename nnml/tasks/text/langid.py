@@ -11,11 +11,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
-import torch
 
 from nnml.errors import NnmlError
-from nnml.tasks.text.batches import pad
-from nnml.tasks.text.data import TextSplits, lengths_of
+from nnml.tasks.text.data import TextSplits, labelled_texts
 from nnml.tasks.text.po import django_catalogues, translations
 from nnml.tasks.text.tokenizers import train_tokenizer
 
@@ -55,20 +53,4 @@ def langid(seed: int, languages=LANGUAGES, tokenizer: str = "char", min_freq: in
     parts = dict(zip(("train", "val", "test"), split_indices(y, seed, val_fraction, test_fraction)))
     tok = train_tokenizer(tokenizer, [texts[i] for i in parts["train"]], min_freq=min_freq, vocab_size=vocab_size,
                           lowercase=lowercase)
-    fields, raw, refs = {}, {}, {}
-    for split, ix in parts.items():
-        seqs = [tok.encode(texts[i])[:max_len] for i in ix]
-        fields[split] = {"x": pad(seqs), "x_len": lengths_of(seqs),
-                         "y": torch.as_tensor(y[ix], dtype=torch.long)}
-        raw[split] = [texts[i] for i in ix]
-        refs[split] = [int(v) for v in y[ix]]
-    f = fields
-    return TextSplits(
-        name="langid", task="classification",
-        x_train=f["train"]["x"], y_train=f["train"]["y"], x_val=f["val"]["x"], y_val=f["val"]["y"],
-        x_test=f["test"]["x"], y_test=f["test"]["y"],
-        input_shape=tuple(f["train"]["x"].shape[1:]), num_outputs=len(languages), class_names=list(languages),
-        meta={"vocab_size": tok.vocab_size, "pad_id": tok.pad_id, "max_len": max_len},
-        fields=fields, sort_key="x_len", trim={"x": "x_len"}, tuple_keys=("x", "y"), texts=raw, references=refs,
-        tokenizers={"x": tok},
-    )
+    return labelled_texts("langid", texts, y, parts, tok, languages, max_len)

@@ -12,14 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from nnml.data.base import split_indices
 from nnml.data.table_files import Table, missing, read_table
 from nnml.data.tabular import class_keys, label_keys
 from nnml.errors import NnmlError, did_you_mean
-from nnml.tasks.text.batches import pad
-from nnml.tasks.text.data import TextSplits, lengths_of
+from nnml.tasks.text.data import TextSplits, labelled_texts
 from nnml.tasks.text.tokenizers import train_tokenizer
 
 
@@ -76,19 +74,5 @@ def text_csv(seed: int, path: str | None = None, text: str = "text", label: str 
                                 f"train split; add training rows of it or remove it")
     tok = train_tokenizer(tokenizer, [texts[i] for i in train], min_freq=min_freq, vocab_size=vocab_size,
                           lowercase=lowercase)
-    fields, raw, refs = {}, {}, {}
-    for split, ix in (("train", train), ("val", val), ("test", test)):
-        seqs = [tok.encode(texts[i])[:max_len] or [tok.unk_id] for i in ix]
-        fields[split] = {"x": pad(seqs), "x_len": lengths_of(seqs), "y": torch.as_tensor(y[ix], dtype=torch.long)}
-        raw[split] = [texts[i] for i in ix]
-        refs[split] = [int(v) for v in y[ix]]
-    f = fields
-    return TextSplits(
-        name=Path(str(path)).stem, task="classification",
-        x_train=f["train"]["x"], y_train=f["train"]["y"], x_val=f["val"]["x"], y_val=f["val"]["y"],
-        x_test=f["test"]["x"], y_test=f["test"]["y"],
-        input_shape=tuple(f["train"]["x"].shape[1:]), num_outputs=len(classes), class_names=list(classes),
-        meta={"vocab_size": tok.vocab_size, "pad_id": tok.pad_id, "max_len": max_len},
-        fields=fields, sort_key="x_len", trim={"x": "x_len"}, tuple_keys=("x", "y"), texts=raw, references=refs,
-        tokenizers={"x": tok},
-    )
+    parts = {"train": train, "val": val, "test": test}
+    return labelled_texts(Path(str(path)).stem, texts, y, parts, tok, classes, max_len, empty_as_unk=True)

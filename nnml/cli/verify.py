@@ -53,8 +53,8 @@ def _announce(setup, source) -> None:
 
     what = f"the first {setup.epochs} epochs" if setup.epochs else "the whole run"
     seeds = ", ".join(f"{k} {v}" for k, v in setup.seeds.items())
-    typer.echo(f"re-running {what} on {setup.device} with {setup.threads} "
-               f"{'thread' if setup.threads == 1 else 'threads'}, {seeds}", err=True)
+    note(f"re-running {what} on {setup.device} with {setup.threads} "
+         f"{'thread' if setup.threads == 1 else 'threads'}, {seeds}")
     for line in setup.notes:
         note(line)
     if source is None and not setup.epochs:

@@ -88,6 +88,9 @@ READERS = [
     Reader("encoder", lambda run, tmp: ["train", *TINY, "model=pretrained", f"model.encoder={run}",
                                         "dataset=digits"], base="contrastive", writes=True),
     Reader("feature-net", lambda run, tmp: ["train", *GAN, f"task.feature_net={run}"], writes=True),
+    Reader("verify", lambda run, tmp: ["verify", str(run)], weights=None, writes=True),  # trains into a temp folder
+    # the doctor reads the config to rebuild the data; a refused config is listed as "not checked", exit 0
+    Reader("doctor", lambda run, tmp: ["doctor", str(run)], builds=False, weights=None),
     Reader("compare", lambda run, tmp: ["compare", str(run)], builds=False, weights=None),
     Reader("diff", lambda run, tmp: ["diff", str(run), str(run)], builds=False, weights=None),
     Reader("sweep-plot", lambda run, tmp: ["sweep-plot", str(run), "--x", "seed", "--out", str(tmp / "p.png")],

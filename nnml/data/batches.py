@@ -207,6 +207,7 @@ class LimitedBatches:
 
     def __init__(self, source, limit, fixed: bool = False):
         self.source, self.limit, self.fixed = source, limit, fixed
+        self.varying_shapes = getattr(source, "varying_shapes", False)
 
     def batches_per_epoch(self, world: int = 1) -> int:
         return limited_count(self.source.batches_per_epoch(world), self.limit)

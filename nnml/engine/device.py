@@ -250,12 +250,18 @@ def job_cores(parallel_jobs: int = 1) -> tuple[int, int]:
     return max(1, usable // max(1, int(parallel_jobs))), usable
 
 
-def setup_cuda_speedups(device: torch.device) -> None:
+def setup_cuda_speedups(device: torch.device, autotune: bool = True) -> None:
+    """TF32 matmuls and convolutions, and cuDNN's autotuner (``autotune``: batches that keep one shape, no
+    ``trainer.deterministic``).
+
+    Length-bucketed text (every batch its own sequence length) must leave the autotuner off:
+    it times every algorithm again for each new input shape, which made a 1-D CNN over characters train at ~100
+    samples/s on an H200 instead of thousands."""
     if device.type == "cuda":
         # TF32 matmuls: ~free accuracy-wise for training, several times faster on Ampere and later.
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = bool(autotune)
 
 
 def out_of_memory(device: torch.device, batch_size: int, eval_batch_size: int | None, precision: str) -> NnmlError:

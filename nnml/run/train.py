@@ -96,7 +96,6 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
     quiet = quiet or not main
     # Written before anything can fail, so that a failed run says where it came from too; rank 0 only under DDP.
     record = _provenance(cfg, ctx, run_dir, device, threads) if main else None
-    setup_cuda_speedups(device)
     autocast = autocast_context(device, str(tr.precision))
     seed_everything(int(cfg.seed), bool(tr.get("deterministic", False)))
     if tr.get("detect_anomaly"):
@@ -109,6 +108,7 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
                       choices=choices)
     overfit = int(tr.get("overfit_batches") or 0)  # debug=overfit: the same few batches every epoch
     batches = limit_batches(task.batches("train", builder), overfit or tr.get("limit_train_batches"), fixed=overfit > 0)
+    setup_cuda_speedups(device, autotune=not getattr(batches, "varying_shapes", False) and not tr.get("deterministic"))
     # Schedulers that step per optimizer step count those: K batches make one with trainer.accumulate_grad_batches=K
     builder.steps_per_epoch = optimizer_steps(batches.batches_per_epoch(dist.world_size if dist else 1),
                                               int(tr.get("accumulate_grad_batches") or 1))

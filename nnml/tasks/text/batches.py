@@ -35,6 +35,9 @@ class BucketBatches:
     field is cut to that field's longest length in the batch). ``as_tuple`` names fields to yield as a tuple
     (e.g. ``("x", "y")`` for the supervised task) instead of a dict."""
 
+    #: batches differ in sequence length, so cuDNN's per-shape autotuner stays off (engine.device)
+    varying_shapes = True
+
     def __init__(self, fields: dict[str, torch.Tensor], lengths: torch.Tensor, *, batch_size: int, shuffle: bool,
                  seed: int, device, trim: dict[str, str] | None = None, bucket: int = 50,
                  as_tuple: tuple[str, ...] | None = None):

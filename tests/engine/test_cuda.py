@@ -52,10 +52,21 @@ def test_compile_reports_compile_time_and_trains(tmp_path):
     assert m["test/acc"] > 0.93
 
 
+@pytest.fixture(scope="module")
+def cnn_on_cpu(tmp_path_factory):
+    """The same CNN run on the CPU: the default CNN reaches ~0.87-0.91 on digits in 8 epochs (not the MLP's 0.97)."""
+    d = tmp_path_factory.mktemp("cnn_cpu")
+    r = run_cli(["train", *[o for o in BASE if o != "trainer.device=cuda"], "trainer.device=cpu", "model=cnn"], cwd=d)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return read_metrics(run_dirs(d)[-1])
+
+
 @pytest.mark.parametrize("precision", ["32", "bf16"])
-def test_channels_last_cnn_trains(tmp_path, precision):
+def test_channels_last_cnn_trains(tmp_path, precision, cnn_on_cpu):
     m, _ = train(tmp_path, "model=cnn", f"trainer.precision={precision}")
-    assert m["test/acc"] > 0.93
+    # Same init and batch order as the CPU run; channels-last kernels, TF32 and bf16 move the result a little.
+    assert m["test/acc"] > 0.8, m
+    assert abs(m["test/acc"] - cnn_on_cpu["test/acc"]) <= 0.05, (m["test/acc"], cnn_on_cpu["test/acc"])
 
 
 def test_nnml_puts_a_cnn_in_channels_last_on_cuda(tmp_path):

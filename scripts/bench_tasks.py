@@ -13,7 +13,9 @@ and each run ends with a digest of its primary module's weights: at one thread t
 Timing is the same on both sides: each epoch's training steps from the start of the epoch's batches to the
 epoch's end (nnml: after its one host read of the epoch's metrics; plain: after a device sync), summed over the
 epochs; samples per second = training samples / that time. Validation, logging and checkpoints run outside it
-(nnml's per-step logging every ``log_every_n_steps`` is inside, as it is in a real run). Both sides import
+(nnml's per-step logging every ``log_every_n_steps`` is inside, as it is in a real run). The supervised plain loop
+validates after every epoch and keeps the best weights, as nnml does by default (and as ``bench.py``'s loop does):
+with 40 short epochs, what runs between epochs changes the next epoch's speed although it is untimed. Both sides import
 ``torch._dynamo`` (the first ``optimizer.step()`` of any program does) before the clock starts.
 
 Every run is a fresh ``python`` process; the two sides of a pair run back to back, their order alternating from one
@@ -199,6 +201,8 @@ def run_plain(name: str, threads: str, device: str = "cpu", extra=()) -> dict:
             cpu_s += time.process_time() - c0
             steps += n_steps
             samples += n_samples
+            if hasattr(epoch_fn, "after"):  # the loop's untimed work between epochs (validation), where it has any
+                epoch_fn.after(epoch)
             for slot in task.slots.values():  # epoch schedulers step after the epoch, untimed, as in nnml
                 if slot.scheduler is not None and slot.interval == "epoch":
                     slot.scheduler.step()
@@ -230,6 +234,9 @@ def plain_supervised(task, source, dev):
     x, y = source.tensors
     bs = source.batch_size
 
+    xv, yv = task.data.x_val.to(dev), task.data.y_val.to(dev)
+    best = {"acc": -1.0, "state": None}
+
     def epoch(e):
         perm = _shuffled(source, e)
         n = len(perm)
@@ -241,6 +248,17 @@ def plain_supervised(task, source, dev):
             opt.step()
         return -(-n // bs), n
 
+    @torch.inference_mode()
+    def validate(e):
+        # what a hand-written loop does between epochs, and nnml does by default: validation accuracy, keeping the
+        # best weights (untimed on both sides; dropout is off in eval mode, so no random draws are spent here)
+        model.eval()
+        acc = (model(xv).argmax(1) == yv).float().mean().item()
+        model.train()
+        if acc > best["acc"]:
+            best["acc"], best["state"] = acc, {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    epoch.after = validate
     return epoch
 
 

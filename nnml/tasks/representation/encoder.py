@@ -101,6 +101,7 @@ def load_encoder(run_dir, key: str = "model.encoder", checkpoint: str = "best", 
     from nnml.engine.checkpoint import load_checkpoint
 
     cfg, trust, folder = _run_config(run_dir, key, allow)
+    _refuse_cycle(run_dir, cfg.model, key)
     ckpt_path = folder.checkpoints / f"{checkpoint}.pt"
     if not ckpt_path.is_file():
         raise NnmlError(f"{key}={run_dir} has no checkpoints/{checkpoint}.pt: the run did not finish its first "
@@ -119,6 +120,36 @@ def load_encoder(run_dir, key: str = "model.encoder", checkpoint: str = "best", 
     info = {"input_shape": tuple(facts["input_shape"]), "dataset": facts.get("dataset", ""),
             "task": str(cfg.task._target_), "out_dim": encoder.out_dim}
     return encoder, info
+
+
+MAX_ENCODER_CHAIN = 32
+
+
+def _refuse_cycle(run_dir, model_node, key: str) -> None:
+    """A run whose model is itself built on a pretrained encoder names another folder, and so on; a chain that
+    comes back to a folder it passed would be read for ever (before this check only Python's recursion limit ended
+    it, after seconds of rereading the same folder). Followed as data (each folder's saved config, unresolved): a
+    folder that cannot be read here is left to the nested load, which says why."""
+    from omegaconf import OmegaConf
+
+    from nnml.config.runfolder import RunFolder
+
+    chain = [Path(run_dir).expanduser().resolve()]
+    node = OmegaConf.to_container(model_node, resolve=False) if OmegaConf.is_config(model_node) else model_node
+    for _ in range(MAX_ENCODER_CHAIN):
+        nxt = node.get("encoder") if isinstance(node, dict) else None
+        if not isinstance(nxt, str) or not nxt:
+            return
+        path = Path(nxt).expanduser().resolve()
+        if path in chain:
+            route = " -> ".join(str(p) for p in [*chain, path])
+            raise NnmlError(f"{key}={run_dir}: its model is built on a pretrained encoder that leads back to a folder "
+                            f"already on the way ({route}); give a pretraining run whose model is a plain network")
+        chain.append(path)
+        try:
+            node = RunFolder(path).raw_config().get("model")
+        except (NnmlError, OSError):
+            return
 
 
 def _encoder_facts(ckpt: dict, path: Path) -> dict:

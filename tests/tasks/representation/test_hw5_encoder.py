@@ -69,3 +69,23 @@ def test_head_configs_fill_in_sizes_and_refuse_a_mismatch():
         _build_head({"_target_": "torch.nn.Linear", "in_features": 64}, (), 125, 10, "RUN")
     with pytest.raises(NnmlError, match="model.head gives outputs of shape"):
         _build_head({"_target_": "torch.nn.Linear", "out_features": 3}, (), 125, 10, "RUN")
+
+
+def test_a_chain_of_encoders_that_comes_back_is_refused_at_once(tmp_path):
+    """A -> B -> A (each run's model built on the other's encoder) is refused by following the saved configs as
+    data; before, only Python's recursion limit ended the rereading (39 s in the hostile-folder suite)."""
+    from nnml.tasks.representation.encoder import _refuse_cycle
+
+    def run(name, encoder):
+        (tmp_path / name / ".hydra").mkdir(parents=True)
+        (tmp_path / name / ".hydra" / "config.yaml").write_text(
+            f"model:\n  _target_: nnml.tasks.representation.encoder.PretrainedClassifier\n  encoder: {encoder}\n")
+        return tmp_path / name
+
+    a, b = run("a", tmp_path / "b"), run("b", tmp_path / "a")
+    with pytest.raises(NnmlError, match="leads back to a folder already on the way") as e:
+        _refuse_cycle(a, {"encoder": str(b)}, "model.encoder")
+    assert "\n" not in str(e.value) and str(a.resolve()) in str(e.value)
+    _refuse_cycle(a, {"encoder": str(tmp_path / "missing")}, "model.encoder")  # the nested load names that one
+    run("c", "")  # a plain pretraining run ends the chain
+    _refuse_cycle(a, {"encoder": str(tmp_path / "c")}, "model.encoder")

@@ -63,6 +63,18 @@ def run_cli(args, cwd: Path, env=None, timeout: float = 300, input_text=None) ->
                           text=True, timeout=timeout, input=input_text)
 
 
+def cli(args, cwd: Path, env=None, timeout: float = 300, input_text=None) -> subprocess.CompletedProcess:
+    """:func:`run_cli`'s answer from this process (:func:`invoke`): no interpreter start-up, which is ~3.5 s of CPU
+    a call (torch, its compiler stack, SciPy). For commands that need no process of their own: no signals or kills,
+    no lock held by another process, no environment variables, nothing that must be imported fresh (a hostile
+    module's import is the subprocess tests' business). An exception other than the CLI's exit is raised."""
+    assert env is None and input_text is None, "cli() runs in this process: use run_cli for env or stdin"
+    r = invoke(args, cwd)
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        raise r.exception
+    return subprocess.CompletedProcess([str(a) for a in args], r.exit_code, r.stdout, r.stderr)
+
+
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """Every test runs with one torch thread, put back afterwards: two test workers share two cores, and many tests

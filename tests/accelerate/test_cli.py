@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import TINY, read_metrics, run_cli, run_dirs
+from tests.conftest import TINY, cli, read_metrics, run_dirs
 
 pytestmark = pytest.mark.slow
 
@@ -15,14 +15,14 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def cnn_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("accel_cli")
-    r = run_cli(["train", *TINY, "experiment=digits_cnn", "logger=none"], root)
+    r = cli(["train", *TINY, "experiment=digits_cnn", "logger=none"], root)
     assert r.returncode == 0, r.stderr
     return root, run_dirs(root)[-1]
 
 
 def test_accelerate_a_cnn_run_then_eval_its_variant(cnn_run):
     root, run = cnn_run
-    r = run_cli(["accelerate", str(run), "--methods", "int8_static,prune_structured,prune_unstructured",
+    r = cli(["accelerate", str(run), "--methods", "int8_static,prune_structured,prune_unstructured",
                  "--finetune-epochs", "1", "--repeats", "3", "--batch", "8", "--json"], root)
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)
@@ -37,7 +37,7 @@ def test_accelerate_a_cnn_run_then_eval_its_variant(cnn_run):
     assert rows["prune_unstructured"]["nonzero"] < 0.6 * rows["prune_unstructured"]["params"]
     out = run / "accelerated"
     assert {"report.json", "report.md", "tradeoff.png"} <= {p.name for p in out.iterdir()}
-    e = run_cli(["eval", str(run), "--checkpoint", "accelerated/int8_static", "--json"], root)
+    e = cli(["eval", str(run), "--checkpoint", "accelerated/int8_static", "--json"], root)
     assert e.returncode == 0, e.stderr
     assert json.loads(e.stdout)["test/acc"] == rows["int8_static"]["metric"]
 
@@ -47,13 +47,13 @@ def test_strict_exits_1_when_a_variant_is_degraded(cnn_run):
     # no allowance at all (0 points, 0%) and no fine-tuning: half the weights zeroed loses some accuracy
     args = ["accelerate", str(run), "--methods", "prune_unstructured", "--finetune-epochs", "0", "--repeats", "2",
             "--batch", "4", "--tolerance", "0pt,0%"]
-    r = run_cli([*args, "--strict"], root)
+    r = cli([*args, "--strict"], root)
     rep = json.loads((run / "accelerated" / "report.json").read_text())
     degraded = rep["rows"][1]["metric"] < rep["rows"][0]["metric"]
     assert rep["degraded"] == (["prune_unstructured"] if degraded else [])
     assert r.returncode == (1 if degraded else 0), r.stderr
     assert ("degraded (do not use): prune_unstructured" in r.stdout) == degraded
-    assert run_cli(args, root).returncode == 0  # without --strict the table is the answer
+    assert cli(args, root).returncode == 0  # without --strict the table is the answer
 
 
 def test_bad_input_gets_one_line(cnn_run, tmp_path):
@@ -76,15 +76,15 @@ def test_bad_input_gets_one_line(cnn_run, tmp_path):
 def test_distilled_student_and_the_student_alone(cnn_run):
     root, teacher = cnn_run
     student = ["experiment=digits_distill", *TINY]
-    r = run_cli(["train", *student, f"task.teacher={teacher}"], root)
+    r = cli(["train", *student, f"task.teacher={teacher}"], root)
     assert r.returncode == 0, r.stderr
     distilled = run_dirs(root)[-1]
-    r = run_cli(["train", *student, "task=auto"], root)
+    r = cli(["train", *student, "task=auto"], root)
     assert r.returncode == 0, r.stderr
     alone = run_dirs(root)[-1]
     a, b = read_metrics(distilled), read_metrics(alone)
     assert 0 < a["test/acc"] <= 1 and a["test/acc"] != b["test/acc"]  # the teacher's targets changed training
-    c = run_cli(["compare", str(distilled), str(alone), "--format", "json"], root)
+    c = cli(["compare", str(distilled), str(alone), "--format", "json"], root)
     assert c.returncode == 0, c.stderr
     assert str(distilled.name) in c.stdout and str(alone.name) in c.stdout
     # a teacher trained on other data is refused before training, in one line

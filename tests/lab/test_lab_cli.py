@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from nnml.cli.labs import LABS, check_override_keys, lab_summary
 from nnml.errors import NnmlError
 from nnml.lab.trajectories import _contour_figure
-from tests.conftest import run_cli
+from tests.conftest import cli
 
 CONFIGS = pathlib.Path(__file__).parents[2] / "configs"
 GROUPS = {p.name for p in CONFIGS.iterdir() if p.is_dir() and not p.name.startswith("_")}
@@ -41,7 +41,7 @@ def test_documented_commands_in_lecture1_use_valid_keys():
 
 
 def test_gradcheck_prelu_mse_runs_through_the_cli(tmp_path):
-    r = run_cli(["lab", "gradcheck", "--json", "activation=prelu", "criterion=mse"], cwd=tmp_path)
+    r = cli(["lab", "gradcheck", "--json", "activation=prelu", "criterion=mse"], cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     numbers = json.loads(r.stdout.strip().splitlines()[-1])
     # against torch.autograd in float64: agreement to rounding
@@ -49,7 +49,7 @@ def test_gradcheck_prelu_mse_runs_through_the_cli(tmp_path):
 
 
 def test_collapse_circles_runs_through_the_cli(tmp_path):
-    r = run_cli(["lab", "collapse", "--json", "data=circles", "depth=2", "steps=150", "samples=300"], cwd=tmp_path)
+    r = cli(["lab", "collapse", "--json", "data=circles", "depth=2", "steps=150", "samples=300"], cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     numbers = json.loads(r.stdout.strip().splitlines()[-1])
     assert numbers["dataset"] == "circles"
@@ -62,7 +62,7 @@ def test_collapse_circles_runs_through_the_cli(tmp_path):
 
 @pytest.mark.parametrize("flag", ["--help", "-h"])
 def test_lab_help_lists_every_lab_with_description_and_example(tmp_path, flag):
-    r = run_cli(["lab", flag], cwd=tmp_path)
+    r = cli(["lab", flag], cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     for name in LABS:
         description, example = lab_summary(name)
@@ -70,14 +70,14 @@ def test_lab_help_lists_every_lab_with_description_and_example(tmp_path, flag):
 
 
 def test_lab_name_help_shows_its_keys(tmp_path):
-    r = run_cli(["lab", "gradcheck", "--help"], cwd=tmp_path)
+    r = cli(["lab", "gradcheck", "--help"], cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "criterion: cross_entropy" in r.stdout and "tolerance:" in r.stdout
     assert not (tmp_path / "outputs").exists()
 
 
 def test_unknown_key_is_one_line_with_suggestion(tmp_path):
-    r = run_cli(["lab", "gradcheck", "critrion=mse"], cwd=tmp_path)
+    r = cli(["lab", "gradcheck", "critrion=mse"], cwd=tmp_path)
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0
     assert "'critrion' is not a key of lab gradcheck (did you mean 'criterion'?)" in r.stderr
@@ -93,7 +93,7 @@ def test_unknown_key_is_one_line_with_suggestion(tmp_path):
     (["gradcheck", "hidden=[]"], "hidden=[] is not valid for lab gradcheck"),
 ])
 def test_bad_values_are_one_line_naming_key_and_value(tmp_path, args, message):
-    r = run_cli(["lab", *args], cwd=tmp_path)
+    r = cli(["lab", *args], cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     assert message in r.stderr and r.stderr.strip().count("\n") == 0
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import TINY, run_cli
+from tests.conftest import TINY, cli
 
 ARGS = ["train", *TINY, "trainer.max_epochs=3", "logger=all", "model.dropout=0.2", "model.hidden=[32]"]
 
@@ -22,7 +22,7 @@ ARGS = ["train", *TINY, "trainer.max_epochs=3", "logger=all", "model.dropout=0.2
 def run(tmp_path_factory) -> Path:
     """A finished 3-epoch run with metrics.csv and TensorBoard events."""
     root = tmp_path_factory.mktemp("verify")
-    proc = run_cli([*ARGS, "hydra.run.dir=run"], cwd=root)
+    proc = cli([*ARGS, "hydra.run.dir=run"], cwd=root)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return root / "run"
 

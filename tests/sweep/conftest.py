@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import cli
 
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
 
@@ -16,7 +16,7 @@ OPTIMIZERS = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adam
 def seven_sweep(tmp_path_factory):
     """(completed process, sweep folder) of ``nnml train -m optimizer=<seven>``; one override value holds a '/'."""
     root = tmp_path_factory.mktemp("seven")
-    proc = run_cli(["train", "-m", f"optimizer={','.join(OPTIMIZERS)}", "trainer.max_epochs=2",
+    proc = cli(["train", "-m", f"optimizer={','.join(OPTIMIZERS)}", "trainer.max_epochs=2",
                     "trainer.num_threads=1", "trainer.device=cpu", "+note=a/b"], cwd=root, timeout=600)
     sweeps = sorted((root / "outputs" / "train" / "multiruns").glob("*"))
     assert proc.returncode == 0, proc.stderr[-3000:]

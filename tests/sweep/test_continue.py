@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY, run_cli
+from tests.conftest import TINY, cli
 
 SWEEP = ["train", "-m", "optimizer=sgd,adam", *TINY, "hydra.sweep.dir=sweep"]
 
@@ -42,7 +42,7 @@ def results(m: dict) -> dict:
 def finished(tmp_path_factory):
     """(folder the command ran in, the sweep folder) of a two-job sweep that finished."""
     root = tmp_path_factory.mktemp("finished")
-    proc = run_cli(SWEEP, cwd=root)
+    proc = cli(SWEEP, cwd=root)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return root, root / "sweep"
 
@@ -57,7 +57,7 @@ def copy_of(finished, tmp_path) -> tuple[Path, Path]:
 def test_the_same_command_again_keeps_finished_jobs_byte_for_byte(finished, tmp_path):
     root, sweep = copy_of(finished, tmp_path)
     jobs = {j: hashes(sweep / j) for j in ("optimizer=sgd", "optimizer=adam")}
-    proc = run_cli(SWEEP, cwd=root)
+    proc = cli(SWEEP, cwd=root)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for job, before in jobs.items():
         assert hashes(sweep / job) == before, job
@@ -74,7 +74,7 @@ def test_the_same_command_again_keeps_finished_jobs_byte_for_byte(finished, tmp_
 def test_changed_config_is_refused_in_one_line_and_nothing_is_written(finished, tmp_path):
     root, sweep = copy_of(finished, tmp_path)
     before = hashes(sweep)
-    proc = run_cli([*SWEEP, "trainer.max_epochs=3"], cwd=root)
+    proc = cli([*SWEEP, "trainer.max_epochs=3"], cwd=root)
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
@@ -85,7 +85,7 @@ def test_changed_config_is_refused_in_one_line_and_nothing_is_written(finished, 
 def test_a_sweep_over_other_keys_is_refused(finished, tmp_path):
     root, sweep = copy_of(finished, tmp_path)
     before = hashes(sweep)
-    proc = run_cli([*SWEEP, "seed=0,1"], cwd=root)
+    proc = cli([*SWEEP, "seed=0,1"], cwd=root)
     assert proc.returncode == 2, proc.stderr
     assert "holds a sweep over optimizer; this command sweeps optimizer, seed" in proc.stderr
     assert hashes(sweep) == before
@@ -98,7 +98,7 @@ def test_continue_runs_a_failed_job_again_and_keeps_its_attempt(finished, tmp_pa
     (adam / "metrics.json").unlink()
     (adam / "error.txt").write_text("RuntimeError: boom\n")
     kept = hashes(sgd)
-    proc = run_cli(["train", "--continue", "sweep"], cwd=root)
+    proc = cli(["train", "--continue", "sweep"], cwd=root)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert hashes(sgd) == kept
     assert results(metrics(adam)) == want  # the same job trained again: the same numbers
@@ -110,7 +110,7 @@ def test_continue_runs_a_failed_job_again_and_keeps_its_attempt(finished, tmp_pa
 
 
 def test_continue_of_a_folder_that_is_no_sweep_is_one_line(tmp_path):
-    proc = run_cli(["train", "-m", "--continue", "nowhere"], cwd=tmp_path)
+    proc = cli(["train", "-m", "--continue", "nowhere"], cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "error: --continue nowhere: no such folder; give the folder of a sweep of nnml train -m "
@@ -131,7 +131,7 @@ def test_a_sweep_prints_one_line_per_job_and_logs_every_epoch(seven_sweep):
 
 
 def test_verbose_brings_the_epoch_lines_back(tmp_path):
-    proc = run_cli(["train", "-m", "-v", "optimizer=sgd,adam", *TINY, "trainer.max_epochs=1"], cwd=tmp_path)
+    proc = cli(["train", "-m", "-v", "optimizer=sgd,adam", *TINY, "trainer.max_epochs=1"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sum(line.startswith("epoch 1/1") for line in proc.stdout.splitlines()) == 2
     assert "Launching 2 jobs locally" in proc.stdout  # Hydra's own lines too
@@ -142,7 +142,7 @@ def test_preset_sweep_continues(tmp_path):
     """experiment=compare_optimizers: the jobs come from the preset's sweeper params (one seed of its five)."""
     args = ["train", "-m", "experiment=compare_optimizers", "seed=0", *TINY, "trainer.max_epochs=1",
             "hydra.sweep.dir=s"]
-    first = run_cli(args, cwd=tmp_path)
+    first = cli(args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     sweep = tmp_path / "s"
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
@@ -151,7 +151,7 @@ def test_preset_sweep_continues(tmp_path):
     want = results(metrics(sgd))
     (sgd / "metrics.json").unlink()  # as if killed after its last checkpoint, before its result was written
     others = {j: hashes(sweep / j) for j in jobs if j != sgd.name}
-    again = run_cli(args, cwd=tmp_path)
+    again = cli(args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "7 jobs, 6 finished (kept as they are), 1 interrupted (resume from their last checkpoint)" in again.stderr
     assert {j: hashes(sweep / j) for j in others} == others

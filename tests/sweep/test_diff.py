@@ -14,7 +14,8 @@ import yaml
 
 from nnml.errors import NnmlError
 from nnml.sweep import diff as D
-from tests.conftest import invoke, run_cli
+from tests.conftest import cli as run_in_process
+from tests.conftest import invoke
 
 
 def make_run(folder: Path, config: dict, metrics: dict | None = None, choices: dict | None = None,
@@ -190,12 +191,12 @@ def test_missing_and_non_run_folders_one_line_exit_2(tmp_path, monkeypatch):
 def test_two_jobs_of_a_real_sweep(tmp_path):
     """nnml train -m optimizer=sgd,adam, then nnml diff on its two job folders (named optimizer=sgd, optimizer=adam),
     as JSON and as a table; copies with a provenance.json each add the environment."""
-    proc = run_cli(["train", "-m", "trainer.device=cpu", "trainer.num_threads=1", "trainer.max_epochs=1",
+    proc = run_in_process(["train", "-m", "trainer.device=cpu", "trainer.num_threads=1", "trainer.max_epochs=1",
                     "logger=none", "optimizer=sgd,adam"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (sweep,) = (tmp_path / "outputs" / "train" / "multiruns").iterdir()
     sgd, adam = sweep / "optimizer=sgd", sweep / "optimizer=adam"
-    out = run_cli(["diff", str(sgd), str(adam), "--json"], cwd=tmp_path)
+    out = run_in_process(["diff", str(sgd), str(adam), "--json"], cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["choices"] == [{"key": "optimizer", "a": "sgd", "b": "adam", "only_in": None}]
@@ -221,7 +222,7 @@ def test_two_jobs_of_a_real_sweep(tmp_path):
         shutil.copytree(d, copy)
         (copy / "provenance.json").write_text(json.dumps(provenance(machine__host=host)))
         copies.append(copy)
-    table = run_cli(["diff", *map(str, copies)], cwd=tmp_path)
+    table = run_in_process(["diff", *map(str, copies)], cwd=tmp_path)
     assert table.returncode == 0, table.stderr
     for needle in ("optimizer (group)", "torch.optim.SGD", "torch.optim.Adam", "machine.host", "laptop",
                    "cluster-7", "val/acc", "B−A"):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import TINY, run_cli
+from tests.conftest import TINY, cli
 
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
 
@@ -119,7 +119,7 @@ def test_job_names_keep_only_the_varied_values_as_typed():
 
 
 def test_failed_job_is_marked_and_exit_code_is_one(tmp_path):
-    proc = run_cli(["train", "-m", *TINY, "trainer.max_epochs=1", "optimizer=sgd", "optimizer.lr=0.05,1e12"],
+    proc = cli(["train", "-m", *TINY, "trainer.max_epochs=1", "optimizer=sgd", "optimizer.lr=0.05,1e12"],
                    cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "1 of 2 sweep jobs failed" in proc.stderr
@@ -136,7 +136,7 @@ def test_failed_job_is_marked_and_exit_code_is_one(tmp_path):
 
 
 def test_grid_and_range_sweep(tmp_path):
-    proc = run_cli(["train", "-m", *TINY, "optimizer.lr=1e-3,1e-2", "model.hidden=[8],[16]",
+    proc = cli(["train", "-m", *TINY, "optimizer.lr=1e-3,1e-2", "model.hidden=[8],[16]",
                     "trainer.max_epochs=range(1,3)"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     sweep = next((tmp_path / "outputs" / "train" / "multiruns").iterdir())
@@ -156,7 +156,7 @@ def test_glob_over_experiments(tmp_path):
     # for minutes and are run by their own tests); the MNIST one downloads its data, so glob's exclude drops it.
     supervised = ["compare_optimizers", "diabetes_regression", "digits_cnn", "mnist_mlp", "moons_tanh"]
     assert set(supervised) <= set(options("experiment"))
-    proc = run_cli(["train", "-m", *TINY, "trainer.max_epochs=1",
+    proc = cli(["train", "-m", *TINY, "trainer.max_epochs=1",
                     f"experiment=glob([{','.join(supervised)}],exclude=mnist*)"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     jobs = [p for p in (tmp_path / "outputs").rglob("metrics.json")]

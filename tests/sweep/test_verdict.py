@@ -255,9 +255,9 @@ def test_a_real_seed_sweep_end_to_end(tmp_path):
     seeds' runs on one split (their test records hold the same samples), the sweep's band charts, and a paired
     verdict between two jobs equal to statsmodels' McNemar on their records."""
     from nnml.run import records as REC
-    from tests.conftest import TINY, run_cli
+    from tests.conftest import TINY, cli
 
-    proc = run_cli(["train", "-m", "dataset=moons", "optimizer=sgd,adam", "+seeds=3", *TINY], cwd=tmp_path,
+    proc = cli(["train", "-m", "dataset=moons", "optimizer=sgd,adam", "+seeds=3", *TINY], cwd=tmp_path,
                    timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     sweep = next((tmp_path / "outputs" / "train" / "multiruns").iterdir())

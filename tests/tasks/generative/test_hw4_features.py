@@ -9,7 +9,7 @@ import torch
 from nnml.data.sklearn_sets import digits
 from nnml.errors import NnmlError
 from nnml.tasks.generative import features as F
-from tests.conftest import read_metrics, run_cli, run_dirs
+from tests.conftest import cli, read_metrics, run_dirs
 
 CFG = {"_target_": "nnml.data.sklearn_sets.digits", "standardize": "unit", "val_fraction": 0.1, "test_fraction": 0.2}
 
@@ -35,7 +35,7 @@ def test_auto_is_trained_once_then_loaded(tmp_path, monkeypatch):
 
 
 def test_a_classification_run_as_feature_net(tmp_path):
-    r = run_cli(["train", "dataset.standardize=unit", "trainer.max_epochs=2", "trainer.num_threads=1",
+    r = cli(["train", "dataset.standardize=unit", "trainer.max_epochs=2", "trainer.num_threads=1",
                  "trainer.device=cpu", "logger=none"], tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     (run,) = run_dirs(tmp_path)

@@ -7,18 +7,18 @@ import json
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import cli
 
 pytestmark = pytest.mark.slow
 
 
 def test_compare_over_a_beta_sweep(tmp_path):
-    r = run_cli(["train", "-m", "experiment=compare_vae_betas", "task.beta=0.5,4", "trainer.max_epochs=2",
+    r = cli(["train", "-m", "experiment=compare_vae_betas", "task.beta=0.5,4", "trainer.max_epochs=2",
                  "model.hidden=[32]", "trainer.num_threads=1", "trainer.device=cpu", "task.iw_samples=4",
                  "task.every_n_epochs=0"], tmp_path)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     (sweep,) = (tmp_path / "outputs" / "compare_vae_betas" / "multiruns").iterdir()
-    r = run_cli(["compare", str(sweep), "--format", "json", "--metric", "val/nelbo", "--metric", "test/nelbo",
+    r = cli(["compare", str(sweep), "--format", "json", "--metric", "val/nelbo", "--metric", "test/nelbo",
                  "--metric", "figures/samples"], tmp_path)
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
@@ -27,5 +27,5 @@ def test_compare_over_a_beta_sweep(tmp_path):
     for row in rows:  # the grid's path (in the run folder) as a column
         assert row["figures/samples"] == "figures/final_samples.png"
         assert (sweep / row["run"] / row["figures/samples"]).is_file()
-    r = run_cli(["compare", str(sweep), "--metric", "val/nelbo", "--metric", "figures/samples"], tmp_path)
+    r = cli(["compare", str(sweep), "--metric", "val/nelbo", "--metric", "figures/samples"], tmp_path)
     assert "task.beta" in r.stdout and "final_samples.png" in r.stdout

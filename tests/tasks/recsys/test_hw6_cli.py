@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import assert_records_reproduce_metrics, read_metrics, run_cli, run_dirs
+from tests.conftest import assert_records_reproduce_metrics, cli, read_metrics, run_dirs
 
 BASE = ["train", "task=recommendation", "dataset=synthetic_interactions", "trainer.num_threads=1",
         "trainer.device=cpu", "dataset.num_users=300", "dataset.num_items=200"]
@@ -41,7 +41,7 @@ def _one_line_error(r, *parts):
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
     cwd = tmp_path_factory.mktemp("als_reference")
-    _ok(run_cli(ALS_RUN, cwd))
+    _ok(cli(ALS_RUN, cwd))
     (run,) = run_dirs(cwd)
     return run
 
@@ -69,7 +69,7 @@ def test_als_sigkill_between_iterations_resumes_bit_identical(tmp_path, referenc
     stopped = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["loop"]["epoch"]
     assert 1 <= stopped < 25, "killed between the first checkpoint and the end"
 
-    _ok(run_cli(["train", f"resume={run}"], tmp_path))
+    _ok(cli(["train", f"resume={run}"], tmp_path))
     a, b = _factors(run), _factors(reference)
     for k in b:
         assert torch.equal(a[k], b[k]), k
@@ -130,7 +130,7 @@ def test_bad_training_input_is_one_line(workdir):
 
 @pytest.mark.slow
 def test_rivals_as_one_sweep_and_compare(tmp_path):
-    r = _ok(run_cli(["train", "-m", *BASE[1:], "model=bpr,mf,most_popular", "trainer.max_epochs=2",
+    r = _ok(cli(["train", "-m", *BASE[1:], "model=bpr,mf,most_popular", "trainer.max_epochs=2",
                      "optimizer.lr=0.01", "dataset.feedback=explicit", "logger=none"], tmp_path))
     jobs = sorted(p.parent for p in tmp_path.glob("outputs/train/multiruns/*/*/metrics.json"))
     assert len(jobs) == 3, r.stdout
@@ -145,5 +145,5 @@ def test_rivals_as_one_sweep_and_compare(tmp_path):
     pop, bpr = read_metrics(by_model["most_popular"]), read_metrics(by_model["bpr"])
     assert pop["num_params"] == 0 and bpr["num_params"] > 0
     sweep = jobs[0].parent
-    r = _ok(run_cli(["compare", str(sweep)], tmp_path))
+    r = _ok(cli(["compare", str(sweep)], tmp_path))
     assert "most_popular" in r.stdout and "bpr" in r.stdout

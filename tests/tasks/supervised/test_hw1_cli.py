@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import read_metrics, run_cli
+from tests.conftest import cli, read_metrics
 
 SMALL = ["dataset.num_samples=1000", "trainer.num_threads=1", "trainer.device=cpu"]
 
@@ -37,7 +37,7 @@ def test_bad_regularization_keys_are_refused_in_one_line(train_in_process):
 @pytest.mark.slow
 def test_presets_sweep_print_their_tables_and_the_lab_reads_the_sweep(tmp_path):
     # The paper table: two families, one epoch each, on 1000 signals.
-    proc = run_cli(["train", "-m", "experiment=mnist1d_table", *SMALL, "+mnist1d_family=logistic,cnn",
+    proc = cli(["train", "-m", "experiment=mnist1d_table", *SMALL, "+mnist1d_family=logistic,cnn",
                     "trainer.max_epochs=1", "logger=none"], cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "the paper's test accuracy beside nnml's" in proc.stdout
@@ -46,11 +46,11 @@ def test_presets_sweep_print_their_tables_and_the_lab_reads_the_sweep(tmp_path):
     assert "| logistic | linear | 32.0 |" in table and "| cnn | cnn1d | 94.0 |" in table
 
     # The regularization sweep, three of its methods, then the lab on it.
-    proc = run_cli(["train", "-m", "experiment=regularization", *SMALL, "dataset.n_train=100",
+    proc = cli(["train", "-m", "experiment=regularization", *SMALL, "dataset.n_train=100",
                     "+regularizer=none,l1,augment", "trainer.max_epochs=2"], cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     sweep = next((tmp_path / "outputs" / "regularization" / "multiruns").iterdir())
-    proc = run_cli(["lab", "regularization", "--json", f"sweep={sweep}"], cwd=tmp_path, timeout=600)
+    proc = cli(["lab", "regularization", "--json", f"sweep={sweep}"], cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     numbers = json.loads(proc.stdout)
     rows = {r["method"]: r for r in numbers["rows"]}

@@ -5,19 +5,19 @@ import json
 
 import pytest
 
-from tests.conftest import TINY, assert_records_reproduce_metrics, read_metrics, run_cli, run_dirs
+from tests.conftest import TINY, assert_records_reproduce_metrics, cli, read_metrics, run_dirs
 
 pytestmark = pytest.mark.slow
 
 
 def _train(tmp_path, *overrides):
-    r = run_cli(["train", *TINY, "trainer.max_epochs=1", "logger=none", *overrides], tmp_path, timeout=900)
+    r = cli(["train", *TINY, "trainer.max_epochs=1", "logger=none", *overrides], tmp_path, timeout=900)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     return run_dirs(tmp_path)[-1]
 
 
 def _predict(run_dir, *args):
-    r = run_cli(["predict", str(run_dir), *args], run_dir.parent, timeout=900)
+    r = cli(["predict", str(run_dir), *args], run_dir.parent, timeout=900)
     assert "Traceback" not in r.stderr + r.stdout, r.stderr[-3000:]
     return r
 
@@ -65,7 +65,7 @@ def test_ner_and_langid_predict(tmp_path):
     row = json.loads(r.stdout.splitlines()[0])
     assert len(row["tags"].split()) == 10 and "entities" in row
     # The tagger reads words and their characters: nnml accelerate (one input tensor) refuses it in one line.
-    r = run_cli(["accelerate", str(ner), "--methods", "int8_dynamic"], tmp_path)
+    r = cli(["accelerate", str(ner), "--methods", "int8_dynamic"], tmp_path)
     assert r.returncode == 2 and "takes 2 (TokenClassificationTask), so nothing was made" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (ner / "accelerated").exists()
 

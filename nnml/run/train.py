@@ -7,6 +7,7 @@ arrives in a :class:`RunContext`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import random
 import time
@@ -81,6 +82,28 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
     """Run one training job into ``ctx.run_dir`` and return its final metrics (also written to metrics.json).
 
     ``dist`` (:class:`nnml.engine.distributed.Dist`): this process is one DDP rank; rank 0 alone writes files."""
+    with torch_switches_kept():
+        return _train(cfg, ctx, callbacks=callbacks, console=console, quiet=quiet, dist=dist)
+
+
+@contextlib.contextmanager
+def torch_switches_kept():
+    """The process-wide torch switches a run turns are put back when it ends, however it ends: anomaly detection
+    (``trainer.detect_anomaly``, which slows every later backward several times), deterministic algorithms
+    (``trainer.deterministic``), cuDNN's autotuner and TF32. The next run in this process (a sweep's next job, a
+    notebook's next ``nnml.train``) starts from what the process had, not from this run's settings."""
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = (torch.is_anomaly_enabled(), torch.are_deterministic_algorithms_enabled(),
+             torch.is_deterministic_algorithms_warn_only_enabled(), cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32)
+    try:
+        yield
+    finally:
+        anomaly, deterministic, warn_only, cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32 = saved
+        torch.autograd.set_detect_anomaly(anomaly)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+
+
+def _train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet: bool = False, dist=None) -> dict:
     t_start = time.perf_counter()
     window = cpuload.CpuWindow()  # trainer.num_threads=auto measures the cores others use from here to the first step
     run_dir = Path(ctx.run_dir)

@@ -12,13 +12,13 @@ import signal
 import pytest
 import torch
 
-from tests.conftest import read_metrics, run_cli, run_dirs
+from tests.conftest import cli, read_metrics, run_dirs
 
 FAST = ["trainer.num_threads=1", "trainer.device=cpu", "model.hidden=[32]"]
 
 
 def test_nan_loss_stops_with_step_epoch_lr_and_advice(workdir):
-    r = run_cli(["train", *FAST, "optimizer=sgd", "optimizer.lr=1e10", "trainer.max_epochs=3"], workdir)
+    r = cli(["train", *FAST, "optimizer=sgd", "optimizer.lr=1e10", "trainer.max_epochs=3"], workdir)
     assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr
     line = r.stderr.strip()
@@ -31,7 +31,7 @@ def test_nan_loss_stops_with_step_epoch_lr_and_advice(workdir):
 
 def test_nan_after_a_checkpoint_keeps_the_last_good_one(workdir):
     # lr 0.01 -> 1e3 -> 1e8 by epoch: the first epoch is fine and checkpointed, a later one explodes.
-    r = run_cli(["train", *FAST, "optimizer=sgd", "scheduler=exponential", "scheduler.gamma=1e5",
+    r = cli(["train", *FAST, "optimizer=sgd", "scheduler=exponential", "scheduler.gamma=1e5",
                  "trainer.max_epochs=5", "trainer.checkpoint_every_n_epochs=1"], workdir)
     assert r.returncode == 1, r.stderr
     (run,) = run_dirs(workdir)
@@ -43,7 +43,7 @@ def test_nan_after_a_checkpoint_keeps_the_last_good_one(workdir):
 
 
 def test_nan_in_one_sweep_job_lets_the_others_finish(workdir):
-    r = run_cli(["train", "-m", *FAST, "trainer.max_epochs=2", "optimizer=sgd", "optimizer.lr=1e10,0.1"], workdir)
+    r = cli(["train", "-m", *FAST, "trainer.max_epochs=2", "optimizer=sgd", "optimizer.lr=1e10,0.1"], workdir)
     assert "loss became non-finite" in r.stderr
     jobs = sorted(p for p in (workdir / "outputs" / "train" / "multiruns").glob("*/*") if p.is_dir())
     assert len(jobs) == 2
@@ -54,7 +54,7 @@ def test_nan_in_one_sweep_job_lets_the_others_finish(workdir):
 
 
 def test_detect_anomaly_names_the_operation(workdir):
-    r = run_cli(["train", *FAST, "optimizer=sgd", "optimizer.lr=1e10", "trainer.max_epochs=2",
+    r = cli(["train", *FAST, "optimizer=sgd", "optimizer.lr=1e10", "trainer.max_epochs=2",
                  "trainer.detect_anomaly=true"], workdir)
     assert r.returncode == 1
     last = r.stderr.strip().splitlines()[-1]

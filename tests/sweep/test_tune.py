@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import cli, run_cli
 
 TINY = ["trainer.num_threads=1", "trainer.device=cpu"]
 
@@ -30,7 +30,7 @@ def test_tune_prunes_bad_trials_and_best_config_reproduces(tmp_path):
     # Learning rates down to 1e-6 learn almost nothing in 3 epochs: those trials fall behind and get pruned.
     args = ["tune", "--trials", "8", "--sampler", "random", "--seed", "1", "--startup-trials", "2",
             "search.optimizer.lr.low=1e-6", "trainer.max_epochs=3", *TINY]
-    proc = run_cli(args, cwd=tmp_path)
+    proc = cli(args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # Each trial's epochs while it runs (piped: a line per epoch here, 3 epochs), before its result line
     assert "  trial   0  epoch 1/3  val/acc" in proc.stderr and "  trial   0  epoch 3/3" in proc.stderr
@@ -58,7 +58,7 @@ def test_tune_prunes_bad_trials_and_best_config_reproduces(tmp_path):
     best = study.best_trial
     best_metrics = json.loads((study_dir / f"trial_{best.number:04d}" / "metrics.json").read_text())
     assert best.value == best_metrics["val/acc"]
-    again = run_cli(["train", "-cd", str(study_dir), "-cn", "best"], cwd=tmp_path)
+    again = cli(["train", "-cd", str(study_dir), "-cn", "best"], cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     runs = sorted((tmp_path / "outputs" / "train" / "runs").iterdir())
     assert len(runs) == 1  # nnml's own run-folder naming, not Hydra's outputs/<date>/<time>
@@ -67,7 +67,7 @@ def test_tune_prunes_bad_trials_and_best_config_reproduces(tmp_path):
     assert retrained["test/acc"] == pytest.approx(best_metrics["test/acc"], abs=1e-9)
 
     # nnml eval works on a trial folder and gives the trial's own test metric.
-    ev = run_cli(["eval", str(study_dir / f"trial_{best.number:04d}"), "--json"], cwd=tmp_path)
+    ev = cli(["eval", str(study_dir / f"trial_{best.number:04d}"), "--json"], cwd=tmp_path)
     assert ev.returncode == 0, ev.stderr[-2000:]
     assert json.loads(ev.stdout)["test/acc"] == pytest.approx(best_metrics["test/acc"], abs=1e-9)
 
@@ -119,7 +119,7 @@ def test_tune_resumes_after_sigkill(tmp_path):
 
 @pytest.mark.slow
 def test_tune_parallel_jobs(tmp_path):
-    proc = run_cli(["tune", "--trials", "4", "--jobs", "2", "--pruner", "median", "--startup-trials", "1",
+    proc = cli(["tune", "--trials", "4", "--jobs", "2", "--pruner", "median", "--startup-trials", "1",
                     "--study-name", "par", "trainer.max_epochs=2", "trainer.device=cpu"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     study = _study(tmp_path / "outputs" / "tune" / "par", "par")

@@ -90,15 +90,18 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
 def torch_switches_kept():
     """The process-wide torch switches a run turns are put back when it ends, however it ends: anomaly detection
     (``trainer.detect_anomaly``, which slows every later backward several times), deterministic algorithms
-    (``trainer.deterministic``), cuDNN's autotuner and TF32. The next run in this process (a sweep's next job, a
+    (``trainer.deterministic``), cuDNN's autotuner, TF32 and the thread count. The next run in this process (a sweep's next job, a
     notebook's next ``nnml.train``) starts from what the process had, not from this run's settings."""
     cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
     saved = (torch.is_anomaly_enabled(), torch.are_deterministic_algorithms_enabled(),
-             torch.is_deterministic_algorithms_warn_only_enabled(), cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32)
+             torch.is_deterministic_algorithms_warn_only_enabled(), cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32,
+             torch.get_num_threads())
     try:
         yield
     finally:
-        anomaly, deterministic, warn_only, cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32 = saved
+        anomaly, deterministic, warn_only, cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32, threads = saved
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
         torch.autograd.set_detect_anomaly(anomaly)
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 

@@ -14,12 +14,15 @@ from tests.conftest import TINY, compose, train_config
 
 
 def _switches():
-    return (torch.is_anomaly_enabled(), torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
+    return (torch.is_anomaly_enabled(), torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
+            torch.get_num_threads())
 
 
 def test_a_finished_run_puts_the_switches_back(tmp_path):
     before = _switches()
     assert before[:2] == (False, False)
+    torch.set_num_threads(2)  # the run asks for one (TINY)
+    before = _switches()
     train_config(compose([*TINY, "logger=none", "trainer.detect_anomaly=true", "trainer.deterministic=true"]),
                  tmp_path, quiet=True)
     assert _switches() == before

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import read_metrics, run_cli, run_dirs
+from tests.conftest import cli, read_metrics, run_cli, run_dirs
 
 pytestmark = pytest.mark.slow
 
@@ -102,7 +102,7 @@ def test_sigkill_then_resume_is_bit_exact(tmp_path, reference):
     assert stopped_at["epoch"] < MAX_EPOCHS, "killed before the end"
     assert not (run / "metrics.json").exists()
 
-    resumed = _ok(run_cli(["train", f"resume={run}"], tmp_path))
+    resumed = _ok(cli(["train", f"resume={run}"], tmp_path))
     assert run_dirs(tmp_path) == [run], "a resume continues in the run's own folder"
     assert "resumed" in resumed.stdout.lower() or read_metrics(run)["epochs"] == MAX_EPOCHS
     _assert_same_run(run, reference)
@@ -120,7 +120,7 @@ def test_sigkill_then_resume_is_bit_exact(tmp_path, reference):
         assert len({s for s, _ in got}) == len(got)
 
     # An override extends a finished run.
-    _ok(run_cli(["train", f"resume={run}", f"trainer.max_epochs={MAX_EPOCHS + 1}"], tmp_path))
+    _ok(cli(["train", f"resume={run}", f"trainer.max_epochs={MAX_EPOCHS + 1}"], tmp_path))
     assert read_metrics(run)["epochs"] == MAX_EPOCHS + 1
     assert [s for s, _ in _scalars(run, "val/loss")] == sorted({s for s, _ in _scalars(run, "val/loss")})
     assert len(_scalars(run, "val/loss")) == MAX_EPOCHS + 1
@@ -138,7 +138,7 @@ def test_signal_saves_last_checkpoint_and_resume_finishes_exactly(tmp_path, refe
     # The scalars up to the checkpoint were flushed before exiting.
     assert [s for s, _ in _scalars(run, "val/loss")][:1] == [s for s, _ in _scalars(reference, "val/loss")][:1]
 
-    _ok(run_cli(["train", f"resume={run}"], tmp_path))
+    _ok(cli(["train", f"resume={run}"], tmp_path))
     _assert_same_run(run, reference)
     assert not (run / "error.txt").exists()
 
@@ -150,7 +150,7 @@ def test_leftover_temp_file_is_not_a_checkpoint(tmp_path, reference):
     torn = run / "checkpoints" / ".last.pt.x1y2z3.tmp"
     torn.write_bytes(last.read_bytes()[:1000])  # what a crash in the middle of a write leaves
     last.unlink()
-    r = run_cli(["train", f"resume={run}"], tmp_path)
+    r = cli(["train", f"resume={run}"], tmp_path)
     assert r.returncode == 2, r.stderr
     assert "no checkpoint at" in r.stderr and ".last.pt.x1y2z3.tmp is a temp file left by an interrupted write" \
         in r.stderr
@@ -163,23 +163,23 @@ def test_truncated_checkpoint_is_reported_corrupt(tmp_path, reference):
     shutil.copytree(reference, run)
     last = run / "checkpoints" / "last.pt"
     last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
-    r = run_cli(["train", f"resume={run}"], tmp_path)
+    r = cli(["train", f"resume={run}"], tmp_path)
     assert r.returncode == 2, r.stderr
     assert f"checkpoint {last}" in r.stderr and "is corrupt or not a checkpoint" in r.stderr
     assert "Traceback" not in r.stderr
-    r = run_cli(["eval", str(run), "--checkpoint", "last"], tmp_path)
+    r = cli(["eval", str(run), "--checkpoint", "last"], tmp_path)
     assert r.returncode == 2 and "is corrupt or not a checkpoint" in r.stderr
 
 
 def test_resume_refuses_other_groups_and_other_models(tmp_path, reference):
     run = tmp_path / "run"
     shutil.copytree(reference, run)
-    r = run_cli(["train", f"resume={run}", "optimizer=sgd"], tmp_path)
+    r = cli(["train", f"resume={run}", "optimizer=sgd"], tmp_path)
     assert r.returncode == 2 and "a resumed run keeps what it learns" in r.stderr, r.stderr
-    r = run_cli(["train", f"resume={run}", "optimizer.lr=0.5"], tmp_path)
+    r = cli(["train", f"resume={run}", "optimizer.lr=0.5"], tmp_path)
     assert r.returncode == 2 and "the optimizer continues from the state the run saved" in r.stderr, r.stderr
-    r = run_cli(["train", f"resume={run}", "model.hidden=[16]"], tmp_path)
+    r = cli(["train", f"resume={run}", "model.hidden=[16]"], tmp_path)
     assert r.returncode == 2 and "model is part of what the run learns" in r.stderr, r.stderr
-    r = run_cli(["eval", str(run), "model.hidden=[16]"], tmp_path)
+    r = cli(["eval", str(run), "model.hidden=[16]"], tmp_path)
     assert r.returncode == 2 and "was saved from a different model" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr

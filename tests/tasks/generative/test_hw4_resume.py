@@ -15,7 +15,7 @@ import time
 import pytest
 import torch
 
-from tests.conftest import read_metrics, run_cli, run_dirs
+from tests.conftest import cli, read_metrics, run_cli, run_dirs
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +64,7 @@ def test_sigkill_then_resume_is_bit_exact(tmp_path):
     proc.communicate(timeout=60)
     (run,) = run_dirs(run_dir)
     assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["loop"]["epoch"] < EPOCHS
-    _ok(run_cli(["train", f"resume={run}"], run_dir))
+    _ok(cli(["train", f"resume={run}"], run_dir))
 
     a = torch.load(run / "checkpoints" / "last.pt", map_location="cpu", weights_only=True)
     b = torch.load(ref / "checkpoints" / "last.pt", map_location="cpu", weights_only=True)

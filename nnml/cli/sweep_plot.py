@@ -135,7 +135,8 @@ def draw(table: dict, x: str, hue: str | None, metric: str, path: Path, logx: bo
     many = any(len(v) > 1 for points in table.values() for v in points.values())
     ax.set_ylabel(metric + (" (mean, 95% CI over seeds)" if many else ""))
     ax.grid(alpha=0.3)
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:  # no line drawn (no job has the metric): no legend, no warning
+        ax.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

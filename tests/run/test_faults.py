@@ -53,6 +53,7 @@ def test_nan_in_one_sweep_job_lets_the_others_finish(workdir):
     assert len(finished) == 1 and read_metrics(finished[0])["epochs"] == 2
 
 
+@pytest.mark.filterwarnings("ignore:Error detected in")  # anomaly mode's own report, what this test asks for
 def test_detect_anomaly_names_the_operation(workdir):
     r = cli(["train", *FAST, "optimizer=sgd", "optimizer.lr=1e10", "trainer.max_epochs=2",
                  "trainer.detect_anomaly=true"], workdir)

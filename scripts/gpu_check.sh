@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check for nnml (about 5 minutes on one GPU): run the CUDA tests, train the default MLP and a CNN in precisions
+# GPU check for nnml (about 6 minutes on one H200): run the CUDA tests, train the default MLP and a CNN in precisions
 # 32/bf16/16 with and without torch.compile, train every task's preset for one epoch in float32 and bf16, benchmark
 # against the plain loop on CUDA, print a summary. With CPU_RACE=1 on a machine of 16+ cores, the CPU races of
 # scripts/bench.py (supervised, batch 128 and 1024) and `--suite tasks` (one thread) run at the same time on the

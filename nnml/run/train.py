@@ -90,8 +90,8 @@ def train(cfg: DictConfig, ctx: RunContext, *, callbacks=(), console=None, quiet
 def torch_switches_kept():
     """The process-wide torch switches a run turns are put back when it ends, however it ends: anomaly detection
     (``trainer.detect_anomaly``, which slows every later backward several times), deterministic algorithms
-    (``trainer.deterministic``), cuDNN's autotuner, TF32 and the thread count. The next run in this process (a sweep's next job, a
-    notebook's next ``nnml.train``) starts from what the process had, not from this run's settings."""
+    (``trainer.deterministic``), cuDNN's autotuner, TF32 and the thread count. The next run in this process (a
+    sweep's next job, a notebook's next ``nnml.train``) starts from what the process had, not from this run's."""
     cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
     saved = (torch.is_anomaly_enabled(), torch.are_deterministic_algorithms_enabled(),
              torch.is_deterministic_algorithms_warn_only_enabled(), cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32,

@@ -122,6 +122,8 @@ def load_encoder(run_dir, key: str = "model.encoder", checkpoint: str = "best", 
     return encoder, info
 
 
+# Folders followed when looking for a chain of encoders that comes back; a longer chain is left to the nested loads
+# (each of which looks again from its own folder).
 MAX_ENCODER_CHAIN = 32
 
 

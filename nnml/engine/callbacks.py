@@ -25,7 +25,9 @@ class Callback:
     def on_epoch_end(self, state, metrics: dict[str, float]) -> None:
         """After training (and validation, when it ran) of an epoch: ``train/*``, ``val/*``, ``lr``, ``epoch``."""
 
-    def on_checkpoint(self, state, path) -> None: ...
+    def on_before_checkpoint(self, state) -> None:
+        """Just before a checkpoint is written: a resume starts from the newest one on disk, so what a callback
+        keeps of the epochs before it (TensorBoard's buffered events) must reach the disk first."""
 
     def on_notice(self, state, message: str) -> None:
         """Something the loop changed on its own during the run (fewer threads when other processes took cores)."""

@@ -78,10 +78,9 @@ class Trainer:
         return self.checkpointer.snapshot(self.state, self.segments(), self._train_metrics)
 
     def save_checkpoints(self) -> Path | None:
-        path = self.checkpointer.save(self.state, self.snapshot)
-        if path is not None:
-            self.callbacks.on_checkpoint(self.state, path)
-        return path
+        # Loggers first: a SIGKILL just after last.pt appears must not lose the epochs it covers from TensorBoard.
+        self.callbacks.on_before_checkpoint(self.state)
+        return self.checkpointer.save(self.state, self.snapshot)
 
     def restore(self, ckpt: dict, best: dict | None, path) -> None:
         """Continue from a checkpoint (:meth:`nnml.engine.checkpointer.Checkpointer.restore`)."""

@@ -134,7 +134,7 @@ class TensorBoardLogger(Callback):
                                       global_step=step, tag=tag, metadata_header=header)
         self.writer.flush()
 
-    def on_checkpoint(self, state, path) -> None:
+    def on_before_checkpoint(self, state) -> None:
         self.hand_over_steps()
         self.writer.flush()  # what TensorBoard shows never lags the checkpoint a resume starts from
         self._last_flush = time.monotonic()

@@ -55,3 +55,35 @@ def test_close_hands_over_an_unfinished_epoch(tmp_path, monkeypatch):
     logger.on_train_log(SimpleNamespace(global_step=7, epoch=0, max_epochs=5), {"train/loss": 2.0})
     logger.close()  # after Ctrl-C or an error mid-epoch
     assert [s for s, _, _ in handed] == [7]
+
+
+
+def test_the_events_a_checkpoint_covers_are_flushed_before_it(tmp_path, monkeypatch):
+    """A resume starts from the newest last.pt, so a SIGKILL right after it appears must not lose the epochs it
+    covers from TensorBoard (the writer thread is a daemon; what it buffers dies with the process): the writer is
+    flushed, at the checkpoint's step, before every checkpoint is written. (The killed-run test in
+    tests/run/test_resume.py met this race about one time in three under load.)"""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from nnml.engine.checkpointer import Checkpointer
+    from tests.conftest import cli
+
+    calls = []
+    save, flush = Checkpointer.save, SummaryWriter.flush
+
+    def saving(self, state, snapshot):
+        calls.append("save")
+        return save(self, state, snapshot)
+
+    def flushing(self):
+        calls.append("flush")
+        return flush(self)
+
+    monkeypatch.setattr(Checkpointer, "save", saving)
+    monkeypatch.setattr(SummaryWriter, "flush", flushing)
+    r = cli(["train", "dataset=digits", "model=mlp", "trainer.max_epochs=3", "trainer.checkpoint_every_n_epochs=1",
+             "trainer.num_threads=1"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    saves = [i for i, what in enumerate(calls) if what == "save"]
+    assert len(saves) >= 3  # every epoch, and the end of the fit
+    assert all(i > 0 and calls[i - 1] == "flush" for i in saves), calls

@@ -19,8 +19,9 @@ class MetricState:
         self.device = device
         self.reset()
 
-    # Per step, classification keeps only the argmax and targets (one op); they are folded into the confusion
-    # matrix every FOLD_EVERY steps and before any read. A bincount per step cost ~15 us of a ~2 ms step.
+    # Per step, classification keeps only the argmax and targets (one op), and the loss waits in a list (no op);
+    # they are folded into the sums every FOLD_EVERY steps and before any read. A bincount per step cost ~15 us
+    # of a ~2 ms step.
     FOLD_EVERY = 64
 
     def reset(self) -> None:
@@ -28,6 +29,7 @@ class MetricState:
         self.n = z(())
         self.loss_sum = z(())
         self._pending: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._pending_loss: tuple[list, list[int]] = ([], [])
         self._pending_n = 0
         if self.task == "classification":
             self.confusion = torch.zeros(self.k, self.k, device=self.device, dtype=torch.long)
@@ -41,12 +43,13 @@ class MetricState:
         # detach() rather than a no_grad decorator: the same effect, a few microseconds less per training step
         n = targets.shape[0]
         self._pending_n += n
-        self.loss_sum.add_(loss.detach(), alpha=n)
+        self._pending_loss[0].append(loss.detach())
+        self._pending_loss[1].append(n)
         if self.task == "classification":
             self._pending.append((outputs.detach().argmax(1), targets))
-            if len(self._pending) >= self.FOLD_EVERY:
-                self.flush()
-        else:
+        if len(self._pending_loss[1]) >= self.FOLD_EVERY:
+            self.flush()
+        if self.task != "classification":
             out = outputs.detach().double().view(n, -1)
             y = targets.double().view(n, -1)
             err = out - y
@@ -60,6 +63,9 @@ class MetricState:
         if self._pending_n:
             self.n += self._pending_n
             self._pending_n = 0
+        if self._pending_loss[1]:
+            self.loss_sum = fold_means(self.loss_sum, *self._pending_loss)
+            self._pending_loss = ([], [])
         if self._pending:
             pred = torch.cat([p for p, _ in self._pending])
             true = torch.cat([t for _, t in self._pending])
@@ -143,6 +149,27 @@ def resolve_monitor(monitor: str, mode: str, directions: dict, default_monitor: 
     return monitor, mode
 
 
+def fold_means(total: torch.Tensor, values: list, counts: list[int], host: bool | None = None) -> torch.Tensor:
+    """``total + mean(values[0]) * counts[0] + mean(values[1]) * counts[1] + ...`` as a new float64 scalar tensor on
+    ``total``'s device. ``values``: numbers, detached scalar tensors (a mean already), or detached tensors of
+    per-sample values (their mean is taken here, in their own dtype, as the step would have).
+
+    The terms are added one at a time, in order, in float64; each product is exact (a float32 or 16-bit mean, an
+    integer count), so the sum has the same bits however the adds were split into folds (a checkpoint mid-epoch
+    folds early), and the same as adding each in its step. On the CPU that is a Python loop (~0.3 us a value,
+    against ~5-15 us for a tensor op inside a training step); on an accelerator the same adds as tensor ops, queued
+    without a host sync. ``host``: which of the two (default: the Python loop for a CPU ``total``)."""
+    means = [v.mean() if isinstance(v, torch.Tensor) and v.dim() else v for v in values]
+    if total.device.type == "cpu" if host is None else host:
+        s = float(total)
+        for m, c in zip(means, counts):
+            s += float(m) * c
+        return torch.tensor(s, dtype=torch.float64)
+    for m, c in zip(means, counts):
+        total = total.add(m, alpha=c) if isinstance(m, torch.Tensor) else total + float(m) * c
+    return total
+
+
 class MeanMetrics:
     """Running means of named scalars on the device (``add("loss", tensor, n)``), for tasks whose metrics are
     averages over samples (GAN and VAE losses, reconstruction errors). ``state()`` holds a sum and a count per
@@ -152,35 +179,43 @@ class MeanMetrics:
         self.device = device
         self.sums: dict[str, torch.Tensor] = {}
         self.counts: dict[str, torch.Tensor] = {}
-        self._pending: dict[str, int] = {}  # counts added since the last read, kept on the host
+        self._pending: dict[str, tuple[list, list[int]]] = {}  # per name: values and weights not yet folded
+
+    # Per add, no tensor op: the detached value and its weight wait in a list until a read, or FOLD_EVERY adds of
+    # one name. An ``add_`` a call cost ~1.5% of a small VAE's ~1 ms step (five calls a step), a detach and an
+    # append nothing measurable (scripts/bench_epochs.py, docs/performance.md).
+    FOLD_EVERY = 64
 
     def reset(self) -> None:
+        # Out of place: a sum may be an inference tensor (folded inside an evaluation's inference_mode block).
         self._pending = {}
-        for t in (*self.sums.values(), *self.counts.values()):
-            t.zero_()
+        self.sums = {k: torch.zeros_like(v) for k, v in self.sums.items()}
+        self.counts = {k: torch.zeros_like(v) for k, v in self.counts.items()}
 
     def add(self, name: str, value, n: int = 1) -> None:
-        """Add ``value`` (a tensor or number: the mean over ``n`` samples) with weight ``n``."""
-        # One tensor op per call (it was four and a no_grad block, ~4% of a small VAE's step at five calls a
-        # step): ``add_(v, alpha=n)`` adds v * n in float64, as ``add_(v.double() * n)`` did (for float32 and
-        # 16-bit values the product is exact, so the same bits); the counts stay host integers until a read
-        # folds them in (exact in any order, so a checkpoint mid-epoch changes nothing).
-        s = self.sums.get(name)
-        if s is None:
-            dev = value.device if isinstance(value, torch.Tensor) else self.device
-            s = self.sums[name] = torch.zeros((), dtype=torch.float64, device=dev)
-            self.counts[name] = torch.zeros((), dtype=torch.float64, device=dev)
-        if isinstance(value, torch.Tensor):
-            s.add_(value.detach(), alpha=n)
-        else:
-            s.add_(float(value) * n)
-        self._pending[name] = self._pending.get(name, 0) + n
+        """Add ``value`` with weight ``n``: a number or scalar tensor (the mean over ``n`` samples), or a tensor of
+        the ``n`` samples' own values, whose mean is taken when the adds are folded (not in the step)."""
+        p = self._pending.get(name)
+        if p is None:
+            p = self._pending[name] = ([], [])
+            if name not in self.sums:
+                dev = value.device if isinstance(value, torch.Tensor) else self.device
+                self.sums[name] = torch.zeros((), dtype=torch.float64, device=dev)
+                self.counts[name] = torch.zeros((), dtype=torch.float64, device=dev)
+        p[0].append(value.detach() if isinstance(value, torch.Tensor) else value)
+        p[1].append(n)
+        if len(p[1]) >= self.FOLD_EVERY:
+            self._fold_one(name)
+
+    def _fold_one(self, name: str) -> None:
+        # Out of place, as in reset.
+        values, counts = self._pending.pop(name)
+        self.sums[name] = fold_means(self.sums[name], values, counts)
+        self.counts[name] = self.counts[name] + sum(counts)
 
     def _fold(self) -> None:
-        # Out of place: an evaluation's counts are inference tensors, and reads come after its inference_mode block.
-        for name, n in self._pending.items():
-            self.counts[name] = self.counts[name] + n
-        self._pending = {}
+        for name in list(self._pending):
+            self._fold_one(name)
 
     def state(self) -> dict[str, torch.Tensor]:
         self._fold()

@@ -75,3 +75,70 @@ def test_deferred_confusion_folds_correctly_across_many_steps():
     assert out["acc"] == pytest.approx(float((pred == y).double().mean()), abs=1e-12)
     assert out["f1"] == pytest.approx(f1_score(y, pred, average="macro"), abs=1e-9)
     assert int(ms.state()["n"]) == 1000
+
+
+def _steps(seed=0, steps=150):
+    """Per-step float32 losses, per-sample float32 values and batch sizes (the last batch short)."""
+    g = torch.Generator().manual_seed(seed)
+    sizes = [64] * (steps - 1) + [17]
+    return [(torch.rand((), generator=g) * 3, torch.rand(n, generator=g) * 100, n) for n in sizes]
+
+
+def test_deferred_sums_have_the_bits_of_adding_each_step():
+    """MeanMetrics and MetricState keep each step's value and fold later (every FOLD_EVERY adds and before any
+    read). The oracle is what they did before: one float64 ``add_(value, alpha=n)`` in each step. The sums must be
+    bit-identical, whatever the folds (reads in the middle, a checkpoint's state() and load_state() mid-epoch),
+    and a tensor of per-sample values must count as its own float32 mean."""
+    from nnml.engine.metrics import MeanMetrics
+
+    steps = _steps()
+    want = {"loss": torch.zeros((), dtype=torch.float64), "rec": torch.zeros((), dtype=torch.float64),
+            "w": torch.zeros((), dtype=torch.float64)}
+    for i, (loss, per_sample, n) in enumerate(steps):
+        want["loss"].add_(loss, alpha=n)
+        want["rec"].add_(per_sample.mean(), alpha=n)
+        want["w"].add_(float(i / 7) * n)
+
+    for read_every in (None, 1, 13, 64, 100):
+        m = MeanMetrics("cpu")
+        for i, (loss, per_sample, n) in enumerate(steps):
+            m.add("loss", loss, n)
+            m.add("rec", per_sample, n)  # the mean is taken at the fold
+            m.add("w", i / 7, n)
+            if read_every and (i + 1) % read_every == 0:
+                m.compute()
+            if i == 70:  # a checkpoint mid-epoch, then a resume into fresh metrics
+                saved = {k: v.clone() for k, v in m.state().items()}
+                m = MeanMetrics("cpu")
+                m.load_state(saved)
+        state = m.state()
+        for name, total in want.items():
+            assert state[f"sum/{name}"].item() == total.item(), (read_every, name)
+            assert state[f"count/{name}"].item() == sum(n for *_, n in steps)
+
+    ms = MetricState("classification", 3, "cpu")
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    for i, (loss, _, n) in enumerate(steps):
+        ms.update(torch.zeros(n, 3), torch.zeros(n, dtype=torch.long), loss)
+        loss_sum.add_(loss, alpha=n)
+        if i == 70:
+            saved = {k: v.clone() for k, v in ms.state().items()}
+            ms = MetricState("classification", 3, "cpu")
+            ms.load_state(saved)
+    assert ms.state()["loss_sum"].item() == loss_sum.item()
+    assert ms.compute()["loss"] == loss_sum.item() / sum(n for *_, n in steps)
+
+
+def test_folding_on_an_accelerator_adds_in_order_too():
+    """The accelerator's path of fold_means (tensor adds queued without a host sync), run here on the CPU, gives
+    the host loop's bits."""
+    from nnml.engine.metrics import fold_means
+
+    steps = _steps(seed=1, steps=40)
+    values = [loss for loss, _, _ in steps[:20]] + [per_sample for _, per_sample, _ in steps[20:]] + [0.1, 7]
+    counts = [n for *_, n in steps] + [3, 5]
+    start = torch.tensor(0.25, dtype=torch.float64)
+    host = fold_means(start, values, counts, host=True)
+    queued = fold_means(start, values, counts, host=False)
+    assert queued.dtype == torch.float64 and queued.item() == host.item()
+    assert fold_means(start, [], [], host=False).item() == 0.25

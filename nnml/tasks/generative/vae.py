@@ -109,10 +109,10 @@ class VAETask(KeepsRecords, Task):
             loss = (t["rec"] + w * t["kl"]).mean()
         n = len(x)
         metrics.add("loss", loss, n)
-        # the metric means off the autograd graph: no backward nodes are recorded for them
-        metrics.add("nelbo", t["nelbo"].detach().mean(), n)
-        metrics.add("rec", t["rec"].detach().mean(), n)
-        metrics.add("kl", t["kl"].detach().mean(), n)
+        # the per-sample values: their means are taken when the metrics fold (three ops a step less)
+        metrics.add("nelbo", t["nelbo"], n)
+        metrics.add("rec", t["rec"], n)
+        metrics.add("kl", t["kl"], n)
         metrics.add("kl_weight", w, n)
         return loss
 

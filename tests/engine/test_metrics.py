@@ -165,3 +165,25 @@ def test_accuracy_and_macro_f1_against_sklearn_on_both_paths(k):
     assert ours["acc"] == pytest.approx(accuracy_score(y.numpy(), pred.numpy()), abs=1e-12)
     assert ours["f1"] == pytest.approx(f1_score(y.numpy(), pred.numpy(), average="macro"), abs=1e-12)
     assert accuracy_and_macro_f1(np.zeros((k, k))) == {"acc": 0.0, "f1": 0.0}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_stacked_means_have_the_bits_of_each_tensors_own_mean(threads):
+    """fold_means reduces runs of same-shaped values row by row; each row must be exactly the value's own
+    ``mean()`` (float32 and bfloat16, batch sizes from 1 to 4097, a short last batch, per-sample rows of several
+    features), at one and at two threads."""
+    from nnml.engine.metrics import _host_means
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        g = torch.Generator().manual_seed(threads)
+        for dtype in (torch.float32, torch.bfloat16):
+            for shape in [(1,), (17,), (64,), (1000,), (4097,), (64, 3), ()]:
+                values = [(torch.randn(shape, generator=g) * 40 + 5).to(dtype) for _ in range(12)]
+                values += [(torch.randn(shape[:1] and (max(1, shape[0] // 3), *shape[1:]), generator=g)).to(dtype),
+                           0.25]
+                want = [float(v.mean()) if isinstance(v, torch.Tensor) else v for v in values]
+                assert _host_means(values) == want, (dtype, shape)
+    finally:
+        torch.set_num_threads(before)

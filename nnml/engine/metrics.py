@@ -29,8 +29,7 @@ class MetricState:
         self.n = z(())
         self.loss_sum = z(())
         self._pending: list[tuple[torch.Tensor, torch.Tensor]] = []
-        self._pending_loss: tuple[list, list[int]] = ([], [])
-        self._pending_n = 0
+        self._pending_loss: tuple[list, list[int]] = ([], [])  # detached losses and their batch sizes
         if self.task == "classification":
             self.confusion = torch.zeros(self.k, self.k, device=self.device, dtype=torch.long)
         else:
@@ -42,7 +41,6 @@ class MetricState:
     def update(self, outputs: torch.Tensor, targets: torch.Tensor, loss: torch.Tensor) -> None:
         # detach() rather than a no_grad decorator: the same effect, a few microseconds less per training step
         n = targets.shape[0]
-        self._pending_n += n
         self._pending_loss[0].append(loss.detach())
         self._pending_loss[1].append(n)
         if self.task == "classification":
@@ -60,10 +58,8 @@ class MetricState:
 
     def flush(self) -> None:
         """Fold what ``update`` deferred into the sums; every read goes through here."""
-        if self._pending_n:
-            self.n += self._pending_n
-            self._pending_n = 0
         if self._pending_loss[1]:
+            self.n += sum(self._pending_loss[1])
             self.loss_sum = fold_means(self.loss_sum, *self._pending_loss)
             self._pending_loss = ([], [])
         if self._pending:

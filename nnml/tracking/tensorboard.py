@@ -27,6 +27,25 @@ EPOCH_FLUSH_EVERY_S = 2.0
 STEP_HANDOVER_S = 2.0
 
 
+def wait_past_other_writers(run_dir: Path) -> None:
+    """Sleep into the next second when another process's event file in ``run_dir`` was started in this second.
+
+    TensorBoard reads a folder's event files in name order, and a name is ``events.out.tfevents.<second>.<host>.
+    <pid>.<n>``: a resumed run's file started in the same second as the stopped run's sorts before it when its pid
+    is smaller (a resume from a notebook, or straight after a run killed within its first second), and the stopped
+    run's epochs, read after the resumed run's purge, were lost from the charts. A later second sorts after."""
+    import os
+
+    latest = 0
+    for p in run_dir.glob("events.out.tfevents.*"):
+        parts = p.name.split(".")
+        if len(parts) > 5 and parts[3].isdigit() and parts[5] != str(os.getpid()):
+            latest = max(latest, int(parts[3]))
+    delay = latest + 1 - time.time()
+    if delay > 0:
+        time.sleep(delay)
+
+
 class TensorBoardLogger(Callback):
     def __init__(self, run_dir: str | Path, histograms_every_n_epochs: int = 0, figures: bool = True,
                  flush_secs: int = 30, png: bool = True):
@@ -63,6 +82,7 @@ class TensorBoardLogger(Callback):
 
         self.hand_over_steps()
         self.writer.close()
+        wait_past_other_writers(self.run_dir)
         self.writer = SummaryWriter(str(self.run_dir), flush_secs=self.flush_secs, purge_step=step)
 
     def on_fit_start(self, state) -> None:

@@ -4,6 +4,7 @@ over mid-epoch wakes the writer thread, whose pure-Python CRC then takes the GIL
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 from nnml.tracking import tensorboard as tb
@@ -61,8 +62,7 @@ def test_close_hands_over_an_unfinished_epoch(tmp_path, monkeypatch):
 def test_the_events_a_checkpoint_covers_are_flushed_before_it(tmp_path, monkeypatch):
     """A resume starts from the newest last.pt, so a SIGKILL right after it appears must not lose the epochs it
     covers from TensorBoard (the writer thread is a daemon; what it buffers dies with the process): the writer is
-    flushed right before every checkpoint is written. (The killed-run test in tests/run/test_resume.py lost its
-    first epoch's events to this race twice in one afternoon, under load.)"""
+    flushed right before every checkpoint is written."""
     from torch.utils.tensorboard import SummaryWriter
 
     from nnml.engine.checkpointer import Checkpointer
@@ -87,3 +87,21 @@ def test_the_events_a_checkpoint_covers_are_flushed_before_it(tmp_path, monkeypa
     saves = [i for i, what in enumerate(calls) if what == "save"]
     assert len(saves) >= 3  # every epoch, and the end of the fit
     assert all(i > 0 and calls[i - 1] == "flush" for i in saves), calls
+
+
+def test_a_resumed_runs_event_file_sorts_after_the_stopped_runs(tmp_path):
+    """TensorBoard reads a folder's event files in name order (second, host, pid, counter). A resume in the same
+    second as the stopped run's start, from a process with a smaller pid (the killed-run test resumes in the test
+    process), made a file that sorted first, and the stopped run's epochs were lost from the charts; the resumed
+    writer now starts in a later second than any other process's file."""
+    import os
+    import socket
+
+    stopped = tmp_path / f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.zzzz.0"  # sorts last
+    stopped.write_bytes(b"")
+    logger = tb.TensorBoardLogger(tmp_path, figures=False)
+    logger.purge_from(80)
+    logger.add_scalars({"val/loss": 1.0}, 158)
+    logger.close()
+    newest = sorted(p.name for p in tmp_path.glob("events.out.tfevents.*"))[-1]
+    assert newest.split(".")[5] == str(os.getpid()) and newest != stopped.name

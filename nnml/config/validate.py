@@ -101,6 +101,7 @@ SCHEMA = {
     "trainer.grad_clip": optional_positive_number,
     "trainer.log_every_n_steps": positive_int,
     "trainer.layer_stats": boolean,
+    "trainer.train_metrics": boolean,
     "trainer.accumulate_grad_batches": positive_int,
     "trainer.limit_train_batches": batch_limit,
     "trainer.limit_val_batches": batch_limit,
@@ -151,7 +152,8 @@ SCHEMA = {
 # keeps them (nnml/config/resume.py). devices and num_nodes change the global batch.
 RESULT_KEYS = ("trainer.precision", "trainer.grad_clip", "trainer.deterministic", "trainer.monitor", "trainer.mode",
                "trainer.devices", "trainer.num_nodes", "trainer.accumulate_grad_batches", "trainer.limit_train_batches",
-               "trainer.limit_val_batches", "trainer.limit_test_batches", "trainer.overfit_batches")
+               "trainer.limit_val_batches", "trainer.limit_test_batches", "trainer.overfit_batches",
+               "trainer.train_metrics")
 
 GROUPS = ("dataset", "model", "loss", "optimizer", "scheduler", "trainer", "logger")
 

@@ -11,7 +11,12 @@ import torch
 
 
 class MetricState:
-    """Running sums for one pass over a split; ``compute()`` reads them (one host sync)."""
+    """Running sums for one pass over a split; ``compute()`` reads them (one host sync).
+
+    ``update`` scores a batch's outputs (accuracy and F1, or MSE, MAE and R^2) and adds its loss; ``update_loss``
+    adds the loss alone (a training epoch with ``trainer.train_metrics=false``). ``compute`` reports each metric
+    over the samples that had it: the loss over all, the scores over the scored ones, and the loss alone when no
+    sample was scored."""
 
     def __init__(self, task: str, num_outputs: int, device):
         self.task = task
@@ -27,9 +32,11 @@ class MetricState:
     def reset(self) -> None:
         z = lambda *s: torch.zeros(*s, device=self.device, dtype=torch.float64)  # noqa: E731
         self.n = z(())
+        self.scored = z(())  # samples whose outputs were scored (update); n counts update_loss's too
         self.loss_sum = z(())
         self._pending: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._pending_loss: tuple[list, list[int]] = ([], [])  # detached losses and their batch sizes
+        self._pending_scored = 0
         if self.task == "classification":
             self.confusion = torch.zeros(self.k, self.k, device=self.device, dtype=torch.long)
         else:
@@ -41,12 +48,10 @@ class MetricState:
     def update(self, outputs: torch.Tensor, targets: torch.Tensor, loss: torch.Tensor) -> None:
         # detach() rather than a no_grad decorator: the same effect, a few microseconds less per training step
         n = targets.shape[0]
-        self._pending_loss[0].append(loss.detach())
-        self._pending_loss[1].append(n)
+        self._pending_scored += n
         if self.task == "classification":
             self._pending.append((outputs.detach().argmax(1), targets))
-        if len(self._pending_loss[1]) >= self.FOLD_EVERY:
-            self.flush()
+        self.update_loss(loss, n)
         if self.task != "classification":
             out = outputs.detach().double().view(n, -1)
             y = targets.double().view(n, -1)
@@ -56,8 +61,18 @@ class MetricState:
             self.y_sum += y.sum(0)
             self.y_sq += (y * y).sum(0)
 
+    def update_loss(self, loss: torch.Tensor, n: int) -> None:
+        """The batch's mean loss over its ``n`` samples, nothing scored."""
+        self._pending_loss[0].append(loss.detach())
+        self._pending_loss[1].append(n)
+        if len(self._pending_loss[1]) >= self.FOLD_EVERY:
+            self.flush()
+
     def flush(self) -> None:
         """Fold what ``update`` deferred into the sums; every read goes through here."""
+        if self._pending_scored:
+            self.scored += self._pending_scored
+            self._pending_scored = 0
         if self._pending_loss[1]:
             self.n += sum(self._pending_loss[1])
             self.loss_sum = fold_means(self.loss_sum, *self._pending_loss)
@@ -71,7 +86,7 @@ class MetricState:
     def state(self) -> dict[str, torch.Tensor]:
         """The sums as tensors (for checkpoints and all-reduce)."""
         self.flush()
-        names = ["n", "loss_sum"] + (["confusion"] if self.task == "classification" else ["sq", "abs", "y_sum", "y_sq"])
+        names = ["n", "scored", "loss_sum"] + (["confusion"] if self.task == "classification" else ["sq", "abs", "y_sum", "y_sq"])
         return {k: getattr(self, k) for k in names}
 
     def load_state(self, state: dict, device=None) -> None:
@@ -79,22 +94,27 @@ class MetricState:
         self.flush()
         for k, v in state.items():
             setattr(self, k, v.to(device or self.device))
+        if "scored" not in state:  # a checkpoint from before update_loss: every sample was scored
+            self.scored = self.n.clone()
 
     def compute(self) -> dict[str, float]:
         # One host transfer of the sums, then the formulas in NumPy: a handful of small torch ops cost ~5 us each
         # (~80 us a call), the same in NumPy ~1 us each; this runs twice an epoch.
         self.flush()
+        head = [self.n.view(1), self.scored.view(1), self.loss_sum.view(1)]
         if self.task == "classification":
-            parts = [self.n.view(1), self.loss_sum.view(1), self.confusion.view(-1).double()]
+            parts = [*head, self.confusion.view(-1).double()]
         else:
-            parts = [self.n.view(1), self.loss_sum.view(1), self.sq, self.abs, self.y_sum, self.y_sq]
+            parts = [*head, self.sq, self.abs, self.y_sum, self.y_sq]
         a = torch.cat(parts).cpu().numpy()
-        n = max(float(a[0]), 1.0)
-        out = {"loss": float(a[1]) / n}
+        out = {"loss": float(a[2]) / max(float(a[0]), 1.0)}
+        if a[1] == 0 and a[0] > 0:  # losses only (trainer.train_metrics=false)
+            return out
+        n = max(float(a[1]), 1.0)
         if self.task == "classification":
-            out.update(accuracy_and_macro_f1(a[2:].reshape(self.k, self.k)))
+            out.update(accuracy_and_macro_f1(a[3:].reshape(self.k, self.k)))
         else:
-            sq, ab, y_sum, y_sq = a[2:].reshape(4, self.k)
+            sq, ab, y_sum, y_sq = a[3:].reshape(4, self.k)
             out["mse"] = float((sq / n).mean())
             out["mae"] = float((ab / n).mean())
             ss_tot = y_sq - y_sum**2 / n
@@ -128,15 +148,22 @@ def direction(metric: str, known=None) -> str:
     return "max" if name.split("/")[-1] in MAX_METRICS else "min"
 
 
-def resolve_monitor(monitor: str, mode: str, directions: dict, default_monitor: str) -> tuple[str, str]:
+def resolve_monitor(monitor: str, mode: str, directions: dict, default_monitor: str,
+                    train_metrics: bool = True) -> tuple[str, str]:
     """(metric, mode) that picks the best epoch: ``auto`` follows the task (its default monitor, in the direction
-    it states); an explicit metric must be one the task reports. The one place the monitor is resolved."""
+    it states); an explicit metric must be one the task reports (``train_metrics=False``: of the training epoch's
+    metrics, only ``train/loss``). The one place the monitor is resolved."""
     from nnml.errors import NnmlError, did_you_mean
 
     monitor, mode = str(monitor), str(mode)
     if monitor == "auto":
         monitor = default_monitor
-    available = [f"{s}/{n}" for s in ("val", "train") for n in directions]
+    available = [f"val/{n}" for n in directions]
+    available += [f"train/{n}" for n in directions if train_metrics or n == "loss"]
+    if not train_metrics and monitor.startswith("train/") and monitor != "train/loss" and monitor[6:] in directions:
+        raise NnmlError(f"trainer.monitor={monitor} is not reported with trainer.train_metrics=false (training "
+                        f"epochs report their losses only); choose val/{monitor[6:]}, train/loss, or "
+                        f"trainer.train_metrics=true")
     if monitor not in available:
         raise NnmlError(f"trainer.monitor={monitor} is not a metric of this task{did_you_mean(monitor, available)}; "
                         f"choose one of: {', '.join(available)}")

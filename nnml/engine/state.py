@@ -53,6 +53,7 @@ class LoopConfig:
     keep_every_n_epochs: int = 0  # ... and every N-th epoch's, kept for good
     accumulate_grad_batches: int = 1  # batches whose gradients add up to one optimizer step
     layer_stats: bool = True  # per-layer gradient norms and activation statistics at logging steps
+    train_metrics: bool = True  # False: a training epoch accumulates its losses only (StepContext.train_metrics)
 
     @classmethod
     def from_trainer(cls, tr, monitor: str, mode: str) -> LoopConfig:
@@ -64,7 +65,7 @@ class LoopConfig:
                    save_top_k=int(tr.get("save_top_k", 0) or 0),
                    keep_every_n_epochs=int(tr.get("keep_every_n_epochs", 0) or 0),
                    accumulate_grad_batches=int(tr.get("accumulate_grad_batches", 1) or 1),
-                   layer_stats=bool(tr.get("layer_stats", True)))
+                   layer_stats=bool(tr.get("layer_stats", True)), train_metrics=bool(tr.get("train_metrics", True)))
 
 
 class Segment:

@@ -174,6 +174,12 @@ class StepContext:
     def training(self) -> bool:
         return self._t.in_train_step
 
+    @property
+    def train_metrics(self) -> bool:
+        """False with ``trainer.train_metrics=false``: a training step adds its losses to the epoch's metrics and
+        skips what only scores its outputs (the argmax of accuracy and F1, a token accuracy)."""
+        return self._t.loop.train_metrics
+
     def autocast(self):
         return self._t.autocast()
 

@@ -127,7 +127,7 @@ def resolve_monitor(cfg_trainer, task) -> tuple[str, str]:
     else:
         directions, default_monitor = task.metric_directions(), task.default_monitor
     return M.resolve_monitor(cfg_trainer.get("monitor", "auto"), cfg_trainer.get("mode", "auto"), directions,
-                             default_monitor)
+                             default_monitor, train_metrics=bool(cfg_trainer.get("train_metrics", True)))
 
 
 def build_scheduler(cfg, optimizer, *, steps_per_epoch: int, max_epochs: int, trust: Trust,

@@ -106,8 +106,12 @@ def run(cfg, out_dir: pathlib.Path):
     jobs = []
     for r in runs:
         train_acc = _clean_train_acc(r.path, opts["device"]) if opts["clean_train"] else None
+        if train_acc is None and "train/acc" not in r.metrics:
+            raise NnmlError(f"run {r.path} reports no train/acc (it trained with trainer.train_metrics=false)"
+                            + (" and its best weights could not be evaluated on the train split" if opts["clean_train"]
+                               else "; use clean_train=true to measure it on the best weights"))
         if train_acc is None:
-            train_acc = float(r.metrics.get("train/acc", math.nan))
+            train_acc = float(r.metrics["train/acc"])
         val, test = float(r.metrics.get("val/acc", math.nan)), float(r.metrics.get("test/acc", math.nan))
         jobs.append({"method": method_of(r), "path": r.path, "train": train_acc, "val": val, "test": test,
                      "epochs": r.metrics.get("epochs")})

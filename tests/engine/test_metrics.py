@@ -187,3 +187,59 @@ def test_stacked_means_have_the_bits_of_each_tensors_own_mean(threads):
                 assert _host_means(values) == want, (dtype, shape)
     finally:
         torch.set_num_threads(before)
+
+
+def test_losses_only_report_the_loss_of_every_batch_and_no_score():
+    """``update_loss`` (trainer.train_metrics=false): the same loss as full updates of the same batches, no score."""
+    logits, y = _classification_batches()
+    full, losses = MetricState("classification", 5, "cpu"), MetricState("classification", 5, "cpu")
+    for i in range(0, 300, 64):
+        loss = torch.nn.functional.cross_entropy(logits[i : i + 64], y[i : i + 64])
+        full.update(logits[i : i + 64], y[i : i + 64], loss)
+        losses.update_loss(loss, len(y[i : i + 64]))
+    assert losses.compute() == {"loss": full.compute()["loss"]}
+    reg = MetricState("regression", 1, "cpu")
+    reg.update_loss(torch.tensor(2.0), 10)
+    reg.update_loss(torch.tensor(4.0), 30)
+    assert reg.compute() == {"loss": 3.5}
+
+
+@pytest.mark.parametrize("kind", ["classification", "regression"])
+def test_scores_count_only_the_scored_samples(kind):
+    """A state that saw both kinds of update (a resume that changed nothing but could) scores the scored batches
+    alone, against scikit-learn on those batches, and averages the loss over all of them."""
+    g = torch.Generator().manual_seed(3)
+    if kind == "classification":
+        out, y = _classification_batches(seed=3)
+    else:
+        y = torch.randn(300, 1, generator=g)
+        out = y + 0.5 * torch.randn(300, 1, generator=g)
+    ms = MetricState(kind, 5 if kind == "classification" else 1, "cpu")
+    scored = []
+    for j, i in enumerate(range(0, 300, 50)):
+        if j % 2:
+            ms.update_loss(torch.tensor(1.0), 50)
+        else:
+            ms.update(out[i : i + 50], y[i : i + 50], torch.tensor(3.0))
+            scored.append(slice(i, i + 50))
+    m = ms.compute()
+    assert m["loss"] == pytest.approx(2.0)
+    o, t = torch.cat([out[s] for s in scored]), torch.cat([y[s] for s in scored])
+    if kind == "classification":
+        assert m["acc"] == pytest.approx(float((o.argmax(1) == t).float().mean()))
+        assert m["f1"] == pytest.approx(f1_score(t, o.argmax(1), average="macro"))
+    else:
+        assert m["mse"] == pytest.approx(mean_squared_error(t, o), rel=1e-6)
+        assert m["r2"] == pytest.approx(r2_score(t, o), rel=1e-6)
+
+
+def test_a_checkpoint_without_the_scored_count_scored_every_sample():
+    """Sums saved before ``scored`` existed (every sample was scored then) load as fully scored."""
+    logits, y = _classification_batches()
+    ms = MetricState("classification", 5, "cpu")
+    ms.update(logits[:100], y[:100], torch.tensor(0.7))
+    old = {k: v for k, v in ms.state().items() if k != "scored"}
+    back = MetricState("classification", 5, "cpu")
+    back.load_state(old)
+    assert back.compute() == ms.compute()
+    assert float(back.scored) == 100

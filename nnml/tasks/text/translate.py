@@ -86,21 +86,24 @@ class Seq2SeqTask(TokenizerHolder, KeepsRecords, Task):
         return int(batch["src"].shape[0])
 
     # ------------------------------------------------------------------ steps
-    def _loss(self, model, batch):
+    def _loss(self, model, batch, acc: bool = True):
+        """(teacher-forced cross-entropy, token accuracy or None when not ``acc``)."""
         tgt = batch["tgt"]
         logits = model(batch["src"], tgt[:, :-1])
         gold = tgt[:, 1:]
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), gold.reshape(-1), ignore_index=PAD_ID,
                                label_smoothing=self.label_smoothing)
+        if not acc:
+            return loss, None
         mask = gold != PAD_ID
-        acc = ((logits.argmax(-1) == gold) & mask).sum() / mask.sum().clamp(min=1)
-        return loss, acc
+        return loss, ((logits.argmax(-1) == gold) & mask).sum() / mask.sum().clamp(min=1)
 
     def training_step(self, batch, ctx, metrics):
-        loss, acc = self._loss(ctx.forward(), batch)
+        loss, acc = self._loss(ctx.forward(), batch, acc=ctx.train_metrics)
         n = self.batch_size(batch)
         metrics.add("loss", loss.detach(), n)
-        metrics.add("token_acc", acc.detach(), n)
+        if acc is not None:
+            metrics.add("token_acc", acc.detach(), n)
         return loss
 
     def translate(self, src: torch.Tensor, beam: int = 1, length_penalty: float | None = None,

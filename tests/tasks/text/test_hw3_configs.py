@@ -40,6 +40,8 @@ def test_option_builds_and_steps(task, model):
     t, source = _setup(task, model)
 
     class Ctx:
+        train_metrics = True
+
         def forward(self, name=None):
             return t.modules["model"]
 

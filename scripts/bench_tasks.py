@@ -24,7 +24,9 @@ pair to the next, and the tasks take turns within each round, so a change of loa
 thread) and ``auto`` (nnml's ``trainer.num_threads=auto`` against torch's default thread count, what a plain loop
 gets). ``cpu_ratio`` is the same median from each side's CPU seconds (this process's threads) over the same timed
 region: on a machine other processes load, the wall clock also counts time spent waiting for a core, the CPU
-clock much less of it. The top-level numbers of a task are those of its worse thread setting (by wall ratio).
+clock much less of it. ``epoch_ratio`` is the median over pairs of plain's steady epoch time over nnml's (each
+run's median epoch after its first two): a run's pace without its warm-up, less moved by one slow epoch. The
+top-level numbers of a task are those of its worse thread setting (by wall ratio).
 
     python scripts/bench.py --suite tasks                       # every task, 5 pairs, threads 1 and auto
     python scripts/bench.py --suite tasks --tasks vae,gan --pairs 9 --threads-modes 1
@@ -132,6 +134,10 @@ def run_nnml(name: str, threads: str, device: str = "cpu", extra=()) -> dict:
     class Probe(Callback):
         def on_fit_start(self, state):
             torch.manual_seed(SEED)  # the plain side seeds here too: the same dropout, noise and negatives
+            self.ends = [state.train_time_s]
+
+        def on_epoch_end(self, state, metrics):
+            self.ends.append(state.train_time_s)  # the loop's own clock: training steps up to the epoch's read
 
         def on_fit_end(self, state):  # before the best weights are loaded back: the weights training ended with
             self.steps, self.samples, self.train_s = state.global_step, state.train_samples, state.train_time_s
@@ -146,7 +152,8 @@ def run_nnml(name: str, threads: str, device: str = "cpu", extra=()) -> dict:
         train(cfg, RunContext(run_dir=Path(d), trust=Trust.own(cfg)), callbacks=[probe], quiet=True)
     return {"steps": probe.steps, "samples": probe.samples, "train_time_s": probe.train_s,
             "samples_per_s": probe.samples / probe.train_s, "cpu_time_s": cpu[0], "cpu_samples_per_s":
-            probe.samples / cpu[0], "digest": probe.digest, "threads": probe.threads}
+            probe.samples / cpu[0], "digest": probe.digest, "threads": probe.threads,
+            "epoch_ms": steady_epoch_ms([b - a for a, b in zip(probe.ends, probe.ends[1:])])}
 
 
 # ----------------------------------------------------------------------------- the plain side
@@ -192,12 +199,14 @@ def run_plain(name: str, threads: str, device: str = "cpu", extra=()) -> dict:
         epoch_fn = globals()[TASKS[name].plain](task, source, dev)
         steps = samples = 0
         train_s = cpu_s = 0.0
+        epoch_s = []
         torch.manual_seed(SEED)
         for epoch in range(int(cfg.trainer.max_epochs)):
             c0, t0 = time.process_time(), time.perf_counter()
             n_steps, n_samples = epoch_fn(epoch)
             sync(dev)
-            train_s += time.perf_counter() - t0
+            epoch_s.append(time.perf_counter() - t0)
+            train_s += epoch_s[-1]
             cpu_s += time.process_time() - c0
             steps += n_steps
             samples += n_samples
@@ -208,7 +217,15 @@ def run_plain(name: str, threads: str, device: str = "cpu", extra=()) -> dict:
                     slot.scheduler.step()
         return {"steps": steps, "samples": samples, "train_time_s": train_s, "samples_per_s": samples / train_s,
                 "cpu_time_s": cpu_s, "cpu_samples_per_s": samples / cpu_s, "threads": torch.get_num_threads(),
-                "digest": digest(task.modules[task.primary]), "initial_digest": initial}
+                "digest": digest(task.modules[task.primary]), "initial_digest": initial,
+                "epoch_ms": steady_epoch_ms(epoch_s)}
+
+
+def steady_epoch_ms(seconds: list[float]) -> float:
+    """The median training time of an epoch after the first two (which warm the allocator, the caches and lazy
+    imports), in ms: the steady pace of a run, less moved by one slow epoch than its throughput."""
+    rest = seconds[2:] or seconds
+    return round(statistics.median(rest) * 1e3, 3)
 
 
 def _shuffled(source, epoch: int):
@@ -530,6 +547,10 @@ def summarize(nnml_runs: list[dict], plain_runs: list[dict]) -> dict:
         "nnml_sps_all": [round(r["samples_per_s"], 1) for r in nnml_runs],
         "plain_sps_all": [round(r["samples_per_s"], 1) for r in plain_runs],
         "nnml_train_s": round(statistics.median(r["train_time_s"] for r in nnml_runs), 4),
+        # steady epochs (the first two left out): the median over pairs of plain's epoch time over nnml's
+        "epoch_ratio": round(statistics.median(b["epoch_ms"] / a["epoch_ms"] for a, b in zip(nnml_runs, plain_runs)), 4),
+        "nnml_epoch_ms": round(statistics.median(r["epoch_ms"] for r in nnml_runs), 3),
+        "plain_epoch_ms": round(statistics.median(r["epoch_ms"] for r in plain_runs), 3),
         "threads": {"nnml": sorted({r["threads"] for r in nnml_runs}), "plain": sorted({r["threads"] for r in plain_runs})},
         # the same steps and samples on both sides, and (at one thread) bit-identical final weights
         "steps": nnml_runs[0]["steps"], "samples": nnml_runs[0]["samples"], "same_work": len(steps) == 1 and all(
@@ -552,12 +573,14 @@ def race(names: list[str], modes: list[str], pairs: int, device: str) -> dict:
                 print(f"pair {r + 1}/{pairs} threads {mode:4s} {name:22s} nnml {a[0]['samples_per_s']:10,.0f}  plain "
                       f"{b[0]['samples_per_s']:10,.0f} samples/s  ratio {a[0]['samples_per_s'] / b[0]['samples_per_s']:.3f}"
                       f"  cpu ratio {a[0]['cpu_samples_per_s'] / b[0]['cpu_samples_per_s']:.3f}"
+                      f"  steady epoch ratio {b[0]['epoch_ms'] / a[0]['epoch_ms']:.3f}"
                       f"{'' if a[0]['digest'] == b[0]['digest'] else '  (weights differ)'}", file=sys.stderr, flush=True)
     tasks = {}
     for name in names:
         by = {m: summarize(*runs[m][name]) for m in modes}
         worst = min(modes, key=lambda m: by[m]["ratio"])
-        tasks[name] = {"ratio": by[worst]["ratio"], "cpu_ratio": by[worst]["cpu_ratio"], "nnml_sps": by[worst]["nnml_sps"],
+        tasks[name] = {"ratio": by[worst]["ratio"], "cpu_ratio": by[worst]["cpu_ratio"],
+                       "epoch_ratio": by[worst]["epoch_ratio"], "nnml_sps": by[worst]["nnml_sps"],
                        "plain_sps": by[worst]["plain_sps"], "threads": worst, "by_threads": by}
     return tasks
 

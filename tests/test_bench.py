@@ -54,6 +54,12 @@ def test_plain_loop_ends_with_nnml_weights(bench_tasks, name, extra):
     assert (plain["steps"], plain["samples"]) == (ours["steps"], ours["samples"])
     assert plain["digest"] != plain["initial_digest"]  # it trained
     assert plain["digest"] == ours["digest"]
+    assert ours["epoch_ms"] > 0 and plain["epoch_ms"] > 0
+
+
+def test_steady_epochs_leave_out_the_first_two(bench_tasks):
+    assert bench_tasks.steady_epoch_ms([9.0, 5.0, 0.001, 0.003, 0.002]) == 2.0
+    assert bench_tasks.steady_epoch_ms([0.004]) == 4.0  # a one-epoch run has only its warm-up
 
 
 @pytest.mark.parametrize("task, batch_size", [("supervised_b128", 128), ("vae", None)])

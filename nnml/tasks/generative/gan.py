@@ -201,6 +201,13 @@ class GANTask(Task):
                 out.append(g(z[i : i + 1024], None if y is None else y[i : i + 1024]).float())
         return torch.cat(out)
 
+    @property
+    def classifies(self) -> bool:
+        """The feature net is a classifier of the data's classes: its outputs' argmax is a class, so the samples
+        have a class histogram. ``task.feature_net=identity`` on labelled data measures distances on the pixels
+        alone (an argmax over pixels is no class)."""
+        return self.data.task == "classification" and self.features.source != "identity"
+
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
             return torch.cat([self.features(x[i : i + 1024]) for i in range(0, len(x), 1024)])
@@ -221,7 +228,7 @@ class GANTask(Task):
         meta = self.data.meta
         if self.data.task == "points2d" and "modes" in meta:
             out.update(mode_measures(fake, meta["modes"], meta["mode_std"]))
-        elif self.data.task == "classification":
+        elif self.classifies:
             out.update(histogram_summary(class_histogram(feats, self.num_classes)))
         if split == "test":
             # The scale of the distance in this feature space: real train data against real test data (the
@@ -256,7 +263,7 @@ class GANTask(Task):
 
     def final_artifacts(self, ctx) -> dict:
         out = self._pictures("final_samples")
-        if self.data.task == "classification":
+        if self.classifies:
             fake = self.sample(self.fd_samples, seed=self.seed * 1000 + 3)
             hist = class_histogram(self._features(fake), self.num_classes)
             out.setdefault("figures", {})["class_histogram"] = plots.histogram_figure(hist, self.data.class_names)

@@ -146,3 +146,19 @@ def test_the_header_names_what_each_task_minimises(vae_run, gan_run):
     """Not the supervised loss=auto (cross_entropy): the VAE minimises the -ELBO, the GAN its GAN loss."""
     assert "loss -ELBO (bernoulli likelihood, beta 1)" in (vae_run / "train.log").read_text()
     assert "loss non-saturating GAN loss" in (gan_run / "train.log").read_text()
+
+
+def test_pixel_features_give_no_class_histogram(tmp_path):
+    """``task.feature_net=identity`` on labelled images measures the Frechet distance on the pixels: no classifier,
+    so no class histogram (an argmax over 64 pixels is no class; drawing it with 10 class names crashed the run's
+    end with TensorBoard on)."""
+    from tests.conftest import compose, train_config
+
+    cfg = compose(["experiment=digits_gan", "trainer.max_epochs=1", "task.feature_net=identity", "task.fd_samples=50",
+                   "trainer.num_threads=1", "trainer.device=cpu"])
+    train_config(cfg, tmp_path / "run", quiet=True)
+    m = read_metrics(tmp_path / "run")
+    assert m["test/fd"] > 0 and "test/feature_acc" not in m
+    assert not any("classes_covered" in k or "class_kl" in k for k in m)
+    assert not (tmp_path / "run" / "figures" / "class_histogram.png").exists()
+    assert (tmp_path / "run" / "figures" / "final_samples.png").exists()

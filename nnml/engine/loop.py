@@ -87,7 +87,7 @@ class Trainer:
         sums = self.checkpointer.restore(self.state, ckpt, best, path)
         self.segment.origin = None  # this segment starts where the checkpoint left off
         if sums:
-            self._train_metrics = self.task.train_metrics()
+            self._train_metrics = self.new_train_metrics()
             self._train_metrics.load_state(sums, self.device)
 
     def load_best(self) -> None:
@@ -238,7 +238,7 @@ class Trainer:
     def _train_epoch(self, guard: SignalGuard) -> None:
         st = self.state
         if self._train_metrics is None:
-            self._train_metrics = self.task.train_metrics()
+            self._train_metrics = self.new_train_metrics()
         elif st.step_in_epoch == 0:
             self._train_metrics.reset()
         metrics = self._train_metrics
@@ -278,6 +278,18 @@ class Trainer:
         if "loss" in train and not math.isfinite(train["loss"]):
             raise self.nonfinite(f"epoch {st.epoch + 1}")
         st.last_metrics = {f"train/{k}": v for k, v in train.items()}
+
+    def new_train_metrics(self):
+        """The task's accumulator for a training epoch; with ``trainer.train_metrics=false`` it keeps the losses
+        alone (``only_losses()``: no argmax or confusion matrix a step, no per-sample means to fold)."""
+        metrics = self.task.train_metrics()
+        if self.loop.train_metrics:
+            return metrics
+        if not callable(getattr(metrics, "only_losses", None)):
+            raise NnmlError(f"trainer.train_metrics=false: task {type(self.task).__name__}'s training metrics "
+                            f"({type(metrics).__name__}) cannot keep their losses alone (no only_losses()); use "
+                            f"trainer.train_metrics=true")
+        return metrics.only_losses()
 
     def nonfinite(self, where: str, what: str = "loss became non-finite") -> NonFiniteLoss:
         return nonfinite(where, what, self.state.epoch + 1, self.main_slot, self.checkpointer.folder, self.nan_hint)

@@ -13,10 +13,12 @@ import torch
 class MetricState:
     """Running sums for one pass over a split; ``compute()`` reads them (one host sync).
 
-    ``update`` scores a batch's outputs (accuracy and F1, or MSE, MAE and R^2) and adds its loss; ``update_loss``
-    adds the loss alone (a training epoch with ``trainer.train_metrics=false``). ``compute`` reports each metric
-    over the samples that had it: the loss over all, the scores over the scored ones, and the loss alone when no
-    sample was scored."""
+    ``update`` scores a batch's outputs (accuracy and F1, or MSE, MAE and R^2) and adds its loss; ``update_loss``,
+    and ``update`` after :meth:`only_losses` (a training epoch with ``trainer.train_metrics=false``), add the loss
+    alone. ``compute`` reports each metric over the samples that had it: the loss over all, the scores over the
+    scored ones, and the loss alone when no sample was scored."""
+
+    losses_only = False
 
     def __init__(self, task: str, num_outputs: int, device):
         self.task = task
@@ -45,9 +47,16 @@ class MetricState:
             self.y_sum = z(self.k)
             self.y_sq = z(self.k)
 
+    def only_losses(self) -> MetricState:
+        """From now on ``update`` adds the loss alone: no argmax, no confusion matrix, no regression sums."""
+        self.losses_only = True
+        return self
+
     def update(self, outputs: torch.Tensor, targets: torch.Tensor, loss: torch.Tensor) -> None:
         # detach() rather than a no_grad decorator: the same effect, a few microseconds less per training step
         n = targets.shape[0]
+        if self.losses_only:
+            return self.update_loss(loss, n)
         self._pending_scored += n
         if self.task == "classification":
             self._pending.append((outputs.detach().argmax(1), targets))
@@ -122,6 +131,12 @@ class MetricState:
         return out
 
 
+def is_loss(name: str) -> bool:
+    """A metric that is a loss a task optimizes: ``loss``, or a name ending in ``_loss`` (a GAN's ``d_loss`` and
+    ``g_loss``); what a training epoch reports with ``trainer.train_metrics=false``."""
+    return name == "loss" or name.endswith("_loss")
+
+
 def directions(task: str) -> dict[str, str]:
     """Metric -> ``max``/``min`` for the supervised kinds."""
     if task == "classification":
@@ -159,10 +174,10 @@ def resolve_monitor(monitor: str, mode: str, directions: dict, default_monitor: 
     if monitor == "auto":
         monitor = default_monitor
     available = [f"val/{n}" for n in directions]
-    available += [f"train/{n}" for n in directions if train_metrics or n == "loss"]
-    if not train_metrics and monitor.startswith("train/") and monitor != "train/loss" and monitor[6:] in directions:
+    available += [f"train/{n}" for n in directions if train_metrics or is_loss(n)]
+    if not train_metrics and monitor.startswith("train/") and not is_loss(monitor[6:]) and monitor[6:] in directions:
         raise NnmlError(f"trainer.monitor={monitor} is not reported with trainer.train_metrics=false (training "
-                        f"epochs report their losses only); choose val/{monitor[6:]}, train/loss, or "
+                        f"epochs report their losses only); choose val/{monitor[6:]}, a training loss, or "
                         f"trainer.train_metrics=true")
     if monitor not in available:
         raise NnmlError(f"trainer.monitor={monitor} is not a metric of this task{did_you_mean(monitor, available)}; "
@@ -219,6 +234,8 @@ class MeanMetrics:
     averages over samples (GAN and VAE losses, reconstruction errors). ``state()`` holds a sum and a count per
     name, in sorted order, so DDP ranks all-reduce the same tensors."""
 
+    losses_only = False
+
     def __init__(self, device=None):
         self.device = device
         self.sums: dict[str, torch.Tensor] = {}
@@ -236,9 +253,16 @@ class MeanMetrics:
         self.sums = {k: torch.zeros_like(v) for k, v in self.sums.items()}
         self.counts = {k: torch.zeros_like(v) for k, v in self.counts.items()}
 
+    def only_losses(self) -> MeanMetrics:
+        """From now on ``add`` keeps the losses alone (:func:`is_loss`) and drops every other name."""
+        self.losses_only = True
+        return self
+
     def add(self, name: str, value, n: int = 1) -> None:
         """Add ``value`` with weight ``n``: a number or scalar tensor (the mean over ``n`` samples), or a tensor of
         the ``n`` samples' own values, whose mean is taken when the adds are folded (not in the step)."""
+        if self.losses_only and not is_loss(name):
+            return
         p = self._pending.get(name)
         if p is None:
             p = self._pending[name] = ([], [])

@@ -176,8 +176,8 @@ class StepContext:
 
     @property
     def train_metrics(self) -> bool:
-        """False with ``trainer.train_metrics=false``: a training step adds its losses to the epoch's metrics and
-        skips what only scores its outputs (the argmax of accuracy and F1, a token accuracy)."""
+        """False with ``trainer.train_metrics=false``: the epoch's metrics keep the losses alone, so a step may skip
+        computing anything else it would add (a token accuracy's argmax over the vocabulary)."""
         return self._t.loop.train_metrics
 
     def autocast(self):

@@ -114,8 +114,5 @@ class DistillTask(SupervisedTask):
             loss = self.alpha * soft + (1.0 - self.alpha) * hard
         # train/loss stays the cross-entropy on the labels, comparable with val/loss and with the same student
         # trained alone; the loss optimized (and logged as train/step_loss) is the mix
-        if ctx.train_metrics:
-            metrics.update(out.detach().float(), yb, hard.detach())
-        else:
-            metrics.update_loss(hard, yb.shape[0])
+        metrics.update(out.detach().float(), yb, hard.detach())
         return loss

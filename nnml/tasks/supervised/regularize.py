@@ -142,10 +142,7 @@ class Regularization:
         with ctx.autocast():
             out = ctx.forward()(xb)
             loss = self.loss(task.criterion, out.float(), yb)
-        if ctx.train_metrics:
-            metrics.update(out.detach().float(), self.targets(yb), loss.detach())
-        else:
-            metrics.update_loss(loss, out.shape[0])
+        metrics.update(out.detach().float(), self.targets(yb), loss.detach())
         return loss
 
     def targets(self, target) -> torch.Tensor:

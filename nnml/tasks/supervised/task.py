@@ -96,10 +96,7 @@ class SupervisedTask(KeepsRecords, Task):
         with ctx.autocast():
             out = ctx.forward()(xb)
             loss = self._loss_fn(out.float(), yb)
-        if ctx.train_metrics:
-            metrics.update(out.detach().float(), yb, loss.detach())
-        else:
-            metrics.update_loss(loss, yb.shape[0])
+        metrics.update(out.detach().float(), yb, loss.detach())
         return loss
 
     def validation_step(self, batch, ctx, metrics) -> None:

@@ -31,6 +31,7 @@ top-level numbers of a task are those of its worse thread setting (by wall ratio
     python scripts/bench.py --suite tasks                       # every task, 5 pairs, threads 1 and auto
     python scripts/bench.py --suite tasks --tasks vae,gan --pairs 9 --threads-modes 1
     python scripts/bench.py --suite tasks --list                # the tasks and what each one runs
+    python scripts/bench.py --suite tasks --override trainer.train_metrics=false   # like for like
 """
 
 from __future__ import annotations
@@ -499,22 +500,22 @@ def plain_recsys(task, source, dev):
 
 
 # ----------------------------------------------------------------------------- the race
-def worker(name: str, side: str, threads: str, device: str) -> dict:
+def worker(name: str, side: str, threads: str, device: str, extra=()) -> dict:
     run = run_nnml if side == "nnml" else run_plain
     t0 = time.perf_counter()
-    out = run(name, threads, device)
+    out = run(name, threads, device, extra)
     out["process_s"] = time.perf_counter() - t0
     return out
 
 
-def spawn(name: str, side: str, threads: str, device: str) -> dict:
+def spawn(name: str, side: str, threads: str, device: str, extra=()) -> dict:
     """One side of one task in a fresh python process; its last stdout line is the run's JSON."""
     env = dict(os.environ)
     if threads == "auto":  # nnml's auto and torch's default, neither told by the environment
         for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env.pop(k, None)
     cmd = [sys.executable, str(ROOT / "scripts" / "bench.py"), "--suite", "tasks", "--worker", name, "--side", side,
-           "--thread-mode", threads, "--device", device]
+           "--thread-mode", threads, "--device", device, *(f"--override={o}" for o in extra)]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     if p.returncode != 0:
         raise SystemExit(f"{name} ({side}, threads {threads}) failed:\n{p.stderr[-3000:]}")
@@ -559,15 +560,15 @@ def summarize(nnml_runs: list[dict], plain_runs: list[dict]) -> dict:
     }
 
 
-def race(names: list[str], modes: list[str], pairs: int, device: str) -> dict:
+def race(names: list[str], modes: list[str], pairs: int, device: str, extra=()) -> dict:
     from bench import alternate
 
     runs = {m: {n: ([], []) for n in names} for m in modes}
     for r in range(pairs):
         for mode in modes:
             for name in names:
-                a, b = alternate(lambda: spawn(name, "nnml", mode, device), lambda: spawn(name, "plain", mode, device),
-                                 1, first=r)
+                a, b = alternate(lambda: spawn(name, "nnml", mode, device, extra),
+                                 lambda: spawn(name, "plain", mode, device, extra), 1, first=r)
                 runs[mode][name][0].extend(a)
                 runs[mode][name][1].extend(b)
                 print(f"pair {r + 1}/{pairs} threads {mode:4s} {name:22s} nnml {a[0]['samples_per_s']:10,.0f}  plain "
@@ -593,6 +594,9 @@ def parse_args(argv=None):
     p.add_argument("--pairs", type=int, default=5, help="alternating nnml/plain pairs per task and thread setting")
     p.add_argument("--threads-modes", default="1,auto", help="1 (one torch thread each) and/or auto")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--override", action="append", default=[],
+                   help="an nnml override for both sides' config (the plain loop is built from it too), e.g. "
+                        "trainer.train_metrics=false; repeatable")
     p.add_argument("--list", action="store_true", help="name every task and what it runs, then stop")
     p.add_argument("--out", help="also write the JSON here")
     p.add_argument("--worker", choices=list(TASKS), help=argparse.SUPPRESS)
@@ -604,7 +608,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.side, args.thread_mode, args.device)))
+        print(json.dumps(worker(args.worker, args.side, args.thread_mode, args.device, args.override)))
         return None
     names = [n.strip() for n in args.tasks.split(",") if n.strip()]
     bad = [n for n in names if n not in TASKS]
@@ -620,11 +624,12 @@ def main(argv=None):
 
     started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     load_before = loadavg()
-    tasks = race(names, modes, args.pairs, args.device)
+    tasks = race(names, modes, args.pairs, args.device, args.override)
     result = {"tasks": tasks, "conditions": {
         "started": started, "machine": platform.node(), "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
-        "device": args.device, "pairs": args.pairs, "threads_modes": modes, "loadavg_before": load_before,
+        "device": args.device, "pairs": args.pairs, "threads_modes": modes, "overrides": args.override,
+        "loadavg_before": load_before,
         "loadavg_after": loadavg()}}
     text = json.dumps(result)
     if args.out:

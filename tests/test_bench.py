@@ -78,3 +78,17 @@ def test_epoch_race_alternates_nnml_and_plain_epochs_on_one_model(task, batch_si
     assert r["task"] == task and r["rounds"] == 6 and r["steps_per_epoch"] > 0
     assert r["batch_size"] == (batch_size or 64)
     assert r["nnml_ms_per_epoch"] > 0 and r["plain_ms_per_epoch"] > 0 and r["ratio"] > 0
+
+def test_overrides_reach_both_sides_workers(bench_tasks, monkeypatch):
+    """--override goes into each fresh process's command, and the worker reads it back for its config."""
+    import subprocess
+    from types import SimpleNamespace
+
+    seen = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: seen.append(cmd) or SimpleNamespace(
+        returncode=0, stdout='{"ok": 1}\n', stderr=""))
+    for side in ("nnml", "plain"):
+        assert bench_tasks.spawn("vae", side, "1", "cpu", ["trainer.train_metrics=false", "seed=3"]) == {"ok": 1}
+    for cmd in seen:
+        args = bench_tasks.parse_args(cmd[cmd.index("--suite"):])
+        assert args.worker == "vae" and args.override == ["trainer.train_metrics=false", "seed=3"]

@@ -167,7 +167,7 @@ def resolve_monitor(monitor: str, mode: str, directions: dict, default_monitor: 
                     train_metrics: bool = True) -> tuple[str, str]:
     """(metric, mode) that picks the best epoch: ``auto`` follows the task (its default monitor, in the direction
     it states); an explicit metric must be one the task reports (``train_metrics=False``: of the training epoch's
-    metrics, only ``train/loss``). The one place the monitor is resolved."""
+    metrics, only the losses). The one place the monitor is resolved."""
     from nnml.errors import NnmlError, did_you_mean
 
     monitor, mode = str(monitor), str(mode)

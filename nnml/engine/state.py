@@ -53,7 +53,7 @@ class LoopConfig:
     keep_every_n_epochs: int = 0  # ... and every N-th epoch's, kept for good
     accumulate_grad_batches: int = 1  # batches whose gradients add up to one optimizer step
     layer_stats: bool = True  # per-layer gradient norms and activation statistics at logging steps
-    train_metrics: bool = True  # False: a training epoch accumulates its losses only (StepContext.train_metrics)
+    train_metrics: bool = True  # False: a training epoch's accumulator keeps its losses alone (Trainer.new_train_metrics)
 
     @classmethod
     def from_trainer(cls, tr, monitor: str, mode: str) -> LoopConfig:

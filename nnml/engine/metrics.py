@@ -99,8 +99,17 @@ class MetricState:
         return {k: getattr(self, k) for k in names}
 
     def load_state(self, state: dict, device=None) -> None:
-        """Continue from :meth:`state` (a resumed mid-epoch checkpoint)."""
+        """Continue from :meth:`state` (a resumed mid-epoch checkpoint). Only the sums :meth:`state` holds, with
+        their shapes, are taken: a checkpoint is data, and any other name would overwrite this object's fields."""
+        from nnml.errors import NnmlError
+
         self.flush()
+        kept = self.state()
+        bad = sorted(str(k) for k, v in state.items()
+                     if k not in kept or not isinstance(v, torch.Tensor) or v.shape != kept[k].shape)
+        if bad:
+            raise NnmlError(f"checkpoint training sums {', '.join(bad)} do not fit this run's {self.task} metrics "
+                            f"({', '.join(kept)}); the checkpoint was written by another task or changed since")
         for k, v in state.items():
             setattr(self, k, v.to(device or self.device))
         if "scored" not in state:  # a checkpoint from before update_loss: every sample was scored

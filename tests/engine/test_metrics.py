@@ -243,3 +243,14 @@ def test_a_checkpoint_without_the_scored_count_scored_every_sample():
     back.load_state(old)
     assert back.compute() == ms.compute()
     assert float(back.scored) == 100
+
+
+@pytest.mark.parametrize("bad", [{"task": torch.tensor(1.0)}, {"confusion": torch.zeros(3, 3, dtype=torch.long)},
+                                 {"n": "10"}])
+def test_checkpoint_sums_set_only_the_sums_of_this_task(bad):
+    """A checkpoint is data: a name the state does not hold (it would overwrite the object's fields and silently
+    turn classification into regression), a wrong shape or a non-tensor is refused in one line."""
+    ms = MetricState("classification", 5, "cpu")
+    with pytest.raises(NnmlError, match="do not fit this run's classification metrics"):
+        ms.load_state(bad)
+    assert ms.task == "classification" and ms.confusion.shape == (5, 5)

@@ -121,7 +121,8 @@ class TensorBoardLogger(Callback):
         self._steps.append(({_tag(k): v for k, v in metrics.items()}, step, time.time()))
         histograms = self.histograms_every and self.model is not None and state.epoch % self.histograms_every == 0
         now = time.monotonic()
-        if histograms or now - self._last_flush >= EPOCH_FLUSH_EVERY_S or state.epoch >= state.max_epochs:
+        flush = now - self._last_flush >= EPOCH_FLUSH_EVERY_S or state.epoch >= state.max_epochs
+        if histograms or flush:
             self.hand_over_steps()
         if histograms:
             for name, p in self.model.named_parameters():
@@ -130,7 +131,7 @@ class TensorBoardLogger(Callback):
                     self.writer.add_histogram(f"grads/{name}", p.grad.detach().float().cpu(), step)
         # Events are lost on a crash unless flushed: the writer thread is a daemon with no exit hook. close() flushes
         # after errors and interrupts; in between, flush every few seconds rather than every (short) epoch.
-        if now - self._last_flush >= EPOCH_FLUSH_EVERY_S or state.epoch >= state.max_epochs:
+        if flush:
             self.writer.flush()
             self._last_flush = now
 

@@ -549,7 +549,7 @@ def summarize(nnml_runs: list[dict], plain_runs: list[dict]) -> dict:
         "plain_sps_all": [round(r["samples_per_s"], 1) for r in plain_runs],
         "nnml_train_s": round(statistics.median(r["train_time_s"] for r in nnml_runs), 4),
         # steady epochs (the first two left out): the median over pairs of plain's epoch time over nnml's
-        "epoch_ratio": round(statistics.median(b["epoch_ms"] / a["epoch_ms"] for a, b in zip(nnml_runs, plain_runs)), 4),
+        "epoch_ratio": paired_ratio(plain_runs, nnml_runs, "epoch_ms")[0],
         "nnml_epoch_ms": round(statistics.median(r["epoch_ms"] for r in nnml_runs), 3),
         "plain_epoch_ms": round(statistics.median(r["epoch_ms"] for r in plain_runs), 3),
         "threads": {"nnml": sorted({r["threads"] for r in nnml_runs}), "plain": sorted({r["threads"] for r in plain_runs})},
